@@ -1,0 +1,21 @@
+"""Run every benchmark in bench/ and print its figures (no assertions on time)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = ["bench_assign.py"]
+
+
+def main() -> int:
+    here = Path(__file__).resolve().parent
+    for name in BENCHMARKS:
+        print(f"== {name}", flush=True)
+        subprocess.run([sys.executable, str(here / name), *sys.argv[1:]], check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Point → grid assignment at every level, vectorised for millions of points.
+
+The rules (DESIGN.md §4):
+
+* a point belongs to the grid that *covers* it (boundary included); a point on a
+  shared edge goes to the grid with the lowest code (codes compare as strings,
+  which for the fixed-width numeric codes of DB11/T 2157 is numeric order);
+* the finest level is looked up first and ancestors come from the parent chain.
+  The "base" level is the finest level of the unbroken run of full-coverage
+  levels from the top (micro-grids in the sample); partial levels below it
+  (buildings) are looked up first, and a point between buildings is still
+  assigned at every level down to the base;
+* a point outside every grid but within ``max_distance_m`` of one is "nearest"
+  (that grid, exact distance in metres); farther is "unassigned" with empty
+  codes, and the nearest grid and its distance are still recorded, to within a
+  few metres (from the raster) or exactly beyond the raster; NaN or
+  out-of-range coordinates are "unassigned" with no distance.
+
+The point location itself is :class:`geogrid.locate.PointLocator`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from geogrid.crs import gauss_kruger_epsg, to_wgs84
+from geogrid.errors import InputError
+from geogrid.locate import NO_GRID, PointLocator, lowest_per_point
+from geogrid.models import ASSIGNED, NEAREST, STATUSES, UNASSIGNED, Level
+
+DEFAULT_MAX_DISTANCE_M = 50.0
+#: The base level's raster reaches this far beyond the grids, so that nearly every
+#: "nearest" candidate is sorted out from the raster before any exact distance.
+RASTER_MARGIN_M = 250.0
+#: How far (metres) beyond the raster the nearest grid is still looked for.
+SEARCH_RADIUS_M = 100_000.0
+_STATUS_CODE = {status: code for code, status in enumerate(STATUSES)}
+
+
+class NearestFinder:
+    """Exact nearest polygon and distance in metres, in the CGCS2000 Gauss-Krüger zone.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> finder = NearestFinder(np.array([box(120.0, 28.0, 120.01, 28.01)]))
+    >>> index, distance = finder.nearest(np.array([120.0105]), np.array([28.005]), 100)
+    >>> int(index[0]), round(float(distance[0]))
+    (0, 49)
+    >>> index, distance = finder.search(np.array([120.02]), np.array([28.005]))
+    >>> int(index[0]), round(float(distance[0]))
+    (0, 984)
+    """
+
+    def __init__(self, polygons: np.ndarray) -> None:
+        centre_lon = float(np.mean(shapely.total_bounds(polygons)[[0, 2]]))
+        self._to_metric = pyproj.Transformer.from_crs(
+            4326, gauss_kruger_epsg(centre_lon), always_xy=True
+        )
+        self._tree = shapely.STRtree(shapely.transform(polygons, self._project))
+
+    def _project(self, coords: np.ndarray) -> np.ndarray:
+        return np.column_stack(self._to_metric.transform(coords[:, 0], coords[:, 1]))
+
+    def nearest(
+        self, lon: np.ndarray, lat: np.ndarray, radius_m: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest polygon within ``radius_m`` (lowest position on ties) and its distance.
+
+        Meant for small radii: every polygon within the radius is measured.
+        """
+        points, finite = self._points(lon, lat)
+        point_i, polygon_i = self._tree.query(points, predicate="dwithin", distance=radius_m)
+        distance = shapely.distance(points[point_i], self._tree.geometries[polygon_i])
+        return self._closest(len(lon), finite, point_i, polygon_i, distance)
+
+    def search(
+        self, lon: np.ndarray, lat: np.ndarray, radius_m: float = SEARCH_RADIUS_M
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`nearest`, for large radii (a nearest-neighbour search in the tree)."""
+        points, finite = self._points(lon, lat)
+        (point_i, polygon_i), distance = self._tree.query_nearest(
+            points, max_distance=radius_m, return_distance=True, all_matches=True
+        )
+        return self._closest(len(lon), finite, point_i, polygon_i, distance)
+
+    def _points(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        xy = self._project(np.column_stack([lon, lat]))
+        finite = np.flatnonzero(np.isfinite(xy).all(axis=1))
+        return shapely.points(xy[finite]), finite
+
+    @staticmethod
+    def _closest(count, finite, point_i, polygon_i, distance) -> tuple[np.ndarray, np.ndarray]:
+        shortest = np.full(len(finite), np.inf)
+        np.minimum.at(shortest, point_i, distance)
+        tied = distance == shortest[point_i]
+        index = np.full(count, NO_GRID, dtype=np.int64)
+        index[finite] = lowest_per_point(len(finite), point_i[tied], polygon_i[tied])
+        best = np.full(count, np.nan)
+        best[finite] = np.where(np.isfinite(shortest), shortest, np.nan)
+        return index, best
+
+
+@dataclass
+class _LevelIndex:
+    level: Level
+    codes: np.ndarray  # sorted, unique
+    ancestors: np.ndarray  # (n + 1, depth + 1): position at every level above and its own;
+    # the extra last row is all -1, so that gathering with position -1 yields -1s.
+
+
+@dataclass
+class _Outcome:
+    """Per point: position at the base level and at each partial level, status, distances."""
+
+    base: np.ndarray
+    partial: dict[int, np.ndarray]
+    status: np.ndarray
+    distance: np.ndarray
+    nearest: np.ndarray
+
+
+class Assigner:
+    """Assigns points to grids at every level of a hierarchy; build once, call many times.
+
+    Parameters
+    ----------
+    levels : the levels, top first.
+    grids : per level key, a frame with ``code``, ``parent`` and ``geometry`` (EPSG:4326),
+        codes unique within the level.
+
+    Examples
+    --------
+    >>> from geogrid import Hierarchy
+    >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+    >>> lon, lat = h.grids("grid").geometry.iloc[0].representative_point().xy
+    >>> h.assign(lon, lat)["status"].tolist()
+    ['assigned']
+    """
+
+    def __init__(self, levels: Sequence[Level], grids: Mapping) -> None:
+        self._levels = list(levels)
+        self._index = _chain(self._levels, grids)
+        self._base = base_level(self._levels)
+        polygons = {
+            depth: _sorted_polygons(grids[self._levels[depth].key], index.codes)
+            for depth, index in enumerate(self._index)
+            if depth >= self._base
+        }
+        self._partial = {
+            depth: PointLocator(polygons[depth])
+            for depth in sorted(polygons, reverse=True)
+            if depth > self._base
+        }
+        self._locator = PointLocator(polygons[self._base], margin_m=RASTER_MARGIN_M)
+        self._locator.build_distance_field()
+        self._nearest = NearestFinder(polygons[self._base])
+
+    def assign(
+        self, lon, lat, crs: str = "WGS-84", max_distance_m: float = DEFAULT_MAX_DISTANCE_M
+    ) -> pd.DataFrame:
+        """Row-aligned assignment: one ``<level>_code`` column per level, status, distances."""
+        if not max_distance_m >= 0:
+            raise InputError(f"max_distance_m must be ≥ 0, got {max_distance_m!r}")
+        lon, lat = _coordinates(lon, lat, crs)
+        outcome = _Outcome(
+            base=np.full(len(lon), NO_GRID, dtype=np.int64),
+            partial={},
+            status=np.full(len(lon), _STATUS_CODE[UNASSIGNED], dtype=np.int8),
+            distance=np.full(len(lon), np.nan),
+            nearest=np.full(len(lon), NO_GRID),
+        )
+        todo = self._locate_partial(lon, lat, np.flatnonzero(np.isfinite(lon)), outcome)
+        found = self._locator.locate(lon[todo], lat[todo])
+        outcome.base[todo] = found
+        inside = outcome.base >= 0
+        outcome.status[inside], outcome.distance[inside] = _STATUS_CODE[ASSIGNED], 0.0
+        self._place_outside(lon, lat, todo[found < 0], max_distance_m, outcome)
+        return self._frame(outcome)
+
+    def _locate_partial(self, lon, lat, todo: np.ndarray, outcome: _Outcome) -> np.ndarray:
+        """Look up partial levels, finest first; return the points still without a base grid."""
+        for depth, locator in self._partial.items():
+            found = locator.locate(lon[todo], lat[todo])
+            outcome.partial[depth] = np.full(len(lon), NO_GRID, dtype=np.int64)
+            outcome.partial[depth][todo] = found
+            outcome.base[todo] = self._index[depth].ancestors[found, self._base]
+            todo = todo[outcome.base[todo] < 0]
+        return todo
+
+    def _place_outside(self, lon, lat, rows, max_distance_m, outcome: _Outcome) -> None:
+        owner, rough = self._locator.distance_to_nearest(lon[rows], lat[rows])
+        outcome.nearest[rows], outcome.distance[rows] = owner, rough
+        # The raster is off by at most a cell diagonal, so only points it cannot
+        # rule out get an exact distance; points beyond the raster are rare.
+        close = rows[rough <= max_distance_m + 1.5 * self._locator.cell_m]
+        far = rows[~np.isfinite(rough)]
+        searches = (
+            (close, self._nearest.nearest, max_distance_m),
+            (far, self._nearest.search, SEARCH_RADIUS_M),
+        )
+        for candidates, search, radius in searches:
+            index, exact = search(lon[candidates], lat[candidates], radius)
+            found = index >= 0
+            outcome.nearest[candidates[found]] = index[found]
+            outcome.distance[candidates] = np.where(found, exact, outcome.distance[candidates])
+            within = candidates[found & (exact <= max_distance_m)]
+            outcome.base[within] = outcome.nearest[within]
+            outcome.status[within] = _STATUS_CODE[NEAREST]
+        outcome.distance[rows] = np.where(
+            np.isinf(outcome.distance[rows]), np.nan, outcome.distance[rows]
+        )
+
+    def _frame(self, outcome: _Outcome) -> pd.DataFrame:
+        base = self._index[self._base]
+        columns = {}
+        for depth, index in enumerate(self._index):
+            positions = self._positions_at(depth, outcome)
+            columns[index.level.code_column] = pd.Categorical.from_codes(positions, index.codes)
+        columns["status"] = pd.Categorical.from_codes(outcome.status, STATUSES)
+        columns["distance_m"] = outcome.distance
+        unplaced = np.where(outcome.status == _STATUS_CODE[ASSIGNED], NO_GRID, outcome.nearest)
+        columns["nearest_code"] = pd.Categorical.from_codes(unplaced, base.codes)
+        return pd.DataFrame(columns)
+
+    def _positions_at(self, depth: int, outcome: _Outcome) -> np.ndarray:
+        if depth <= self._base:
+            return self._index[self._base].ancestors[outcome.base, depth]
+        positions = outcome.partial.get(depth, np.full(len(outcome.base), NO_GRID))
+        for finer, found in outcome.partial.items():
+            if finer > depth:
+                from_finer = self._index[finer].ancestors[found, depth]
+                positions = np.where(positions >= 0, positions, from_finer)
+        return positions
+
+
+def _coordinates(lon, lat, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        lon = np.asarray(lon, dtype=np.float64).ravel()
+        lat = np.asarray(lat, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise InputError("lon and lat must be numbers") from None
+    if lon.shape != lat.shape:
+        raise InputError(f"lon has {lon.size} values but lat has {lat.size}")
+    lon, lat = to_wgs84(lon, lat, crs)
+    usable = (np.abs(lon) <= 180) & (np.abs(lat) <= 90)  # False for NaN and inf
+    return np.where(usable, lon, np.nan), np.where(usable, lat, np.nan)
+
+
+def base_level(levels: Sequence[Level]) -> int:
+    """Depth of the finest level of the unbroken run of full-coverage levels from the top.
+
+    Its grids tile the district, so it decides "assigned" versus "nearest".
+
+    Examples
+    --------
+    >>> base_level([Level("a", "", "", "c"), Level("b", "", "", "c"),
+    ...             Level("c", "", "", "c", coverage="partial")])
+    1
+    """
+    base = 0
+    while base + 1 < len(levels) and levels[base + 1].coverage == "full":
+        base += 1
+    return base
+
+
+def _sorted_polygons(frame, codes: np.ndarray) -> np.ndarray:
+    by_code = pd.Series(frame.geometry.values, index=frame["code"].to_numpy())
+    return by_code.loc[codes].to_numpy()
+
+
+def _chain(levels: Sequence[Level], grids: Mapping) -> list[_LevelIndex]:
+    chain: list[_LevelIndex] = []
+    for depth, level in enumerate(levels):
+        frame = grids[level.key]
+        codes = np.sort(frame["code"].to_numpy().astype(str))
+        own = np.append(np.arange(len(codes)), NO_GRID)[:, None]
+        if depth == 0:
+            chain.append(_LevelIndex(level, codes, own))
+            continue
+        above = chain[-1]
+        parents = frame.set_index("code")["parent"].reindex(codes).to_numpy()
+        position = np.append(_positions(above.codes, parents), NO_GRID)
+        chain.append(_LevelIndex(level, codes, np.hstack([above.ancestors[position], own])))
+    return chain
+
+
+def _positions(sorted_codes: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Position of each wanted code in ``sorted_codes``, -1 where absent or missing."""
+    wanted = np.array([w if isinstance(w, str) else "" for w in wanted], dtype=str)
+    at = np.searchsorted(sorted_codes, wanted).clip(max=len(sorted_codes) - 1)
+    return np.where(sorted_codes[at] == wanted, at, NO_GRID)
