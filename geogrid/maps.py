@@ -1,0 +1,121 @@
+"""folium map builders: they take data and return a :class:`folium.Map`; no I/O.
+
+Large layers are not embedded in the page: :class:`RemoteGeoJson` makes the
+browser fetch them from a URL, so a page stays small whatever the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+import folium
+from jinja2 import Template
+
+#: Outline colour and weight per depth, coarse levels bold and dark.
+_LEVEL_STYLES = [
+    ("#b2182b", 4.0),
+    ("#ef8a62", 3.0),
+    ("#2166ac", 2.0),
+    ("#67a9cf", 1.0),
+    ("#999999", 0.8),
+    ("#bbbbbb", 0.6),
+]
+
+#: Amap (高德) street tiles are in GCJ-02 and would shift WGS-84 data by hundreds
+#: of metres, so the default base map is OpenStreetMap, which is WGS-84.
+DEFAULT_TILES = "OpenStreetMap"
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One level on the map: its key, display label, and where its GeoJSON lives."""
+
+    key: str
+    label: str
+    url: str
+    show: bool = True
+
+
+class RemoteGeoJson(folium.map.Layer):
+    """A GeoJSON overlay that the browser fetches from ``url`` when the page loads.
+
+    Examples
+    --------
+    >>> m = folium.Map()
+    >>> _ = RemoteGeoJson("/api/levels/street/grids", name="街道").add_to(m)
+    >>> "/api/levels/street/grids" in m.get_root().render()
+    True
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = L.geoJSON(null, {
+            style: function () { return {{ this.style|tojson }}; },
+            onEachFeature: function (feature, layer) {
+                var p = feature.properties || {};
+                layer.bindTooltip((p.name || "") + " " + (p.code || ""), {sticky: true});
+            }
+        });
+        fetch({{ this.url|tojson }})
+            .then(function (response) { return response.json(); })
+            .then(function (data) { {{ this.get_name() }}.addData(data); });
+        {% if this.show %}{{ this.get_name() }}.addTo({{ this._parent.get_name() }});{% endif %}
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, url: str, name: str, style: dict | None = None, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "RemoteGeoJson"
+        self.url = url
+        self.style = style or {"color": "#3388ff", "weight": 2, "fillOpacity": 0.05}
+
+
+def level_style(depth: int) -> dict:
+    """Leaflet path style for a level at this depth (0 = top).
+
+    Examples
+    --------
+    >>> level_style(0)["weight"]
+    4.0
+    """
+    colour, weight = _LEVEL_STYLES[min(depth, len(_LEVEL_STYLES) - 1)]
+    return {"color": colour, "weight": weight, "fill": depth > 0, "fillOpacity": 0.04}
+
+
+def grid_levels_map(
+    layers: Sequence[LayerSpec], bounds: Sequence[float], title: str | None = None
+) -> folium.Map:
+    """A map with one toggleable overlay per level, fitted to ``bounds`` (west, south, east, north).
+
+    Examples
+    --------
+    >>> m = grid_levels_map([LayerSpec("street", "街道", "/s.geojson")], (120.6, 28.0, 120.7, 28.1))
+    >>> isinstance(m, folium.Map)
+    True
+    """
+    west, south, east, north = bounds
+    fmap = folium.Map(tiles=DEFAULT_TILES, control_scale=True, prefer_canvas=True)
+    fmap.fit_bounds([[south, west], [north, east]])
+    for depth, spec in enumerate(layers):
+        RemoteGeoJson(spec.url, f"{spec.label} {spec.key}", level_style(depth), spec.show).add_to(
+            fmap
+        )
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    if title:
+        fmap.get_root().html.add_child(folium.Element(_title_html(title)))
+    return fmap
+
+
+def _title_html(title: str) -> str:
+    return (
+        '<div style="position:fixed;top:10px;left:60px;z-index:1000;background:white;'
+        'padding:4px 10px;border-radius:4px;font:16px sans-serif;box-shadow:0 1px 4px #999">'
+        f"{escape(title)}</div>"
+    )
+
+
+__all__ = ["DEFAULT_TILES", "LayerSpec", "RemoteGeoJson", "grid_levels_map", "level_style"]

@@ -1,0 +1,80 @@
+"""The web app's first slice: the district map page and the lookup API."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import SOUTH, WEST
+from web import create_app
+from web.settings import settings_from_environ
+
+
+@pytest.fixture
+def client(tiny_manifest):
+    return create_app({"TESTING": True, "MANIFEST": str(tiny_manifest)}).test_client()
+
+
+def test_map_page_has_a_layer_per_level(client):
+    page = client.get("/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert '<html lang="zh-CN">' in html
+    assert "/api/levels/street/grids" in html and "/api/levels/grid/grids" in html
+    assert "网格地图" in html and "L.control.layers" in html
+
+
+def test_levels(client):
+    body = client.get("/api/levels").get_json()
+    assert [level["key"] for level in body["levels"]] == ["street", "grid"]
+    assert body["levels"][1] == {"key": "grid", "label": "网格", "coverage": "full", "grids": 8}
+
+
+def test_level_grids_geojson(client):
+    response = client.get("/api/levels/grid/grids")
+    assert response.mimetype == "application/geo+json"
+    collection = response.get_json()
+    assert collection["type"] == "FeatureCollection" and len(collection["features"]) == 8
+    assert collection["features"][0]["properties"]["name"] == "第1网格"
+
+
+def test_unknown_level_is_404_json(client):
+    response = client.get("/api/levels/room/grids")
+    assert (
+        response.status_code == 404 and "unknown level" in response.get_json()["error"]["message"]
+    )
+
+
+def test_lookup(client):
+    body = client.get(f"/api/lookup?lon={WEST + 0.005}&lat={SOUTH + 0.005}").get_json()
+    assert body["codes"] == {"street": "1", "grid": "101"} and body["status"] == "assigned"
+
+
+def test_lookup_gcj02(client):
+    from geogrid.crs import wgs84_to_gcj02
+
+    lon, lat = wgs84_to_gcj02([WEST + 0.0097], [SOUTH + 0.015])
+    body = client.get(f"/api/lookup?lon={lon[0]}&lat={lat[0]}&crs=GCJ-02").get_json()
+    assert body["codes"]["grid"] == "102"
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("lat=28", "'lon' is required"),
+        ("lon=abc&lat=28", "'lon' must be a number"),
+        ("lon=120&lat=28&crs=XYZ-99", "XYZ-99"),
+    ],
+)
+def test_lookup_bad_input_is_400_naming_the_field(client, query, message):
+    response = client.get(f"/api/lookup?{query}")
+    assert response.status_code == 400 and message in response.get_json()["error"]["message"]
+
+
+def test_settings_come_from_the_environment_with_prefix():
+    values = settings_from_environ({"GEOGRID_MANIFEST": "/x.toml", "GEOGRID_THREADS": "2"})
+    assert values["MANIFEST"] == "/x.toml" and values["THREADS"] == 2
+
+
+def test_bad_setting_names_the_variable():
+    with pytest.raises(ValueError, match="GEOGRID_PORT='eighty'"):
+        settings_from_environ({"GEOGRID_PORT": "eighty"})

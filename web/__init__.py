@@ -1,0 +1,31 @@
+"""The geogrid web app: map pages and a JSON/GeoJSON API over the geogrid library.
+
+Examples
+--------
+>>> app = create_app({"TESTING": True})
+>>> app.test_client().get("/api/levels").status_code
+200
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from web import api, errors, pages
+from web.settings import settings_from_environ
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Application factory: settings from ``GEOGRID_*`` variables, then ``test_config``."""
+    app = Flask(__name__)
+    app.config.from_mapping(settings_from_environ())
+    app.config["JSON_AS_ASCII"] = False
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.json.ensure_ascii = False
+    errors.init_app(app)
+    app.register_blueprint(pages.blueprint)
+    app.register_blueprint(api.blueprint, url_prefix="/api")
+    return app

@@ -1,0 +1,58 @@
+"""Every setting of the web app, declared once with its default and a line of help.
+
+Each is read from the environment with the ``GEOGRID_`` prefix, e.g.
+``GEOGRID_MANIFEST=/srv/district/boundaries.toml``. The README's settings table
+is checked against this list by the tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PREFIX = "GEOGRID_"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name (without prefix), default, help line and parser."""
+
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("MANIFEST", "data/boundaries/sample.toml", "boundaries manifest the app serves"),
+    Setting("HOST", "127.0.0.1", "address the server listens on"),
+    Setting("PORT", 8000, "port the server listens on", int),
+    Setting("THREADS", 8, "worker threads of the WSGI server (waitress)", int),
+    Setting(
+        "MAX_DISTANCE_M", 50.0, "a point this close to a grid is assigned to it as 'nearest'", float
+    ),
+)
+
+
+def settings_from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Defaults overridden by ``GEOGRID_*`` variables, parsed to their types.
+
+    Examples
+    --------
+    >>> settings_from_environ({"GEOGRID_PORT": "9000"})["PORT"]
+    9000
+    """
+    environ = os.environ if environ is None else environ
+    values = {}
+    for setting in SETTINGS:
+        raw = environ.get(PREFIX + setting.name)
+        try:
+            values[setting.name] = setting.default if raw is None else setting.parse(raw)
+        except ValueError:
+            raise ValueError(
+                f"{PREFIX}{setting.name}={raw!r}: {setting.help}; "
+                f"expected a {setting.parse.__name__}"
+            ) from None
+    return values
