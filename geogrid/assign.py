@@ -224,7 +224,7 @@ class Assigner:
             positions = self._positions_at(depth, outcome)
             columns[index.level.code_column] = pd.Categorical.from_codes(positions, index.codes)
         columns["status"] = pd.Categorical.from_codes(outcome.status, STATUSES)
-        columns["distance_m"] = outcome.distance
+        columns["distance_m"] = np.round(outcome.distance, 2)  # centimetres are plenty
         unplaced = np.where(outcome.status == _STATUS_CODE[ASSIGNED], NO_GRID, outcome.nearest)
         columns["nearest_code"] = pd.Categorical.from_codes(unplaced, base.codes)
         return pd.DataFrame(columns)

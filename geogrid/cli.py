@@ -120,7 +120,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _assign(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    hierarchy = Hierarchy.from_manifest(args.manifest)
+    hierarchy = Hierarchy.from_manifest(args.manifest).prepare()
     table = read_points(args.points, args.lon, args.lat, args.crs)
     assigned = _assign_in_chunks(hierarchy, table.x, table.y, table.crs, args.max_distance)
     lon, lat = to_wgs84(table.x, table.y, table.crs)

@@ -52,7 +52,13 @@ class RemoteGeoJson(folium.map.Layer):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
+        {% if this.z_index %}
+        {{ this._parent.get_name() }}.createPane({{ this.get_name()|tojson }});
+        {{ this._parent.get_name() }}.getPane({{ this.get_name()|tojson }}).style.zIndex =
+            {{ this.z_index }};
+        {% endif %}
         var {{ this.get_name() }} = L.geoJSON(null, {
+            {% if this.z_index %}pane: {{ this.get_name()|tojson }},{% endif %}
             style: function () { return {{ this.style|tojson }}; },
             onEachFeature: function (feature, layer) {
                 var p = feature.properties || {};
@@ -67,15 +73,23 @@ class RemoteGeoJson(folium.map.Layer):
         """
     )
 
-    def __init__(self, url: str, name: str, style: dict | None = None, show: bool = True):
+    def __init__(
+        self,
+        url: str,
+        name: str,
+        style: dict | None = None,
+        show: bool = True,
+        z_index: int | None = None,
+    ):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "RemoteGeoJson"
         self.url = url
         self.style = style or {"color": "#3388ff", "weight": 2, "fillOpacity": 0.05}
+        self.z_index = z_index  # its own map pane, stacked at this z-index
 
 
-def level_style(depth: int) -> dict:
-    """Leaflet path style for a level at this depth (0 = top).
+def level_style(depth: int, fill: bool = False) -> dict:
+    """Leaflet path style for a level at this depth (0 = top); filled levels catch the hover.
 
     Examples
     --------
@@ -83,11 +97,51 @@ def level_style(depth: int) -> dict:
     4.0
     """
     colour, weight = _LEVEL_STYLES[min(depth, len(_LEVEL_STYLES) - 1)]
-    return {"color": colour, "weight": weight, "fill": depth > 0, "fillOpacity": 0.04}
+    return {"color": colour, "weight": weight, "fill": fill, "fillOpacity": 0.06}
+
+
+@dataclass(frozen=True)
+class MapAssets:
+    """Where the page loads Leaflet from, and its base map tiles.
+
+    The defaults are folium's public CDN and OpenStreetMap; a server on an
+    intranet passes its own URLs. ``tiles=None`` draws no base map.
+    """
+
+    leaflet_js: str | None = None
+    leaflet_css: str | None = None
+    tiles: str | None = DEFAULT_TILES
+    attribution: str | None = None
+
+
+def base_map(bounds: Sequence[float], assets: MapAssets = MapAssets()) -> folium.Map:
+    """An empty map fitted to ``bounds`` (west, south, east, north), with only Leaflet loaded.
+
+    Examples
+    --------
+    >>> m = base_map((120.6, 28.0, 120.7, 28.1), MapAssets(leaflet_js="/static/leaflet.js"))
+    >>> "/static/leaflet.js" in m.get_root().render()
+    True
+    """
+    west, south, east, north = bounds
+    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    # Only Leaflet: the pages use no jQuery, Bootstrap or icon fonts, so they load
+    # nothing from outside unless the base map tiles do.
+    fmap.default_js = [("leaflet", assets.leaflet_js or folium.Map.default_js[0][1])]
+    fmap.default_css = [("leaflet_css", assets.leaflet_css or folium.Map.default_css[0][1])]
+    if assets.tiles:
+        folium.TileLayer(
+            assets.tiles, attr=assets.attribution, name="底图 Base map", control=False
+        ).add_to(fmap)
+    fmap.fit_bounds([[south, west], [north, east]])
+    return fmap
 
 
 def grid_levels_map(
-    layers: Sequence[LayerSpec], bounds: Sequence[float], title: str | None = None
+    layers: Sequence[LayerSpec],
+    bounds: Sequence[float],
+    title: str | None = None,
+    assets: MapAssets = MapAssets(),
 ) -> folium.Map:
     """A map with one toggleable overlay per level, fitted to ``bounds`` (west, south, east, north).
 
@@ -97,13 +151,14 @@ def grid_levels_map(
     >>> isinstance(m, folium.Map)
     True
     """
-    west, south, east, north = bounds
-    fmap = folium.Map(tiles=DEFAULT_TILES, control_scale=True, prefer_canvas=True)
-    fmap.fit_bounds([[south, west], [north, east]])
+    fmap = base_map(bounds, assets)
+    # Coarse levels are drawn above fine ones (their bold lines stay visible) and
+    # only the finest levels are filled, so hovering shows the smallest grid.
+    finest_full = max((i for i, spec in enumerate(layers) if spec.show), default=0)
     for depth, spec in enumerate(layers):
-        RemoteGeoJson(spec.url, f"{spec.label} {spec.key}", level_style(depth), spec.show).add_to(
-            fmap
-        )
+        style = level_style(depth, fill=depth >= finest_full)
+        z_index = 440 - 5 * depth
+        RemoteGeoJson(spec.url, f"{spec.label} {spec.key}", style, spec.show, z_index).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     if title:
         fmap.get_root().html.add_child(folium.Element(_title_html(title)))
@@ -118,4 +173,12 @@ def _title_html(title: str) -> str:
     )
 
 
-__all__ = ["DEFAULT_TILES", "LayerSpec", "RemoteGeoJson", "grid_levels_map", "level_style"]
+__all__ = [
+    "DEFAULT_TILES",
+    "LayerSpec",
+    "MapAssets",
+    "RemoteGeoJson",
+    "base_map",
+    "grid_levels_map",
+    "level_style",
+]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, url_for
+from flask import Blueprint, current_app, url_for
 
-from geogrid.maps import LayerSpec, grid_levels_map
+from geogrid.maps import LayerSpec, MapAssets, grid_levels_map
 from web.state import hierarchy
 
 blueprint = Blueprint("pages", __name__)
@@ -25,5 +25,16 @@ def district_map():
     ]
     bounds = h.grids(h.levels[0]).total_bounds
     title = f"{h.name or '网格'} · 网格地图 Grid map"
-    html = grid_levels_map(layers, bounds, title=title).get_root().render()
+    html = grid_levels_map(layers, bounds, title=title, assets=map_assets()).get_root().render()
     return html.replace("<html>", '<html lang="zh-CN">', 1)
+
+
+def map_assets() -> MapAssets:
+    """Leaflet from this server's own static files; tiles as configured."""
+    tiles = current_app.config["TILES"]
+    return MapAssets(
+        leaflet_js=url_for("static", filename="vendor/leaflet/leaflet.js"),
+        leaflet_css=url_for("static", filename="vendor/leaflet/leaflet.css"),
+        tiles=None if tiles.lower() == "none" else tiles,
+        attribution=current_app.config["TILES_ATTRIBUTION"] or None,
+    )

@@ -31,6 +31,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PORT", 8000, "port the server listens on", int),
     Setting("THREADS", 8, "worker threads of the WSGI server (waitress)", int),
     Setting(
+        "TILES",
+        "OpenStreetMap",
+        "base map: a folium tile name, a tile URL template (an intranet tile server), or 'none'",
+    ),
+    Setting("TILES_ATTRIBUTION", "", "attribution shown for a tile URL template"),
+    Setting(
         "MAX_DISTANCE_M", 50.0, "a point this close to a grid is assigned to it as 'nearest'", float
     ),
 )

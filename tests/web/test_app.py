@@ -23,6 +23,15 @@ def test_map_page_has_a_layer_per_level(client):
     assert "网格地图" in html and "L.control.layers" in html
 
 
+def test_map_page_loads_nothing_from_outside_without_tiles(tiny_manifest):
+    app = create_app({"TESTING": True, "MANIFEST": str(tiny_manifest), "TILES": "none"})
+    client = app.test_client()
+    html = client.get("/").get_data(as_text=True)
+    assert "/static/vendor/leaflet/leaflet.js" in html
+    assert "https://" not in html and "http://" not in html
+    assert client.get("/static/vendor/leaflet/leaflet.js").status_code == 200
+
+
 def test_levels(client):
     body = client.get("/api/levels").get_json()
     assert [level["key"] for level in body["levels"]] == ["street", "grid"]
