@@ -26,13 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyproj
-import shapely
 
-from geogrid.crs import gauss_kruger_epsg, to_wgs84
+from geogrid.crs import to_wgs84
 from geogrid.errors import InputError
-from geogrid.locate import NO_GRID, PointLocator, lowest_per_point
+from geogrid.locate import NO_GRID, PointLocator
 from geogrid.models import ASSIGNED, NEAREST, STATUSES, UNASSIGNED, Level
+from geogrid.nearest import NearestFinder
 
 DEFAULT_MAX_DISTANCE_M = 50.0
 #: The base level's raster reaches this far beyond the grids, so that nearly every
@@ -41,70 +40,6 @@ RASTER_MARGIN_M = 250.0
 #: How far (metres) beyond the raster the nearest grid is still looked for.
 SEARCH_RADIUS_M = 100_000.0
 _STATUS_CODE = {status: code for code, status in enumerate(STATUSES)}
-
-
-class NearestFinder:
-    """Exact nearest polygon and distance in metres, in the CGCS2000 Gauss-Krüger zone.
-
-    Examples
-    --------
-    >>> from shapely.geometry import box
-    >>> finder = NearestFinder(np.array([box(120.0, 28.0, 120.01, 28.01)]))
-    >>> index, distance = finder.nearest(np.array([120.0105]), np.array([28.005]), 100)
-    >>> int(index[0]), round(float(distance[0]))
-    (0, 49)
-    >>> index, distance = finder.search(np.array([120.02]), np.array([28.005]))
-    >>> int(index[0]), round(float(distance[0]))
-    (0, 984)
-    """
-
-    def __init__(self, polygons: np.ndarray) -> None:
-        centre_lon = float(np.mean(shapely.total_bounds(polygons)[[0, 2]]))
-        self._to_metric = pyproj.Transformer.from_crs(
-            4326, gauss_kruger_epsg(centre_lon), always_xy=True
-        )
-        self._tree = shapely.STRtree(shapely.transform(polygons, self._project))
-
-    def _project(self, coords: np.ndarray) -> np.ndarray:
-        return np.column_stack(self._to_metric.transform(coords[:, 0], coords[:, 1]))
-
-    def nearest(
-        self, lon: np.ndarray, lat: np.ndarray, radius_m: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest polygon within ``radius_m`` (lowest position on ties) and its distance.
-
-        Meant for small radii: every polygon within the radius is measured.
-        """
-        points, finite = self._points(lon, lat)
-        point_i, polygon_i = self._tree.query(points, predicate="dwithin", distance=radius_m)
-        distance = shapely.distance(points[point_i], self._tree.geometries[polygon_i])
-        return self._closest(len(lon), finite, point_i, polygon_i, distance)
-
-    def search(
-        self, lon: np.ndarray, lat: np.ndarray, radius_m: float = SEARCH_RADIUS_M
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Like :meth:`nearest`, for large radii (a nearest-neighbour search in the tree)."""
-        points, finite = self._points(lon, lat)
-        (point_i, polygon_i), distance = self._tree.query_nearest(
-            points, max_distance=radius_m, return_distance=True, all_matches=True
-        )
-        return self._closest(len(lon), finite, point_i, polygon_i, distance)
-
-    def _points(self, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        xy = self._project(np.column_stack([lon, lat]))
-        finite = np.flatnonzero(np.isfinite(xy).all(axis=1))
-        return shapely.points(xy[finite]), finite
-
-    @staticmethod
-    def _closest(count, finite, point_i, polygon_i, distance) -> tuple[np.ndarray, np.ndarray]:
-        shortest = np.full(len(finite), np.inf)
-        np.minimum.at(shortest, point_i, distance)
-        tied = distance == shortest[point_i]
-        index = np.full(count, NO_GRID, dtype=np.int64)
-        index[finite] = lowest_per_point(len(finite), point_i[tied], polygon_i[tied])
-        best = np.full(count, np.nan)
-        best[finite] = np.where(np.isfinite(shortest), shortest, np.nan)
-        return index, best
 
 
 @dataclass
@@ -201,12 +136,8 @@ class Assigner:
         # rule out get an exact distance; points beyond the raster are rare.
         close = rows[rough <= max_distance_m + 1.5 * self._locator.cell_m]
         far = rows[~np.isfinite(rough)]
-        searches = (
-            (close, self._nearest.nearest, max_distance_m),
-            (far, self._nearest.search, SEARCH_RADIUS_M),
-        )
-        for candidates, search, radius in searches:
-            index, exact = search(lon[candidates], lat[candidates], radius)
+        for candidates, radius in ((close, max_distance_m), (far, SEARCH_RADIUS_M)):
+            index, exact = self._nearest.nearest(lon[candidates], lat[candidates], radius)
             found = index >= 0
             outcome.nearest[candidates[found]] = index[found]
             outcome.distance[candidates] = np.where(found, exact, outcome.distance[candidates])
