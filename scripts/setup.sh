@@ -22,7 +22,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 extras=""
-[ "$purpose" = "test" ] && extras="[test]"
+if [ "$purpose" = "test" ]; then
+    extras="[test]"
+    # The PostGIS store is tested against a real server (Debian's packages).
+    scripts/setup_postgis.sh
+fi
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-${purpose}"
 if [ ! -f "$stamp" ]; then
     .venv/bin/python -m pip install --quiet --upgrade pip

@@ -1,0 +1,75 @@
+"""Storage behind one interface, chosen by URL.
+
+``sqlite:///path/to/geogrid.db`` is the embedded default (no server; the file
+and its tables are created on first use); ``postgresql://user@host/db`` uses
+PostgreSQL with PostGIS and GiST indexes.
+
+Examples
+--------
+>>> import tempfile
+>>> store = open_store(f"sqlite:///{tempfile.mkdtemp()}/geogrid.db")
+>>> store.active_generation() is None
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from geogrid.errors import GeogridError, InputError
+from geogrid.storage.store import (
+    Activation,
+    DuplicateReportError,
+    Generation,
+    IntakeResult,
+    NotFoundError,
+    Store,
+    TopologyRefusedError,
+)
+from geogrid.workflow import CategoryTree
+
+DEFAULT_URL = "sqlite:///geogrid.db"
+
+__all__ = [
+    "DEFAULT_URL",
+    "Activation",
+    "DuplicateReportError",
+    "Generation",
+    "IntakeResult",
+    "NotFoundError",
+    "Store",
+    "StoreUnavailableError",
+    "TopologyRefusedError",
+    "open_store",
+]
+
+
+class StoreUnavailableError(GeogridError):
+    """The store named by a URL cannot be reached or opened."""
+
+
+def open_store(url: str = DEFAULT_URL, categories: CategoryTree | None = None) -> Store:
+    """Open (and on first use, set up) the store a URL names.
+
+    ``sqlite:///relative.db`` is relative to the working directory,
+    ``sqlite:////abs/path.db`` absolute; ``postgresql://`` and ``postgres://``
+    take any libpq URL.
+    """
+    scheme = urlparse(url).scheme
+    if scheme == "sqlite":
+        from geogrid.storage.sqlite import SqliteDialect
+
+        return Store(SqliteDialect(_sqlite_path(url)), categories)
+    if scheme in ("postgresql", "postgres"):
+        from geogrid.storage.postgis import PostgisDialect
+
+        return Store(PostgisDialect(url), categories)
+    raise InputError(f"store URL {url!r}: use sqlite:///path/to/file.db or postgresql://…")
+
+
+def _sqlite_path(url: str) -> Path:
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+    if not path:
+        raise InputError(f"store URL {url!r}: a SQLite URL looks like sqlite:///geogrid.db")
+    return Path(path)

@@ -1,0 +1,210 @@
+"""Reports (事件/上报): what comes in, what is stored, and how they are queried.
+
+A :class:`NewReport` is what an intake channel sends: a category, a location in
+the coordinate system the phone used, a time and a source. :func:`check_report`
+refuses bad input with an error that names the field, before anything is
+stored. A stored :class:`Report` carries the WGS-84 point, the grid at every
+level and the generation it was assigned under, the workflow status, who
+handles it until when, and its full history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from geogrid.crs import normalize_crs, to_wgs84
+from geogrid.errors import CRSError, InputError
+from geogrid.workflow import CategoryTree, check_source
+
+MAX_DESCRIPTION = 4000
+MAX_EXTERNAL_ID = 200
+
+
+@dataclass(frozen=True)
+class NewReport:
+    """A report as an intake channel sends it.
+
+    Examples
+    --------
+    >>> r = NewReport(category="dispute.neighbour", lon=120.65, lat=28.01, crs="GCJ-02",
+    ...               source="resident", external_id="mp-0001")
+    >>> r.crs
+    'GCJ-02'
+    """
+
+    category: str
+    lon: float
+    lat: float
+    crs: str = "WGS-84"
+    source: str = "grid_worker"
+    reported_at: datetime | None = None
+    description: str = ""
+    external_id: str | None = None
+    reporter: str | None = None
+
+    def content_key(self) -> str:
+        """A digest of what the report says, to tell a resend from a conflicting report.
+
+        Examples
+        --------
+        >>> a = NewReport("fire", 120.6, 28.0, external_id="x")
+        >>> a.content_key() == NewReport("fire", 120.6, 28.0, external_id="x").content_key()
+        True
+        """
+        when = self.reported_at.astimezone(UTC).isoformat() if self.reported_at else None
+        content = [
+            self.category,
+            repr(float(self.lon)),
+            repr(float(self.lat)),
+            str(normalize_crs(self.crs)),
+            self.source,
+            when,
+            self.description,
+        ]
+        return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One step in a report's life: who did what, when, with a note and details."""
+
+    at: datetime
+    actor: str
+    action: str  # received, transition, escalated, reassigned
+    from_status: str | None = None
+    to_status: str | None = None
+    note: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Report:
+    """A stored report."""
+
+    id: int
+    external_id: str | None
+    source: str
+    category: str
+    description: str
+    reported_at: datetime
+    received_at: datetime
+    received_lon: float
+    received_lat: float
+    received_crs: str
+    lon: float
+    lat: float
+    generation_id: int | None
+    codes: dict[str, str | None]
+    assignment: str  # assigned, nearest, unassigned
+    distance_m: float | None
+    status: str
+    handler_level: str | None
+    handler_code: str | None
+    deadline: datetime | None
+    updated_at: datetime
+    history: tuple[HistoryEntry, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form: times in ISO 8601 UTC, history included."""
+        out = {k: v for k, v in self.__dict__.items() if k != "history"}
+        for key in ("reported_at", "received_at", "deadline", "updated_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        out["history"] = [{**entry.__dict__, "at": entry.at.isoformat()} for entry in self.history]
+        return out
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """Filters for listing reports; every filter is optional, results are paged.
+
+    ``grid`` is a grid code at any level: reports in that grid and all its
+    descendants. ``bbox`` is (west, south, east, north) in WGS-84. ``status`` and
+    ``category`` accept several values; ``category`` includes sub-categories.
+    """
+
+    grid: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    category: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    overdue_at: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of reports and the number that match in all."""
+
+    items: list[Report]
+    total: int
+    limit: int
+    offset: int
+
+
+def check_report(report: NewReport, categories: CategoryTree) -> tuple[float, float]:
+    """Refuse a bad report with an error naming the field; return its WGS-84 lon/lat.
+
+    Examples
+    --------
+    >>> tree = CategoryTree.default()
+    >>> check_report(NewReport("dispute", 120.65, 28.01), tree)
+    (120.65, 28.01)
+    >>> check_report(NewReport("dispute", 120.65, 95.0), tree)
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: lat: 95.0 is out of range (-90 to 90)
+    """
+    categories.check(report.category)
+    check_source(report.source)
+    lon, lat = _checked_coordinates(report)
+    _check_text(report)
+    if report.reported_at is not None and report.reported_at.tzinfo is None:
+        raise InputError("reported_at: needs a time zone, e.g. 2026-11-23T09:30:00+08:00")
+    return lon, lat
+
+
+def _checked_coordinates(report: NewReport) -> tuple[float, float]:
+    for name in ("lon", "lat"):
+        value = getattr(report, name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"{name}: must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise InputError(f"{name}: must be a finite number, got {value!r}")
+    try:
+        crs = normalize_crs(report.crs)
+    except CRSError as exc:
+        raise CRSError(f"crs: {exc}") from None
+    if isinstance(crs, str):  # lon/lat systems: check the numbers as given
+        _check_range("lon", report.lon, 180)
+        _check_range("lat", report.lat, 90)
+    lon, lat = (float(v[0]) for v in to_wgs84([report.lon], [report.lat], crs))
+    if not (math.isfinite(lon) and math.isfinite(lat)):
+        raise InputError(f"lon/lat: ({report.lon}, {report.lat}) cannot be converted from {crs}")
+    _check_range("lon", lon, 180)
+    _check_range("lat", lat, 90)
+    return lon, lat
+
+
+def _check_range(name: str, value: float, limit: float) -> None:
+    if not -limit <= value <= limit:
+        raise InputError(f"{name}: {value} is out of range ({-limit} to {limit})")
+
+
+def _check_text(report: NewReport) -> None:
+    if not isinstance(report.description, str) or len(report.description) > MAX_DESCRIPTION:
+        raise InputError(f"description: must be text of at most {MAX_DESCRIPTION} characters")
+    if report.external_id is not None and (
+        not isinstance(report.external_id, str)
+        or not report.external_id.strip()
+        or len(report.external_id) > MAX_EXTERNAL_ID
+    ):
+        raise InputError(
+            f"external_id: must be non-empty text of at most {MAX_EXTERNAL_ID} characters"
+        )

@@ -1,0 +1,378 @@
+"""The SQL both databases share; :mod:`.sqlite` and :mod:`.postgis` fill in the differences.
+
+Queries are written with ``?`` placeholders and portable SQL; a dialect
+translates the placeholders, and supplies the schema, transactions, id
+allocation, bulk loading and the encoding of times, JSON and geometries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+import shapely
+
+MAX_LEVELS = 6
+CODES = ", ".join(f"code{d}" for d in range(MAX_LEVELS))
+
+REPORT_COLUMNS = (
+    "id", "external_id", "content_key", "source", "category", "description", "reported_at",
+    "received_at", "received_lon", "received_lat", "received_crs", "lon", "lat",
+    "generation_id", "assignment", "distance_m", *(f"code{d}" for d in range(MAX_LEVELS)),
+    "status", "handler_depth", "handler_code", "deadline", "updated_at",
+)  # fmt: skip
+HISTORY_COLUMNS = ("report_id", "at", "actor", "action", "from_status", "to_status", "note",
+                   "data")  # fmt: skip
+TIME_COLUMNS = {"reported_at", "received_at", "deadline", "updated_at", "at", "created_at"}
+
+
+class Dialect:
+    """Base of the database dialects: the shared SQL, over a DB-API connection."""
+
+    placeholder = "?"
+    lock_for_update = ""
+    lock_for_share = ""
+
+    # --- to be provided by each dialect ------------------------------------------------
+
+    def create_schema(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def transaction(
+        self, write: bool = True, lock_generation: bool = False, share_generation: bool = False
+    ) -> AbstractContextManager:
+        raise NotImplementedError
+
+    def allocate_ids(self, tx, table: str, count: int) -> list[int]:
+        raise NotImplementedError
+
+    def encode_time(self, value: datetime) -> Any:
+        raise NotImplementedError
+
+    def decode_time(self, value: Any) -> datetime:
+        raise NotImplementedError
+
+    def geometry_param(self) -> str:
+        """SQL for a geometry given as WKB in a placeholder."""
+        raise NotImplementedError
+
+    def geometry_select(self, column: str = "geometry") -> str:
+        """SQL that reads a geometry column back as WKB."""
+        raise NotImplementedError
+
+    def bbox_filter(self) -> str:
+        raise NotImplementedError
+
+    def bbox_params(self, west: float, south: float, east: float, north: float) -> list:
+        raise NotImplementedError
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def sql(self, query: str) -> str:
+        return query if self.placeholder == "?" else query.replace("?", self.placeholder)
+
+    def rows(self, tx, query: str, params: Sequence = ()) -> list[dict]:
+        cursor = tx.execute(self.sql(query), tuple(params))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def execute(self, tx, query: str, params: Sequence = ()) -> None:
+        tx.execute(self.sql(query), tuple(params))
+
+    def executemany(self, tx, query: str, rows: Sequence[Sequence]) -> None:
+        if rows:
+            tx.executemany(self.sql(query), rows)
+
+    def insert_rows(self, tx, table: str, columns: Sequence[str], rows: Sequence[Sequence]):
+        """Bulk insert (the PostGIS dialect uses COPY)."""
+        marks = ", ".join("?" * len(columns))
+        self.executemany(tx, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+    # --- generations -------------------------------------------------------------------
+
+    def insert_generation(self, tx, label: str, created_at: datetime, levels: str) -> int:
+        (generation_id,) = self.allocate_ids(tx, "generations", 1)
+        self.execute(
+            tx,
+            "INSERT INTO generations (id, label, created_at, levels) VALUES (?, ?, ?, ?)",
+            (generation_id, label, self.encode_time(created_at), levels),
+        )
+        return generation_id
+
+    def insert_grids(self, tx, rows: list[dict]) -> None:
+        query = (
+            f"INSERT INTO grids (generation_id, depth, level, code, name, parent, "
+            f"attributes, geometry) VALUES (?, ?, ?, ?, ?, ?, ?, {self.geometry_param()})"
+        )
+        self.executemany(
+            tx,
+            query,
+            [
+                (
+                    r["generation_id"],
+                    r["depth"],
+                    r["level"],
+                    r["code"],
+                    r["name"],
+                    r["parent"],
+                    r["attributes"],
+                    shapely.to_wkb(r["geometry"]),
+                )
+                for r in rows
+            ],
+        )
+
+    def fetch_generations(self) -> list[dict]:
+        with self.transaction(write=False) as tx:
+            rows = self.rows(
+                tx,
+                "SELECT g.id, g.label, g.created_at, g.levels, "
+                "(SELECT COUNT(*) FROM grids WHERE generation_id = g.id) "
+                "AS grid_count FROM generations g ORDER BY g.id",
+            )
+        for row in rows:
+            row["created_at"] = self.decode_time(row["created_at"])
+        return rows
+
+    def active_generation(self, tx) -> int | None:
+        rows = self.rows(tx, "SELECT active_generation FROM state WHERE id = 1")
+        return rows[0]["active_generation"] if rows else None
+
+    def set_active_generation(self, tx, generation_id: int) -> None:
+        self.execute(tx, "UPDATE state SET active_generation = ? WHERE id = 1", (generation_id,))
+
+    def fetch_grids(self, tx, generation_id: int) -> list[dict]:
+        return self.rows(
+            tx,
+            f"SELECT depth, code, name, parent, attributes, "
+            f"{self.geometry_select()} AS geometry FROM grids "
+            f"WHERE generation_id = ? ORDER BY depth, code",
+            (generation_id,),
+        )
+
+    def depth_of_code(self, tx, code: str) -> int | None:
+        rows = self.rows(
+            tx,
+            "SELECT depth FROM grids WHERE code = ? ORDER BY generation_id DESC LIMIT 1",
+            (code,),
+        )
+        return rows[0]["depth"] if rows else None
+
+    # --- reports -----------------------------------------------------------------------
+
+    def find_external_ids(self, tx, external_ids: list) -> dict[str, tuple[int, str]]:
+        wanted = [e for e in external_ids if e is not None]
+        found: dict[str, tuple[int, str]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            query = (
+                f"SELECT id, external_id, content_key FROM reports "
+                f"WHERE external_id IN ({', '.join('?' * len(chunk))})"
+            )
+            for row in self.rows(tx, query, chunk):
+                found[row["external_id"]] = (row["id"], row["content_key"])
+        return found
+
+    def insert_reports(self, tx, rows: list[dict]) -> list[int]:
+        ids = self.allocate_ids(tx, "reports", len(rows))
+        values = [
+            [i, *(self._value(c, row[c]) for c in REPORT_COLUMNS[1:])]
+            for i, row in zip(ids, rows, strict=True)
+        ]
+        self.insert_rows(tx, "reports", REPORT_COLUMNS, values)
+        return ids
+
+    def insert_history(self, tx, rows: list[dict]) -> None:
+        values = [[self._value(c, row[c]) for c in HISTORY_COLUMNS] for row in rows]
+        self.insert_rows(tx, "report_history", HISTORY_COLUMNS, values)
+
+    def _value(self, column: str, value: Any) -> Any:
+        if column in TIME_COLUMNS and value is not None:
+            return self.encode_time(value)
+        return value
+
+    def _select_reports(self) -> str:
+        return (
+            f"SELECT r.{', r.'.join(REPORT_COLUMNS)}, g.levels FROM reports r "
+            "LEFT JOIN generations g ON g.id = r.generation_id"
+        )
+
+    def fetch_report(self, tx, report_id: int) -> dict | None:
+        rows = self.rows(tx, self._select_reports() + " WHERE r.id = ?", (report_id,))
+        return self._with_levels(rows[0]) if rows else None
+
+    def count_reports(self, tx, where: list[str], params: list) -> int:
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        return self.rows(tx, f"SELECT COUNT(*) AS n FROM reports{clause}", params)[0]["n"]
+
+    def select_reports(self, tx, where: list[str], params: list, limit: int, offset: int):
+        # The filters name report columns only; the join adds just generations.levels.
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        query = self._select_reports() + clause + " ORDER BY r.id DESC LIMIT ? OFFSET ?"
+        return [self._with_levels(r) for r in self.rows(tx, query, [*params, limit, offset])]
+
+    def _with_levels(self, row: dict) -> dict:
+        from geogrid.storage.store import levels_from_json
+
+        row["levels"] = levels_from_json(row["levels"]) if row["levels"] else ()
+        return row
+
+    def fetch_history(self, tx, report_ids: list[int]) -> dict[int, list[dict]]:
+        history: dict[int, list[dict]] = {}
+        for start in range(0, len(report_ids), 500):
+            chunk = report_ids[start : start + 500]
+            query = (
+                f"SELECT {', '.join(HISTORY_COLUMNS)} FROM report_history "
+                f"WHERE report_id IN ({', '.join('?' * len(chunk))}) ORDER BY id"
+            )
+            for row in self.rows(tx, query, chunk):
+                history.setdefault(row["report_id"], []).append(row)
+        return history
+
+    def lock_report(self, tx, report_id: int) -> dict | None:
+        rows = self.rows(
+            tx, f"SELECT id, status FROM reports WHERE id = ?{self.lock_for_update}", (report_id,)
+        )
+        return rows[0] if rows else None
+
+    def update_status(self, tx, report_id: int, status: str, now: datetime) -> None:
+        self.execute(
+            tx,
+            "UPDATE reports SET status = ?, updated_at = ? WHERE id = ?",
+            (status, self.encode_time(now), report_id),
+        )
+
+    def lock_overdue(self, tx, statuses: Sequence[str], now: Any) -> Iterator[dict]:
+        marks = ", ".join("?" * len(statuses))
+        query = (
+            f"SELECT id, category, status, handler_depth, handler_code, {CODES} "
+            f"FROM reports WHERE status IN ({marks}) AND deadline < ? "
+            f"ORDER BY id{self.lock_for_update}"
+        )
+        return iter(self.rows(tx, query, [*statuses, now]))
+
+    def update_handler(self, tx, report_id, depth, code, deadline, now) -> None:
+        self.execute(
+            tx,
+            "UPDATE reports SET handler_depth = ?, handler_code = ?, deadline = ?, "
+            "updated_at = ? WHERE id = ?",
+            (
+                depth,
+                code,
+                self.encode_time(deadline) if deadline else None,
+                self.encode_time(now),
+                report_id,
+            ),
+        )
+
+    def fetch_open_for_reassignment(self, tx, statuses: Sequence[str]) -> list[dict]:
+        marks = ", ".join("?" * len(statuses))
+        query = (
+            f"SELECT r.id, r.lon, r.lat, r.generation_id, r.handler_depth, "
+            f"r.{', r.'.join(CODES.split(', '))}, g.levels FROM reports r "
+            f"LEFT JOIN generations g ON g.id = r.generation_id "
+            f"WHERE r.status IN ({marks}) ORDER BY r.id"
+        )
+        return [self._with_levels(r) for r in self.rows(tx, query, list(statuses))]
+
+    def update_assignments(self, tx, updates: list[dict]) -> None:
+        columns = [
+            "generation_id",
+            "assignment",
+            "distance_m",
+            *(f"code{d}" for d in range(MAX_LEVELS)),
+            "handler_depth",
+            "handler_code",
+            "updated_at",
+        ]
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        self.executemany(
+            tx,
+            f"UPDATE reports SET {assignments} WHERE id = ?",
+            [[self._value(c, u[c]) for c in columns] + [u["id"]] for u in updates],
+        )
+
+    # --- hazards and routes ------------------------------------------------------------
+
+    def insert_hazard(self, tx, hazard, now: datetime) -> int:
+        (hazard_id,) = self.allocate_ids(tx, "hazards", 1)
+        self.execute(
+            tx,
+            f"INSERT INTO hazards (id, name, category, method, scores, score, "
+            f"radius_m, attributes, created_at, geometry) VALUES "
+            f"(?, ?, ?, ?, ?, ?, ?, ?, ?, {self.geometry_param()})",
+            (
+                hazard_id,
+                hazard.name,
+                hazard.category,
+                hazard.method,
+                json.dumps(hazard.scores),
+                float(hazard.score),
+                float(hazard.radius_m),
+                json.dumps(hazard.attributes, ensure_ascii=False),
+                self.encode_time(now),
+                shapely.to_wkb(hazard.geometry),
+            ),
+        )
+        return hazard_id
+
+    def fetch_hazards(self, tx, bbox) -> list[dict]:
+        query = (
+            f"SELECT id, name, category, method, scores, score, radius_m, attributes, "
+            f"{self.geometry_select()} AS geometry FROM hazards"
+        )
+        params: list = []
+        if bbox:
+            query += f" WHERE {self.geometry_bbox_filter()}"
+            params = self.bbox_params(*bbox)
+        rows = self.rows(tx, query + " ORDER BY id", params)
+        for row in rows:
+            row["scores"] = _json(row["scores"])
+            row["attributes"] = _json(row["attributes"])
+        return rows
+
+    def geometry_bbox_filter(self) -> str:
+        raise NotImplementedError
+
+    def insert_route(self, tx, route, now: datetime) -> int:
+        (route_id,) = self.allocate_ids(tx, "patrol_routes", 1)
+        self.execute(
+            tx,
+            f"INSERT INTO patrol_routes (id, grid_code, shift, name, attributes, "
+            f"created_at, geometry) VALUES (?, ?, ?, ?, ?, ?, "
+            f"{self.geometry_param()})",
+            (
+                route_id,
+                route.grid_code,
+                route.shift,
+                route.name,
+                json.dumps(route.attributes, ensure_ascii=False),
+                self.encode_time(now),
+                shapely.to_wkb(route.geometry),
+            ),
+        )
+        return route_id
+
+    def fetch_routes(self, tx, grid_code: str | None) -> list[dict]:
+        query = (
+            f"SELECT id, grid_code, shift, name, attributes, {self.geometry_select()} "
+            f"AS geometry FROM patrol_routes"
+        )
+        params = []
+        if grid_code:
+            query += " WHERE grid_code = ?"
+            params = [grid_code]
+        rows = self.rows(tx, query + " ORDER BY id", params)
+        for row in rows:
+            row["attributes"] = _json(row["attributes"])
+        return rows
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

@@ -1,0 +1,765 @@
+"""The store: generations of boundaries, reports and their workflow, hazards, patrol routes.
+
+One class, :class:`Store`, holds every rule; a :class:`~geogrid.storage.dialect.Dialect`
+speaks to the database (SQLite embedded, or PostgreSQL/PostGIS). The contract
+test suite runs the same tests against both.
+
+Guarantees:
+
+* a batch of reports is checked in full before anything is written, then stored
+  in one transaction: all of it or none of it;
+* a call that returns has committed (SQLite runs in WAL mode with
+  ``synchronous=FULL``; PostgreSQL commits synchronously);
+* intake and activation of a generation exclude each other, so every report
+  is assigned under the generation that is active when it is stored, and
+  activation re-assigns every open report.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geogrid.errors import GeogridError, InputError
+from geogrid.hazards import Hazard, check_hazard
+from geogrid.hierarchy import Hierarchy
+from geogrid.models import Level
+from geogrid.patrol import PatrolRoute, check_route
+from geogrid.reports import HistoryEntry, NewReport, Page, Report, ReportQuery, check_report
+from geogrid.storage.dialect import Dialect
+from geogrid.topology import TopologyReport
+from geogrid.workflow import (
+    OPEN_STATUSES,
+    RECEIVED,
+    CategoryTree,
+    WorkingCalendar,
+    check_status,
+    check_transition,
+)
+
+MAX_LEVELS = 6
+CODE_COLUMNS = tuple(f"code{depth}" for depth in range(MAX_LEVELS))
+SYSTEM = "system"
+
+
+class NotFoundError(GeogridError):
+    """A report, generation or grid that does not exist."""
+
+
+class DuplicateReportError(InputError):
+    """An external id already used by a report that says something else."""
+
+
+class TopologyRefusedError(GeogridError):
+    """A boundary set with topology errors was refused; ``report`` says why."""
+
+    def __init__(self, report: TopologyReport) -> None:
+        super().__init__(
+            f"boundaries refused: {len(report.errors)} topology errors\n" + report.to_text()
+        )
+        self.report = report
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One version of the whole boundary set."""
+
+    id: int
+    label: str
+    created_at: datetime
+    levels: tuple[Level, ...]
+    grid_count: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """What became of one report of a batch: its id, and whether it was new."""
+
+    id: int
+    external_id: str | None
+    created: bool
+
+
+@dataclass(frozen=True)
+class Activation:
+    """The outcome of activating a generation."""
+
+    generation: Generation
+    reassigned: int
+    changed: int
+
+
+class Store:
+    """Everything geogrid keeps, behind one interface; see :func:`geogrid.storage.open_store`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from geogrid.storage import open_store
+    >>> store = open_store(f"sqlite:///{tempfile.mkdtemp()}/g.db")
+    >>> store.generations()
+    []
+    """
+
+    def __init__(self, dialect: Dialect, categories: CategoryTree | None = None) -> None:
+        self.db = dialect
+        self.categories = categories or CategoryTree.default()
+        self.calendar: WorkingCalendar = self.categories.calendar
+        self._hierarchies: dict[int, Hierarchy] = {}
+        self.db.create_schema()
+
+    def close(self) -> None:
+        """Close the connections of this process."""
+        self.db.close()
+
+    # --- generations -------------------------------------------------------------------
+
+    def import_generation(
+        self, hierarchy: Hierarchy, label: str, *, activate: bool = False, actor: str = SYSTEM
+    ) -> Generation:
+        """Store a validated boundary set as a new generation; refused on topology errors."""
+        if len(hierarchy.levels) > MAX_LEVELS:
+            raise InputError(f"levels: at most {MAX_LEVELS} levels can be stored")
+        report = hierarchy.validate()
+        if not report.ok:
+            raise TopologyRefusedError(report)
+        levels = [hierarchy.level(key) for key in hierarchy.levels]
+        with self.db.transaction() as tx:
+            generation_id = self.db.insert_generation(tx, label, _now(), _levels_json(levels))
+            rows = _grid_rows(generation_id, hierarchy)
+            self.db.insert_grids(tx, rows)
+        if activate:
+            self.activate(generation_id, actor=actor)
+        return self.generation(generation_id)
+
+    def generations(self) -> list[Generation]:
+        """Every stored generation, oldest first."""
+        active = self._active_id()
+        return [_generation(row, active) for row in self.db.fetch_generations()]
+
+    def generation(self, generation_id: int) -> Generation:
+        """One generation; :class:`NotFoundError` if there is none with that id."""
+        for generation in self.generations():
+            if generation.id == generation_id:
+                return generation
+        raise NotFoundError(f"generation {generation_id} does not exist")
+
+    def active_generation(self) -> Generation | None:
+        """The generation reports are assigned under now, if any."""
+        active = self._active_id()
+        return None if active is None else self.generation(active)
+
+    def _active_id(self) -> int | None:
+        with self.db.transaction(write=False) as tx:
+            return self.db.active_generation(tx)
+
+    def hierarchy(self, generation_id: int | None = None) -> Hierarchy:
+        """The boundaries of a generation (default: the active one), ready to assign."""
+        if generation_id is None:
+            generation_id = self._active_id()
+            if generation_id is None:
+                raise NotFoundError("no generation is active; import and activate one first")
+        if generation_id not in self._hierarchies:
+            generation = self.generation(generation_id)
+            frames = self._grid_frames(generation)
+            self._hierarchies[generation_id] = Hierarchy(
+                generation.levels, frames, name=generation.label
+            ).prepare()
+        return self._hierarchies[generation_id]
+
+    def grids(self, level: str, generation_id: int | None = None) -> gpd.GeoDataFrame:
+        """Grids of one level of a generation (default: the active one)."""
+        return self.hierarchy(generation_id).grids(level)
+
+    def _grid_frames(self, generation: Generation) -> dict[str, gpd.GeoDataFrame]:
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.fetch_grids(tx, generation.id)
+        frames = {}
+        for depth, level in enumerate(generation.levels):
+            mine = [r for r in rows if r["depth"] == depth]
+            frames[level.key] = _grid_frame(mine, level)
+        return frames
+
+    def activate(self, generation_id: int, *, actor: str = SYSTEM) -> Activation:
+        """Make a generation current and re-assign every open report under it.
+
+        Each re-assigned report gets a history entry with its old and new codes.
+        """
+        generation = self.generation(generation_id)
+        hierarchy = self.hierarchy(generation_id)
+        with self.db.transaction(lock_generation=True) as tx:
+            self.db.set_active_generation(tx, generation_id)
+            rows = self.db.fetch_open_for_reassignment(tx, OPEN_STATUSES)
+            changed = self._reassign(tx, rows, generation, hierarchy, actor)
+        return Activation(self.generation(generation_id), len(rows), changed)
+
+    def _reassign(self, tx, rows, generation: Generation, hierarchy: Hierarchy, actor) -> int:
+        if not rows:
+            return 0
+        frame = pd.DataFrame(rows)
+        assigned = hierarchy.assign(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
+        now = _now()
+        updates, history, changed = [], [], 0
+        for i, row in enumerate(rows):
+            new = _assignment_row(assigned.iloc[i], generation.levels)
+            old_codes = {c: row[c] for c in CODE_COLUMNS}
+            depth = row["handler_depth"] if row["handler_depth"] is not None else None
+            handler_depth, handler_code = _handler(new, depth, len(generation.levels), hierarchy)
+            updates.append(
+                {
+                    **new,
+                    "id": row["id"],
+                    "generation_id": generation.id,
+                    "handler_depth": handler_depth,
+                    "handler_code": handler_code,
+                    "updated_at": now,
+                }
+            )
+            changed += old_codes != {c: new[c] for c in CODE_COLUMNS}
+            history.append(
+                _history_row(
+                    row["id"],
+                    now,
+                    actor,
+                    "reassigned",
+                    data={
+                        "from_generation": row["generation_id"],
+                        "to_generation": generation.id,
+                        "old": _codes_by_level(old_codes, row["levels"]),
+                        "new": _codes_by_level(new, generation.levels),
+                    },
+                )
+            )
+        self.db.update_assignments(tx, updates)
+        self.db.insert_history(tx, history)
+        return changed
+
+    # --- reports: intake ---------------------------------------------------------------
+
+    def add_report(self, report: NewReport, *, actor: str = SYSTEM) -> Report:
+        """Store one report (idempotent on ``external_id``) and return it as stored."""
+        return self.get_report(self.add_reports([report], actor=actor)[0].id)
+
+    def add_reports(
+        self, reports: Sequence[NewReport], *, actor: str = SYSTEM
+    ) -> list[IntakeResult]:
+        """Store a batch in one transaction, after checking all of it.
+
+        A resent report (same ``external_id``, same content) is not stored again and
+        comes back with ``created=False``; the same ``external_id`` with different
+        content refuses the whole batch with :class:`DuplicateReportError`.
+        """
+        checked = [self._checked(i, r, len(reports)) for i, r in enumerate(reports)]
+        unique, stands_for = _dedupe_batch(reports)
+        received_at = _now()
+        for _ in range(3):  # a generation activated meanwhile means: assign again
+            generation_id = self._active_id()
+            hierarchy = self.hierarchy(generation_id) if generation_id is not None else None
+            rows = self._intake_rows(unique, checked, hierarchy, generation_id, received_at)
+            with self.db.transaction(share_generation=True) as tx:
+                if self.db.active_generation(tx) != generation_id:
+                    continue
+                existing = self.db.find_external_ids(tx, [r["external_id"] for r in rows])
+                new_rows = _without_resent(rows, existing)
+                ids = self.db.insert_reports(tx, new_rows)
+                history = [
+                    _received_history(r, i, actor) for r, i in zip(new_rows, ids, strict=True)
+                ]
+                self.db.insert_history(tx, history)
+            stored = {row["index"]: (i, True) for row, i in zip(new_rows, ids, strict=True)}
+            stored |= {
+                row["index"]: (existing[row["external_id"]][0], False)
+                for row in rows
+                if row["index"] not in stored
+            }
+            return [
+                _result(report, stored[stands_for[i]], stands_for[i] == i)
+                for i, report in enumerate(reports)
+            ]
+        raise GeogridError("boundaries kept changing during intake; try again")
+
+    def _checked(self, index: int, report: NewReport, count: int) -> tuple[float, float]:
+        try:
+            return check_report(report, self.categories)
+        except GeogridError as exc:
+            where = f"report {index + 1}" if count > 1 else "report"
+            if report.external_id:
+                where += f" (external_id {report.external_id})"
+            raise type(exc)(f"{where}: {exc}") from None
+
+    def _intake_rows(self, unique, checked, hierarchy, generation_id, received_at) -> list[dict]:
+        indices = list(unique)
+        lon = np.array([checked[i][0] for i in indices])
+        lat = np.array([checked[i][1] for i in indices])
+        levels = [] if hierarchy is None else [hierarchy.level(k) for k in hierarchy.levels]
+        assigned = None if hierarchy is None else hierarchy.assign(lon, lat)
+        rows = []
+        for n, i in enumerate(indices):
+            report = unique[i]
+            placed = (
+                _assignment_row(assigned.iloc[n], levels)
+                if assigned is not None
+                else _unassigned_row()
+            )
+            depth, code = _handler(placed, None, len(levels), hierarchy)
+            rule = self.categories.deadline_for(report.category)
+            rows.append(
+                {
+                    "index": i,
+                    "external_id": report.external_id,
+                    "content_key": report.content_key(),
+                    "source": report.source,
+                    "category": report.category,
+                    "description": report.description,
+                    "reported_at": report.reported_at or received_at,
+                    "received_at": received_at,
+                    "received_lon": float(report.lon),
+                    "received_lat": float(report.lat),
+                    "received_crs": _crs_name(report.crs),
+                    "lon": lon[n],
+                    "lat": lat[n],
+                    "generation_id": generation_id,
+                    **placed,
+                    "status": RECEIVED,
+                    "handler_depth": depth,
+                    "handler_code": code,
+                    "deadline": self.calendar.deadline(received_at, rule) if rule else None,
+                    "updated_at": received_at,
+                    "reporter": report.reporter,
+                }
+            )
+        return rows
+
+    # --- reports: reading --------------------------------------------------------------
+
+    def get_report(self, report_id: int) -> Report:
+        """One report with its full history; :class:`NotFoundError` if unknown."""
+        with self.db.transaction(write=False) as tx:
+            row = self.db.fetch_report(tx, report_id)
+            if row is None:
+                raise NotFoundError(f"report {report_id} does not exist")
+            history = self.db.fetch_history(tx, [report_id])
+        return self._report(row, history.get(report_id, []))
+
+    def find_reports(self, query: ReportQuery | None = None) -> Page:
+        """Reports matching every given filter, newest first, one page at a time."""
+        query = query or ReportQuery()
+        where, params = self._where(query)
+        with self.db.transaction(write=False) as tx:
+            total = self.db.count_reports(tx, where, params)
+            rows = self.db.select_reports(tx, where, params, query.limit, query.offset)
+            history = self.db.fetch_history(tx, [r["id"] for r in rows])
+        items = [self._report(r, history.get(r["id"], [])) for r in rows]
+        return Page(items, total, query.limit, query.offset)
+
+    def _where(self, query: ReportQuery) -> tuple[list[str], list[Any]]:
+        _check_page(query)
+        where: list[str] = []
+        params: list[Any] = []
+        if query.grid:
+            depth = self._depth_of_code(query.grid)
+            where.append(f"code{depth} = ?")
+            params.append(query.grid)
+        if query.bbox:
+            west, south, east, north = _checked_bbox(query.bbox)
+            where.append(self.db.bbox_filter())
+            params += self.db.bbox_params(west, south, east, north)
+        for name, value, op in (("since", query.since, ">="), ("until", query.until, "<")):
+            if value is not None:
+                where.append(f"received_at {op} ?")
+                params.append(self.db.encode_time(_aware(value, name)))
+        self._where_in(where, params, "category", self._categories(query.category))
+        self._where_in(where, params, "status", [check_status(s) for s in query.status])
+        if query.overdue_at is not None:
+            self._where_in(where, params, "status", list(OPEN_STATUSES))
+            where.append("deadline < ?")
+            params.append(self.db.encode_time(_aware(query.overdue_at, "overdue_at")))
+        return where, params
+
+    @staticmethod
+    def _where_in(where: list[str], params: list[Any], column: str, values: list[str]) -> None:
+        if values:
+            where.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+
+    def _categories(self, codes: Iterable[str]) -> list[str]:
+        wanted: list[str] = []
+        for code in codes:
+            wanted += [c.code for c in self.categories.descendants(code)]
+        return wanted
+
+    def _depth_of_code(self, code: str) -> int:
+        with self.db.transaction(write=False) as tx:
+            depth = self.db.depth_of_code(tx, code)
+        if depth is None:
+            raise NotFoundError(f"grid {code} does not exist in any generation")
+        return depth
+
+    def _report(self, row: dict, history: list[dict]) -> Report:
+        levels = row["levels"] or ()
+        codes = {level.key: row[f"code{d}"] for d, level in enumerate(levels)}
+        depth = row["handler_depth"]
+        return Report(
+            id=row["id"],
+            external_id=row["external_id"],
+            source=row["source"],
+            category=row["category"],
+            description=row["description"] or "",
+            reported_at=self.db.decode_time(row["reported_at"]),
+            received_at=self.db.decode_time(row["received_at"]),
+            received_lon=row["received_lon"],
+            received_lat=row["received_lat"],
+            received_crs=row["received_crs"],
+            lon=row["lon"],
+            lat=row["lat"],
+            generation_id=row["generation_id"],
+            codes=codes,
+            assignment=row["assignment"],
+            distance_m=row["distance_m"],
+            status=row["status"],
+            handler_level=levels[depth].key if depth is not None and levels else None,
+            handler_code=row["handler_code"],
+            deadline=self.db.decode_time(row["deadline"]) if row["deadline"] else None,
+            updated_at=self.db.decode_time(row["updated_at"]),
+            history=tuple(self._history_entry(h) for h in history),
+        )
+
+    def _history_entry(self, row: dict) -> HistoryEntry:
+        return HistoryEntry(
+            at=self.db.decode_time(row["at"]),
+            actor=row["actor"],
+            action=row["action"],
+            from_status=row["from_status"],
+            to_status=row["to_status"],
+            note=row["note"] or "",
+            data=json.loads(row["data"]) if isinstance(row["data"], str) else (row["data"] or {}),
+        )
+
+    # --- reports: workflow -------------------------------------------------------------
+
+    def transition(self, report_id: int, target: str, *, actor: str, note: str = "") -> Report:
+        """Move a report along the closed loop; only allowed transitions, each recorded."""
+        if not actor:
+            raise InputError("actor: every step of the workflow records who took it")
+        with self.db.transaction() as tx:
+            row = self.db.lock_report(tx, report_id)
+            if row is None:
+                raise NotFoundError(f"report {report_id} does not exist")
+            check_transition(row["status"], target, note)
+            now = _now()
+            self.db.update_status(tx, report_id, target, now)
+            self.db.insert_history(
+                tx, [_history_row(report_id, now, actor, "transition", row["status"], target, note)]
+            )
+        return self.get_report(report_id)
+
+    def overdue(self, now: datetime | None = None, limit: int = 1000) -> list[Report]:
+        """Open reports past their deadline at ``now``."""
+        query = ReportQuery(overdue_at=now or _now(), limit=limit)
+        return self.find_reports(query).items
+
+    def escalate_overdue(self, now: datetime | None = None, *, actor: str = SYSTEM) -> list[Report]:
+        """Hand every overdue report to the parent level's grid, with a new deadline.
+
+        "小事不出社，大事不出街": what the grid cannot settle in time goes up one
+        level. A report already at the top level stays there, still overdue.
+        """
+        now = _aware(now or _now(), "now")
+        escalated = []
+        with self.db.transaction() as tx:
+            for row in self.db.lock_overdue(tx, OPEN_STATUSES, self.db.encode_time(now)):
+                target = self._escalation(row, now)
+                if target is None:
+                    continue
+                self.db.update_handler(tx, row["id"], *target, now)
+                self.db.insert_history(
+                    tx,
+                    [
+                        _history_row(
+                            row["id"],
+                            now,
+                            actor,
+                            "escalated",
+                            row["status"],
+                            row["status"],
+                            "超期升级 overdue: handed to the parent level",
+                            {"from": row["handler_code"], "to": target[1]},
+                        )
+                    ],
+                )
+                escalated.append(row["id"])
+        return [self.get_report(i) for i in escalated]
+
+    def _escalation(self, row: dict, now: datetime) -> tuple[int, str, datetime] | None:
+        depth = row["handler_depth"]
+        if depth is None or depth == 0 or not self.categories.get(row["category"]).escalate:
+            return None
+        code = row[f"code{depth - 1}"]
+        if code is None:
+            return None
+        rule = self.categories.deadline_for(row["category"])
+        return depth - 1, code, self.calendar.deadline(now, rule) if rule else None
+
+    # --- hazards and patrol routes -----------------------------------------------------
+
+    def add_hazard(self, hazard: Hazard) -> int:
+        """Store a hazard after checking its scores; returns its id."""
+        check_hazard(hazard)
+        self.categories.check(hazard.category)
+        with self.db.transaction() as tx:
+            return self.db.insert_hazard(tx, hazard, _now())
+
+    def hazards(self, bbox: Sequence[float] | None = None) -> gpd.GeoDataFrame:
+        """Hazards (in a bbox, if given) with their method, scores, score and radius."""
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.fetch_hazards(tx, _checked_bbox(bbox) if bbox else None)
+        return _frame(rows)
+
+    def add_patrol_route(self, route: PatrolRoute) -> int:
+        """Store a planned patrol route of a grid; returns its id."""
+        check_route(route)
+        self._depth_of_code(route.grid_code)
+        with self.db.transaction() as tx:
+            return self.db.insert_route(tx, route, _now())
+
+    def patrol_routes(self, grid_code: str | None = None) -> gpd.GeoDataFrame:
+        """Planned patrol routes, of one grid if given."""
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.fetch_routes(tx, grid_code)
+        return _frame(rows)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime, field: str) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise InputError(f"{field}: needs a time with a time zone")
+    return value.astimezone(UTC)
+
+
+def _crs_name(crs: str) -> str:
+    from geogrid.crs import normalize_crs
+
+    name = normalize_crs(crs)
+    return name if isinstance(name, str) else name.to_string()
+
+
+def _check_page(query: ReportQuery) -> None:
+    if not (isinstance(query.limit, int) and 1 <= query.limit <= 10_000):
+        raise InputError(f"limit: must be between 1 and 10000, got {query.limit!r}")
+    if not (isinstance(query.offset, int) and query.offset >= 0):
+        raise InputError(f"offset: must be 0 or more, got {query.offset!r}")
+
+
+def _checked_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
+    try:
+        west, south, east, north = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise InputError("bbox: needs four numbers west, south, east, north") from None
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InputError(
+            f"bbox: ({west}, {south}, {east}, {north}) is not west ≤ east, south ≤ north in WGS-84"
+        )
+    return west, south, east, north
+
+
+def _levels_json(levels: Sequence[Level]) -> str:
+    return json.dumps(
+        [{"key": lv.key, "label": lv.label, "coverage": lv.coverage} for lv in levels],
+        ensure_ascii=False,
+    )
+
+
+def levels_from_json(text: str | list) -> tuple[Level, ...]:
+    """Levels as stored with a generation (key, label, coverage)."""
+    raw = json.loads(text) if isinstance(text, str) else text
+    return tuple(Level(d["key"], d["label"], "", "code", coverage=d["coverage"]) for d in raw)
+
+
+def _generation(row: dict, active: int | None) -> Generation:
+    return Generation(
+        row["id"],
+        row["label"],
+        row["created_at"],
+        levels_from_json(row["levels"]),
+        row["grid_count"],
+        row["id"] == active,
+    )
+
+
+def _grid_rows(generation_id: int, hierarchy: Hierarchy) -> list[dict]:
+    rows = []
+    for depth, key in enumerate(hierarchy.levels):
+        grids = hierarchy.grids(key)
+        extra = [c for c in grids.columns if c not in ("code", "name", "parent", "geometry")]
+        attributes = grids[extra].to_dict("records") if extra else [{}] * len(grids)
+        for (code, name, parent, geometry), attrs in zip(
+            grids[["code", "name", "parent", "geometry"]].itertuples(index=False, name=None),
+            attributes,
+            strict=True,
+        ):
+            rows.append(
+                {
+                    "generation_id": generation_id,
+                    "depth": depth,
+                    "level": key,
+                    "code": code,
+                    "name": name,
+                    "parent": parent,
+                    "attributes": json.dumps(_plain(attrs), ensure_ascii=False),
+                    "geometry": geometry,
+                }
+            )
+    return rows
+
+
+def _plain(values: dict) -> dict:
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()}
+
+
+def _grid_frame(rows: list[dict], level: Level) -> gpd.GeoDataFrame:
+    attributes = pd.DataFrame(
+        [
+            json.loads(r["attributes"])
+            if isinstance(r["attributes"], str)
+            else (r["attributes"] or {})
+            for r in rows
+        ]
+    )
+    frame = gpd.GeoDataFrame(
+        {
+            "code": [r["code"] for r in rows],
+            "name": [r["name"] for r in rows],
+            "parent": [r["parent"] for r in rows],
+        },
+        geometry=shapely.from_wkb([r["geometry"] for r in rows]),
+        crs=4326,
+    )
+    return pd.concat([frame, attributes], axis=1).set_geometry("geometry")
+
+
+def _assignment_row(assigned: pd.Series, levels: Sequence[Level]) -> dict:
+    row = {c: None for c in CODE_COLUMNS}
+    for depth, level in enumerate(levels):
+        value = assigned[level.code_column]
+        row[f"code{depth}"] = None if pd.isna(value) else str(value)
+    distance = assigned["distance_m"]
+    row["assignment"] = str(assigned["status"])
+    row["distance_m"] = None if pd.isna(distance) else float(distance)
+    return row
+
+
+def _unassigned_row() -> dict:
+    return {**{c: None for c in CODE_COLUMNS}, "assignment": "unassigned", "distance_m": None}
+
+
+def _handler(placed: dict, depth: int | None, depth_count: int, hierarchy) -> tuple:
+    """Who handles a report: the finest full level's grid at first, kept on re-assignment."""
+    if hierarchy is None or depth_count == 0:
+        return None, None
+    from geogrid.assign import base_level
+
+    if depth is None or depth >= depth_count:
+        depth = base_level([hierarchy.level(k) for k in hierarchy.levels])
+    code = placed[f"code{depth}"]
+    return (depth, code) if code is not None else (None, None)
+
+
+def _codes_by_level(codes: dict, levels: Sequence[Level]) -> dict:
+    return {level.key: codes.get(f"code{d}") for d, level in enumerate(levels or ())}
+
+
+def _history_row(
+    report_id, at, actor, action, from_status=None, to_status=None, note="", data=None
+) -> dict:
+    return {
+        "report_id": report_id,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "note": note,
+        "data": json.dumps(data or {}, ensure_ascii=False),
+    }
+
+
+def _received_history(row: dict, report_id: int, actor: str) -> dict:
+    data = {
+        "assignment": row["assignment"],
+        "generation": row["generation_id"],
+        "handler": row["handler_code"],
+    }
+    return _history_row(
+        report_id,
+        row["received_at"],
+        row["reporter"] or actor,
+        "received",
+        None,
+        RECEIVED,
+        "",
+        data,
+    )
+
+
+def _dedupe_batch(reports: Sequence[NewReport]) -> tuple[dict[int, NewReport], dict[int, int]]:
+    """Reports to store (by first index) and, for each index, the index that stands for it."""
+    first_of: dict[str, int] = {}
+    unique: dict[int, NewReport] = {}
+    stands_for: dict[int, int] = {}
+    for i, report in enumerate(reports):
+        key = report.external_id
+        if key is None or key not in first_of:
+            if key is not None:
+                first_of[key] = i
+            unique[i] = report
+            stands_for[i] = i
+            continue
+        if reports[first_of[key]].content_key() != report.content_key():
+            raise DuplicateReportError(
+                f"external_id {key}: reports {first_of[key] + 1} and {i + 1} of the batch "
+                "say different things"
+            )
+        stands_for[i] = first_of[key]
+    return unique, stands_for
+
+
+def _without_resent(rows: list[dict], existing: dict[str, tuple[int, str]]) -> list[dict]:
+    """The rows not stored yet; a stored external id with other content refuses the batch."""
+    new_rows = []
+    for row in rows:
+        key = row["external_id"]
+        if key is None or key not in existing:
+            new_rows.append(row)
+        elif existing[key][1] != row["content_key"]:
+            raise DuplicateReportError(
+                f"external_id {key}: already used by report {existing[key][0]}, "
+                "which says something different"
+            )
+    return new_rows
+
+
+def _result(report: NewReport, stored: tuple[int, bool], first: bool) -> IntakeResult:
+    report_id, created = stored
+    return IntakeResult(report_id, report.external_id, created and first)
+
+
+def _frame(rows: list[dict]) -> gpd.GeoDataFrame:
+    if not rows:
+        return gpd.GeoDataFrame({"id": []}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+    geometry = shapely.from_wkb([r.pop("geometry") for r in rows])
+    return gpd.GeoDataFrame(rows, geometry=geometry, crs=4326)
