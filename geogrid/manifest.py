@@ -26,13 +26,13 @@ Unknown keys are refused so that a typo ("parnet") is not silently ignored.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from geogrid.errors import ManifestError
 from geogrid.models import Level
+from geogrid.tomlfile import read_toml, refuse_unknown_keys
 
 MAX_LEVELS = 6
 _KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -111,23 +111,11 @@ def load_manifest(path: str | Path) -> Manifest:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ManifestError(f"{path}: manifest not found")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ManifestError(f"{path}: not UTF-8 text") from None
+    return read_toml(path, ManifestError, "manifest")
 
 
 def _refuse_unknown_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ManifestError(
-            f"{where}: unknown key {', '.join(map(repr, unknown))}; "
-            f"expected one of {', '.join(sorted(allowed))}"
-        )
+    refuse_unknown_keys(table, allowed, where, ManifestError)
 
 
 def _optional_str(path: Path, table: dict[str, Any], key: str, where: str = "") -> str | None:

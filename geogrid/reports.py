@@ -11,21 +11,26 @@ handles it until when, and its full history.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
+import pyproj
+
 from geogrid.crs import normalize_crs, to_wgs84
-from geogrid.errors import CRSError, InputError
+from geogrid.errors import CRSError, GeogridError, InputError
 from geogrid.workflow import CategoryTree, check_source
 
 MAX_DESCRIPTION = 4000
 MAX_EXTERNAL_ID = 200
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewReport:
     """A report as an intake channel sends it.
 
@@ -56,17 +61,17 @@ class NewReport:
         >>> a.content_key() == NewReport("fire", 120.6, 28.0, external_id="x").content_key()
         True
         """
-        when = self.reported_at.astimezone(UTC).isoformat() if self.reported_at else None
-        content = [
+        when = self.reported_at.astimezone(UTC).isoformat() if self.reported_at else ""
+        content = (
             self.category,
             repr(float(self.lon)),
             repr(float(self.lat)),
-            str(normalize_crs(self.crs)),
+            str(_crs(self.crs)),
             self.source,
             when,
             self.description,
-        ]
-        return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode()).hexdigest()[:32]
+        )
+        return hashlib.blake2b("\x1f".join(content).encode(), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -161,34 +166,95 @@ def check_report(report: NewReport, categories: CategoryTree) -> tuple[float, fl
     ...
     geogrid.errors.InputError: lat: 95.0 is out of range (-90 to 90)
     """
-    categories.check(report.category)
-    check_source(report.source)
-    lon, lat = _checked_coordinates(report)
-    _check_text(report)
-    if report.reported_at is not None and report.reported_at.tzinfo is None:
-        raise InputError("reported_at: needs a time zone, e.g. 2026-11-23T09:30:00+08:00")
+    lon, lat = check_reports([report], categories)
+    return float(lon[0]), float(lat[0])
+
+
+def check_reports(
+    reports: Sequence[NewReport], categories: CategoryTree
+) -> tuple[np.ndarray, np.ndarray]:
+    """Check a whole batch before anything is stored; return WGS-84 lon/lat arrays.
+
+    The first bad report raises an error naming it (its number in the batch and
+    its external id) and the field. Coordinates are converted per CRS at once.
+
+    Examples
+    --------
+    >>> batch = [NewReport("fire", 120.6, 28.0), NewReport("fire", 120.6, 28.0, source="cat")]
+    >>> check_reports(batch, CategoryTree.default())
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: report 2: unknown source 'cat'; ...
+    """
+    by_crs: dict[str, list[int]] = {}
+    index = 0
+    try:
+        for index, report in enumerate(reports):
+            _check_fields(report, categories)
+            by_crs.setdefault(report.crs, []).append(index)
+    except GeogridError:
+        with _naming(reports, index):
+            raise
+    lon = np.empty(len(reports))
+    lat = np.empty(len(reports))
+    for crs, indices in by_crs.items():
+        with _naming(reports, indices[0]):
+            lon[indices], lat[indices] = _converted(reports, indices, crs)
     return lon, lat
 
 
-def _checked_coordinates(report: NewReport) -> tuple[float, float]:
+@contextmanager
+def _naming(reports: Sequence[NewReport], index: int) -> Iterator[None]:
+    """Prefix an error with which report of the batch it is about."""
+    try:
+        yield
+    except GeogridError as exc:
+        external_id = reports[index].external_id
+        where = f"report {index + 1}" if len(reports) > 1 else "report" if external_id else ""
+        if external_id:
+            where += f" (external_id {external_id})"
+        raise type(exc)(f"{where}: {exc}" if where else str(exc)) from None
+
+
+def _check_fields(report: NewReport, categories: CategoryTree) -> None:
+    categories.check(report.category)
+    check_source(report.source)
     for name in ("lon", "lat"):
         value = getattr(report, name)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InputError(f"{name}: must be a number, got {value!r}")
         if not math.isfinite(value):
             raise InputError(f"{name}: must be a finite number, got {value!r}")
-    try:
-        crs = normalize_crs(report.crs)
-    except CRSError as exc:
-        raise CRSError(f"crs: {exc}") from None
-    if isinstance(crs, str):  # lon/lat systems: check the numbers as given
+    if isinstance(_crs(report.crs), str):  # lon/lat systems: check the numbers as given
         _check_range("lon", report.lon, 180)
         _check_range("lat", report.lat, 90)
-    lon, lat = (float(v[0]) for v in to_wgs84([report.lon], [report.lat], crs))
-    if not (math.isfinite(lon) and math.isfinite(lat)):
-        raise InputError(f"lon/lat: ({report.lon}, {report.lat}) cannot be converted from {crs}")
-    _check_range("lon", lon, 180)
-    _check_range("lat", lat, 90)
+    _check_text(report)
+    if report.reported_at is not None and (
+        not isinstance(report.reported_at, datetime) or report.reported_at.tzinfo is None
+    ):
+        raise InputError("reported_at: needs a time zone, e.g. 2026-11-23T09:30:00+08:00")
+
+
+@lru_cache(maxsize=64)
+def _crs(name: str) -> str | pyproj.CRS:
+    try:
+        return normalize_crs(name)
+    except CRSError as exc:
+        raise CRSError(f"crs: {exc}") from None
+
+
+def _converted(reports, indices: list[int], crs: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.array([reports[i].lon for i in indices], dtype=float)
+    y = np.array([reports[i].lat for i in indices], dtype=float)
+    lon, lat = to_wgs84(x, y, _crs(crs))
+    bad = ~((np.abs(lon) <= 180) & (np.abs(lat) <= 90))  # also NaN from a failed transform
+    if bad.any():
+        first = indices[int(np.argmax(bad))]
+        with _naming(reports, first):
+            raise InputError(
+                f"lon/lat: ({reports[first].lon}, {reports[first].lat}) in {crs} "
+                "is not a place on Earth"
+            )
     return lon, lat
 
 

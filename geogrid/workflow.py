@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -42,6 +41,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from geogrid.errors import GeogridError, InputError
+from geogrid.tomlfile import read_toml, refuse_unknown_keys
 
 
 class IllegalTransitionError(GeogridError):
@@ -820,23 +820,11 @@ def _check_code(category: Category, where: str, earlier: dict[str, Category]) ->
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{path}: category file not found")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
+    return read_toml(path, ConfigError, "category file")
 
 
 def _refuse_unknown_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {', '.join(map(repr, unknown))}; "
-            f"expected one of {', '.join(sorted(allowed))}"
-        )
+    refuse_unknown_keys(table, allowed, where, ConfigError)
 
 
 def _parse_calendar(path: Path, raw: dict[str, Any]) -> WorkingCalendar:

@@ -11,12 +11,20 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import shapely
 
 MAX_LEVELS = 6
 CODES = ", ".join(f"code{d}" for d in range(MAX_LEVELS))
+CODE_COLUMNS_DDL = ", ".join(f"code{d} TEXT" for d in range(MAX_LEVELS))
+#: One index per level: a grid's reports by status, newest first, without the table.
+CODE_INDEXES = "".join(
+    f"CREATE INDEX IF NOT EXISTS reports_code{d} ON reports (code{d}, status, id) "
+    f"WHERE code{d} IS NOT NULL;"
+    for d in range(MAX_LEVELS)
+)
 
 REPORT_COLUMNS = (
     "id", "external_id", "content_key", "source", "category", "description", "reported_at",
@@ -50,6 +58,10 @@ class Dialect:
         raise NotImplementedError
 
     def allocate_ids(self, tx, table: str, count: int) -> list[int]:
+        raise NotImplementedError
+
+    def optimize(self) -> None:
+        """Refresh the planner's statistics after a bulk load."""
         raise NotImplementedError
 
     def encode_time(self, value: datetime) -> Any:
@@ -179,18 +191,43 @@ class Dialect:
                 found[row["external_id"]] = (row["id"], row["content_key"])
         return found
 
-    def insert_reports(self, tx, rows: list[dict]) -> list[int]:
-        ids = self.allocate_ids(tx, "reports", len(rows))
-        values = [
-            [i, *(self._value(c, row[c]) for c in REPORT_COLUMNS[1:])]
-            for i, row in zip(ids, rows, strict=True)
-        ]
-        self.insert_rows(tx, "reports", REPORT_COLUMNS, values)
+    def insert_report_columns(self, tx, columns: dict) -> list[int]:
+        """Store reports given as columns (a list per column, or one value for all)."""
+        count = len(columns["index"])
+        ids = self.allocate_ids(tx, "reports", count)
+        self.insert_rows(
+            tx, "reports", REPORT_COLUMNS, self._rows({**columns, "id": ids}, REPORT_COLUMNS, count)
+        )
         return ids
 
+    def insert_history_columns(self, tx, columns: dict) -> None:
+        count = len(columns["report_id"])
+        self.insert_rows(
+            tx, "report_history", HISTORY_COLUMNS, self._rows(columns, HISTORY_COLUMNS, count)
+        )
+
     def insert_history(self, tx, rows: list[dict]) -> None:
-        values = [[self._value(c, row[c]) for c in HISTORY_COLUMNS] for row in rows]
-        self.insert_rows(tx, "report_history", HISTORY_COLUMNS, values)
+        columns = {c: [row[c] for row in rows] for c in HISTORY_COLUMNS}
+        self.insert_history_columns(tx, columns)
+
+    def _rows(self, columns: dict, names: Sequence[str], count: int) -> list[tuple]:
+        """Zip columns into rows; times encoded (a value shared by all rows only once)."""
+        lists = []
+        for name in names:
+            values = columns[name]
+            if name in TIME_COLUMNS:
+                values = self._times(values)
+            lists.append(values if isinstance(values, list) else repeat(values, count))
+        return list(zip(*lists, strict=True))
+
+    def _times(self, values: Any) -> Any:
+        if not isinstance(values, list):
+            return None if values is None else self.encode_time(values)
+        cache: dict[datetime, Any] = {}
+        for moment in values:
+            if moment is not None and moment not in cache:
+                cache[moment] = self.encode_time(moment)
+        return [None if m is None else cache[m] for m in values]
 
     def _value(self, column: str, value: Any) -> Any:
         if column in TIME_COLUMNS and value is not None:
@@ -212,9 +249,11 @@ class Dialect:
         return self.rows(tx, f"SELECT COUNT(*) AS n FROM reports{clause}", params)[0]["n"]
 
     def select_reports(self, tx, where: list[str], params: list, limit: int, offset: int):
-        # The filters name report columns only; the join adds just generations.levels.
+        # Pick the page's ids from the indexes first, then read those rows: asked
+        # in one query, planners may walk the whole table in id order instead.
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        query = self._select_reports() + clause + " ORDER BY r.id DESC LIMIT ? OFFSET ?"
+        page = f"SELECT id FROM reports{clause} ORDER BY id DESC LIMIT ? OFFSET ?"
+        query = f"{self._select_reports()} WHERE r.id IN ({page}) ORDER BY r.id DESC"
         return [self._with_levels(r) for r in self.rows(tx, query, [*params, limit, offset])]
 
     def _with_levels(self, row: dict) -> dict:
@@ -229,7 +268,7 @@ class Dialect:
             chunk = report_ids[start : start + 500]
             query = (
                 f"SELECT {', '.join(HISTORY_COLUMNS)} FROM report_history "
-                f"WHERE report_id IN ({', '.join('?' * len(chunk))}) ORDER BY id"
+                f"WHERE report_id IN ({', '.join('?' * len(chunk))}) ORDER BY report_id, id"
             )
             for row in self.rows(tx, query, chunk):
                 history.setdefault(row["report_id"], []).append(row)

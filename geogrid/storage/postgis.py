@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from geogrid.errors import GeogridError
-from geogrid.storage.dialect import MAX_LEVELS, Dialect
+from geogrid.storage.dialect import CODE_COLUMNS_DDL, CODE_INDEXES, Dialect
 
 SEQUENCES = ("generations", "reports", "hazards", "patrol_routes")
 #: Taken while creating the schema, so that processes starting together do not collide.
@@ -49,15 +49,10 @@ CREATE TABLE IF NOT EXISTS reports (
         STORED,
     generation_id BIGINT REFERENCES generations (id), assignment TEXT NOT NULL,
     distance_m DOUBLE PRECISION,
-    {", ".join(f"code{d} TEXT" for d in range(MAX_LEVELS))},
+    {CODE_COLUMNS_DDL},
     status TEXT NOT NULL, handler_depth INTEGER, handler_code TEXT, deadline TIMESTAMPTZ,
     updated_at TIMESTAMPTZ NOT NULL);
-{
-    "".join(
-        f"CREATE INDEX IF NOT EXISTS reports_code{d} ON reports (code{d}, status);"
-        for d in range(MAX_LEVELS)
-    )
-}
+{CODE_INDEXES}
 CREATE INDEX IF NOT EXISTS reports_status_deadline ON reports (status, deadline);
 CREATE INDEX IF NOT EXISTS reports_received_at ON reports (received_at);
 CREATE INDEX IF NOT EXISTS reports_geom ON reports USING GIST (geom);
@@ -135,17 +130,38 @@ class PostgisDialect(Dialect):
     ) -> Iterator[psycopg.Connection]:
         connection = self._connection()
         with connection.transaction():
+            if not (write or lock_generation or share_generation):
+                # One snapshot for all a read does (a page and its total, a report
+                # and its history); read-only, so it never fails to serialise.
+                connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if lock_generation:
                 connection.execute("SELECT 1 FROM state WHERE id = 1 FOR UPDATE")
             elif share_generation:
                 connection.execute("SELECT 1 FROM state WHERE id = 1 FOR SHARE")
             yield connection
 
+    def optimize(self) -> None:
+        # VACUUM sets the visibility map, so grid queries become index-only scans.
+        connection = self._connection()
+        connection.execute("VACUUM (ANALYZE) reports")
+        connection.execute("VACUUM (ANALYZE) report_history")
+
     def allocate_ids(self, tx, table: str, count: int) -> list[int]:
         cursor = tx.execute(
             f"SELECT nextval('{table}_id_seq') FROM generate_series(1, %s)", (count,)
         )
         return [row[0] for row in cursor.fetchall()]
+
+    def find_external_ids(self, tx, external_ids: list) -> dict[str, tuple[int, str]]:
+        # One query with an array: long IN lists get generic plans that scan the table.
+        wanted = [e for e in external_ids if e is not None]
+        if not wanted:
+            return {}
+        cursor = tx.execute(
+            "SELECT id, external_id, content_key FROM reports WHERE external_id = ANY(%s)",
+            (wanted,),
+        )
+        return {key: (report_id, content) for report_id, key, content in cursor.fetchall()}
 
     def executemany(self, tx, query: str, rows) -> None:
         if rows:

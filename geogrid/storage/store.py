@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import geopandas as gpd
@@ -28,12 +29,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geogrid.crs import normalize_crs
 from geogrid.errors import GeogridError, InputError
 from geogrid.hazards import Hazard, check_hazard
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
 from geogrid.patrol import PatrolRoute, check_route
-from geogrid.reports import HistoryEntry, NewReport, Page, Report, ReportQuery, check_report
+from geogrid.reports import HistoryEntry, NewReport, Page, Report, ReportQuery, check_reports
 from geogrid.storage.dialect import Dialect
 from geogrid.topology import TopologyReport
 from geogrid.workflow import (
@@ -121,6 +123,14 @@ class Store:
         """Close the connections of this process."""
         self.db.close()
 
+    def optimize(self) -> None:
+        """Refresh the database's statistics; call it after a bulk import.
+
+        Right after a million reports arrive, the query planner still believes
+        the tables are small and may pick slow plans until it looks again.
+        """
+        self.db.optimize()
+
     # --- generations -------------------------------------------------------------------
 
     def import_generation(
@@ -205,40 +215,32 @@ class Store:
     def _reassign(self, tx, rows, generation: Generation, hierarchy: Hierarchy, actor) -> int:
         if not rows:
             return 0
-        frame = pd.DataFrame(rows)
-        assigned = hierarchy.assign(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float))
-        now = _now()
-        updates, history, changed = [], [], 0
-        for i, row in enumerate(rows):
-            new = _assignment_row(assigned.iloc[i], generation.levels)
+        lon = np.array([r["lon"] for r in rows], dtype=float)
+        lat = np.array([r["lat"] for r in rows], dtype=float)
+        placed = _placements(hierarchy, lon, lat)
+        depth_count, base = len(generation.levels), _base_depth(hierarchy)
+        now, updates, history, changed = _now(), [], [], 0
+        for row, new in zip(rows, placed, strict=True):
             old_codes = {c: row[c] for c in CODE_COLUMNS}
-            depth = row["handler_depth"] if row["handler_depth"] is not None else None
-            handler_depth, handler_code = _handler(new, depth, len(generation.levels), hierarchy)
+            depth = row["handler_depth"]
+            depth = depth if depth is not None and depth < depth_count else base
+            handler = new[f"code{depth}"]
             updates.append(
                 {
                     **new,
                     "id": row["id"],
                     "generation_id": generation.id,
-                    "handler_depth": handler_depth,
-                    "handler_code": handler_code,
+                    "handler_depth": depth if handler else None,
+                    "handler_code": handler,
                     "updated_at": now,
                 }
             )
             changed += old_codes != {c: new[c] for c in CODE_COLUMNS}
-            history.append(
-                _history_row(
-                    row["id"],
-                    now,
-                    actor,
-                    "reassigned",
-                    data={
-                        "from_generation": row["generation_id"],
-                        "to_generation": generation.id,
-                        "old": _codes_by_level(old_codes, row["levels"]),
-                        "new": _codes_by_level(new, generation.levels),
-                    },
-                )
-            )
+            history.append(_history_row(row["id"], now, actor, "reassigned", data={
+                "from_generation": row["generation_id"], "to_generation": generation.id,
+                "old": _codes_by_level(old_codes, row["levels"]),
+                "new": _codes_by_level(new, generation.levels),
+            }))  # fmt: skip
         self.db.update_assignments(tx, updates)
         self.db.insert_history(tx, history)
         return changed
@@ -258,86 +260,52 @@ class Store:
         comes back with ``created=False``; the same ``external_id`` with different
         content refuses the whole batch with :class:`DuplicateReportError`.
         """
-        checked = [self._checked(i, r, len(reports)) for i, r in enumerate(reports)]
+        lon, lat = check_reports(reports, self.categories)
         unique, stands_for = _dedupe_batch(reports)
         received_at = _now()
         for _ in range(3):  # a generation activated meanwhile means: assign again
             generation_id = self._active_id()
             hierarchy = self.hierarchy(generation_id) if generation_id is not None else None
-            rows = self._intake_rows(unique, checked, hierarchy, generation_id, received_at)
+            batch = self._intake_columns(unique, lon, lat, hierarchy, generation_id, received_at)
             with self.db.transaction(share_generation=True) as tx:
                 if self.db.active_generation(tx) != generation_id:
                     continue
-                existing = self.db.find_external_ids(tx, [r["external_id"] for r in rows])
-                new_rows = _without_resent(rows, existing)
-                ids = self.db.insert_reports(tx, new_rows)
-                history = [
-                    _received_history(r, i, actor) for r, i in zip(new_rows, ids, strict=True)
-                ]
-                self.db.insert_history(tx, history)
-            stored = {row["index"]: (i, True) for row, i in zip(new_rows, ids, strict=True)}
-            stored |= {
-                row["index"]: (existing[row["external_id"]][0], False)
-                for row in rows
-                if row["index"] not in stored
-            }
-            return [
-                _result(report, stored[stands_for[i]], stands_for[i] == i)
-                for i, report in enumerate(reports)
-            ]
+                existing = self.db.find_external_ids(tx, batch["external_id"])
+                new = _subset(batch, _not_stored_yet(batch, existing))
+                ids = self.db.insert_report_columns(tx, new)
+                self.db.insert_history_columns(tx, _received_history(new, ids, actor))
+            stored = {i: (report_id, True) for i, report_id in zip(new["index"], ids, strict=True)}
+            for i, key in zip(batch["index"], batch["external_id"], strict=True):
+                stored.setdefault(i, (existing[key][0], False) if key in existing else None)
+            return [_result(report, stored[stands_for[i]], stands_for[i] == i)
+                    for i, report in enumerate(reports)]  # fmt: skip
         raise GeogridError("boundaries kept changing during intake; try again")
 
-    def _checked(self, index: int, report: NewReport, count: int) -> tuple[float, float]:
-        try:
-            return check_report(report, self.categories)
-        except GeogridError as exc:
-            where = f"report {index + 1}" if count > 1 else "report"
-            if report.external_id:
-                where += f" (external_id {report.external_id})"
-            raise type(exc)(f"{where}: {exc}") from None
-
-    def _intake_rows(self, unique, checked, hierarchy, generation_id, received_at) -> list[dict]:
+    def _intake_columns(self, unique, lon, lat, hierarchy, generation_id, received_at) -> dict:
+        """The batch as columns (lists, or one value for all): it is stored column-wise."""
         indices = list(unique)
-        lon = np.array([checked[i][0] for i in indices])
-        lat = np.array([checked[i][1] for i in indices])
-        levels = [] if hierarchy is None else [hierarchy.level(k) for k in hierarchy.levels]
-        assigned = None if hierarchy is None else hierarchy.assign(lon, lat)
-        rows = []
-        for n, i in enumerate(indices):
-            report = unique[i]
-            placed = (
-                _assignment_row(assigned.iloc[n], levels)
-                if assigned is not None
-                else _unassigned_row()
-            )
-            depth, code = _handler(placed, None, len(levels), hierarchy)
-            rule = self.categories.deadline_for(report.category)
-            rows.append(
-                {
-                    "index": i,
-                    "external_id": report.external_id,
-                    "content_key": report.content_key(),
-                    "source": report.source,
-                    "category": report.category,
-                    "description": report.description,
-                    "reported_at": report.reported_at or received_at,
-                    "received_at": received_at,
-                    "received_lon": float(report.lon),
-                    "received_lat": float(report.lat),
-                    "received_crs": _crs_name(report.crs),
-                    "lon": lon[n],
-                    "lat": lat[n],
-                    "generation_id": generation_id,
-                    **placed,
-                    "status": RECEIVED,
-                    "handler_depth": depth,
-                    "handler_code": code,
-                    "deadline": self.calendar.deadline(received_at, rule) if rule else None,
-                    "updated_at": received_at,
-                    "reporter": report.reporter,
-                }
-            )
-        return rows
+        reports = list(unique.values())
+        columns = _placement_columns(hierarchy, lon[indices], lat[indices])
+        base = _base_depth(hierarchy)
+        handlers = columns[f"code{base}"] if base is not None else [None] * len(indices)
+        deadlines = {code: self.calendar.deadline(received_at, self.categories.deadline_for(code))
+                     for code in {r.category for r in reports}}  # fmt: skip
+        columns.update({
+            "index": indices, "external_id": [r.external_id for r in reports],
+            "content_key": [r.content_key() for r in reports],
+            "source": [r.source for r in reports], "category": [r.category for r in reports],
+            "description": [r.description for r in reports],
+            "reported_at": [r.reported_at or received_at for r in reports],
+            "received_at": received_at, "received_lon": [float(r.lon) for r in reports],
+            "received_lat": [float(r.lat) for r in reports],
+            "received_crs": [_crs_name(r.crs) for r in reports],
+            "lon": lon[indices].tolist(), "lat": lat[indices].tolist(),
+            "generation_id": generation_id, "status": RECEIVED,
+            "handler_depth": [base if code else None for code in handlers],
+            "handler_code": handlers, "deadline": [deadlines[r.category] for r in reports],
+            "updated_at": received_at, "reporter": [r.reporter for r in reports],
+        })  # fmt: skip
+        return columns
 
     # --- reports: reading --------------------------------------------------------------
 
@@ -551,9 +519,8 @@ def _aware(value: datetime, field: str) -> datetime:
     return value.astimezone(UTC)
 
 
+@lru_cache(maxsize=64)
 def _crs_name(crs: str) -> str:
-    from geogrid.crs import normalize_crs
-
     name = normalize_crs(crs)
     return name if isinstance(name, str) else name.to_string()
 
@@ -652,31 +619,36 @@ def _grid_frame(rows: list[dict], level: Level) -> gpd.GeoDataFrame:
     return pd.concat([frame, attributes], axis=1).set_geometry("geometry")
 
 
-def _assignment_row(assigned: pd.Series, levels: Sequence[Level]) -> dict:
-    row = {c: None for c in CODE_COLUMNS}
-    for depth, level in enumerate(levels):
-        value = assigned[level.code_column]
-        row[f"code{depth}"] = None if pd.isna(value) else str(value)
+def _placement_columns(hierarchy: Hierarchy | None, lon: np.ndarray, lat: np.ndarray) -> dict:
+    """Per point, as columns: the code at every depth, assignment status and distance."""
+    count = len(lon)
+    columns: dict[str, list] = {c: [None] * count for c in CODE_COLUMNS}
+    if hierarchy is None:
+        return {**columns, "assignment": ["unassigned"] * count, "distance_m": [None] * count}
+    assigned = hierarchy.assign(lon, lat)
+    for depth, key in enumerate(hierarchy.levels):
+        codes = assigned[f"{key}_code"]
+        columns[f"code{depth}"] = codes.astype(object).where(codes.notna(), None).tolist()
     distance = assigned["distance_m"]
-    row["assignment"] = str(assigned["status"])
-    row["distance_m"] = None if pd.isna(distance) else float(distance)
-    return row
+    columns["assignment"] = assigned["status"].astype(str).tolist()
+    columns["distance_m"] = distance.astype(object).where(distance.notna(), None).tolist()
+    return columns
 
 
-def _unassigned_row() -> dict:
-    return {**{c: None for c in CODE_COLUMNS}, "assignment": "unassigned", "distance_m": None}
+def _placements(hierarchy: Hierarchy | None, lon: np.ndarray, lat: np.ndarray) -> list[dict]:
+    """Per point, as rows: the code columns, assignment status and distance."""
+    columns = _placement_columns(hierarchy, lon, lat)
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
-def _handler(placed: dict, depth: int | None, depth_count: int, hierarchy) -> tuple:
-    """Who handles a report: the finest full level's grid at first, kept on re-assignment."""
-    if hierarchy is None or depth_count == 0:
-        return None, None
+def _base_depth(hierarchy: Hierarchy | None) -> int | None:
+    """Reports are handled first by the finest full level's grid (e.g. the micro-grid)."""
+    if hierarchy is None:
+        return None
     from geogrid.assign import base_level
 
-    if depth is None or depth >= depth_count:
-        depth = base_level([hierarchy.level(k) for k in hierarchy.levels])
-    code = placed[f"code{depth}"]
-    return (depth, code) if code is not None else (None, None)
+    return base_level([hierarchy.level(key) for key in hierarchy.levels])
 
 
 def _codes_by_level(codes: dict, levels: Sequence[Level]) -> dict:
@@ -698,22 +670,11 @@ def _history_row(
     }
 
 
-def _received_history(row: dict, report_id: int, actor: str) -> dict:
-    data = {
-        "assignment": row["assignment"],
-        "generation": row["generation_id"],
-        "handler": row["handler_code"],
-    }
-    return _history_row(
-        report_id,
-        row["received_at"],
-        row["reporter"] or actor,
-        "received",
-        None,
-        RECEIVED,
-        "",
-        data,
-    )
+def _received_history(new: dict, ids: list[int], actor: str) -> dict:
+    """History columns: one "received" entry per new report (where it landed is on the row)."""
+    return {"report_id": ids, "at": new["received_at"],
+            "actor": [r or actor for r in new["reporter"]], "action": "received",
+            "from_status": None, "to_status": RECEIVED, "note": "", "data": None}  # fmt: skip
 
 
 def _dedupe_batch(reports: Sequence[NewReport]) -> tuple[dict[int, NewReport], dict[int, int]]:
@@ -738,19 +699,25 @@ def _dedupe_batch(reports: Sequence[NewReport]) -> tuple[dict[int, NewReport], d
     return unique, stands_for
 
 
-def _without_resent(rows: list[dict], existing: dict[str, tuple[int, str]]) -> list[dict]:
-    """The rows not stored yet; a stored external id with other content refuses the batch."""
-    new_rows = []
-    for row in rows:
-        key = row["external_id"]
-        if key is None or key not in existing:
-            new_rows.append(row)
-        elif existing[key][1] != row["content_key"]:
+def _not_stored_yet(batch: dict, existing: dict[str, tuple[int, str]]) -> list[bool]:
+    """Which rows to store; a stored external id with other content refuses the batch."""
+    keep = []
+    for key, content in zip(batch["external_id"], batch["content_key"], strict=True):
+        if key is not None and key in existing and existing[key][1] != content:
             raise DuplicateReportError(
                 f"external_id {key}: already used by report {existing[key][0]}, "
                 "which says something different"
             )
-    return new_rows
+        keep.append(key is None or key not in existing)
+    return keep
+
+
+def _subset(columns: dict, keep: list[bool]) -> dict:
+    if all(keep):
+        return columns
+    return {name: [v for v, k in zip(values, keep, strict=True) if k]
+            if isinstance(values, list) else values
+            for name, values in columns.items()}  # fmt: skip
 
 
 def _result(report: NewReport, stored: tuple[int, bool], first: bool) -> IntakeResult:

@@ -397,3 +397,9 @@ def test_unknown_report(store):
 def test_numbers_from_numpy_are_accepted(active):
     stored = active.add_report(report((np.float64(IN_101[0]), np.float64(IN_101[1]))))
     assert stored.codes["grid"] == "101"
+
+
+def test_optimize_after_a_bulk_load_keeps_answers(filled):
+    before = filled.find_reports(ReportQuery(grid="1")).total
+    filled.optimize()
+    assert filled.find_reports(ReportQuery(grid="1")).total == before == 3

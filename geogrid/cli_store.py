@@ -1,0 +1,354 @@
+"""``geogrid`` commands that work on a store: generations and reports.
+
+Every command takes ``--store URL`` (default: ``$GEOGRID_STORE``, else
+``sqlite:///geogrid.db`` in the working directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from tqdm import tqdm
+
+from geogrid.errors import GeogridError, InputError
+from geogrid.hierarchy import Hierarchy
+from geogrid.points import PointTable, read_points
+from geogrid.reports import NewReport, Report, ReportQuery, check_report, check_reports
+from geogrid.storage import DEFAULT_URL, Store, TopologyRefusedError, open_store
+from geogrid.workflow import STATUS_LABELS
+
+EXIT_OK, EXIT_REFUSED, EXIT_USER_ERROR = 0, 1, 2
+#: Reports per transaction when importing a file; each batch is stored whole or not at all.
+IMPORT_BATCH = 10_000
+MAX_ERRORS_SHOWN = 20
+
+
+def add_store_commands(commands) -> None:
+    """Register ``import``, ``generations``, ``activate`` and ``reports …``."""
+    _add_import(commands)
+    generations = commands.add_parser("generations", help="list the stored boundary generations")
+    _store_option(generations)
+    generations.set_defaults(run=_generations)
+    activate = commands.add_parser("activate", help="make a generation current; re-assigns "
+                                   "open reports")  # fmt: skip
+    activate.add_argument("generation", type=int)
+    activate.add_argument("--actor", default="cli", help="who activates (kept in the history)")
+    _store_option(activate)
+    activate.set_defaults(run=_activate)
+    _add_reports(commands)
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default=os.environ.get("GEOGRID_STORE", DEFAULT_URL),
+                        help="store URL: sqlite:///file.db or postgresql://… "
+                             "(default $GEOGRID_STORE or sqlite:///geogrid.db)")  # fmt: skip
+
+
+def _add_import(commands) -> None:
+    command = commands.add_parser("import", help="store a manifest's boundaries as a generation")
+    command.add_argument("manifest", type=Path)
+    command.add_argument("--label", help="name of the generation (default: the manifest's name)")
+    command.add_argument("--activate", action="store_true", help="make it the current one")
+    command.add_argument("--actor", default="cli")
+    _store_option(command)
+    command.set_defaults(run=_import)
+
+
+def _add_reports(commands) -> None:
+    reports = commands.add_parser("reports", help="import, list and move reports")
+    sub = reports.add_subparsers(required=True, metavar="ACTION")
+    _add_reports_import(sub)
+    listing = sub.add_parser("list", help="reports matching filters, newest first")
+    listing.add_argument("--grid", help="a grid code at any level (descendants included)")
+    listing.add_argument("--status", nargs="*", default=[])
+    listing.add_argument("--category", nargs="*", default=[])
+    listing.add_argument("--bbox", help="west,south,east,north in WGS-84")
+    listing.add_argument("--since", help="ISO 8601 time (received at or after)")
+    listing.add_argument("--until", help="ISO 8601 time (received before)")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--json", action="store_true")
+    _store_option(listing)
+    listing.set_defaults(run=_list)
+    show = sub.add_parser("show", help="one report with its history")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    _store_option(show)
+    show.set_defaults(run=_show)
+    _add_reports_workflow(sub)
+
+
+def _add_reports_import(sub) -> None:
+    command = sub.add_parser("import", help="store reports from a CSV or GeoJSON file")
+    command.add_argument("file", type=Path)
+    command.add_argument("--crs", help="WGS-84 (CSV default), GCJ-02, BD-09 or EPSG:n")
+    command.add_argument("--lon", default="lon")
+    command.add_argument("--lat", default="lat")
+    command.add_argument(
+        "--source", default="grid_worker", help="source for rows without a 'source' column"
+    )
+    command.add_argument("--actor", default="cli")
+    command.add_argument("--batch", type=int, default=IMPORT_BATCH)
+    _store_option(command)
+    command.set_defaults(run=_import_reports)
+
+
+def _add_reports_workflow(sub) -> None:
+    move = sub.add_parser("transition", help="move a report along the closed loop")
+    move.add_argument("id", type=int)
+    move.add_argument("status", choices=list(STATUS_LABELS))
+    move.add_argument("--actor", required=True, help="who takes the step")
+    move.add_argument("--note", default="")
+    _store_option(move)
+    move.set_defaults(run=_transition)
+    overdue = sub.add_parser("overdue", help="open reports past their deadline")
+    overdue.add_argument(
+        "--escalate",
+        action="store_true",
+        help="hand each to the parent level's grid (小事不出社，大事不出街)",
+    )
+    overdue.add_argument("--actor", default="system")
+    _store_option(overdue)
+    overdue.set_defaults(run=_overdue)
+
+
+# --- generations ---------------------------------------------------------------------------
+
+
+def _import(args: argparse.Namespace) -> int:
+    hierarchy = Hierarchy.from_manifest(args.manifest)
+    store = open_store(args.store)
+    label = args.label or hierarchy.name or args.manifest.stem
+    try:
+        generation = store.import_generation(hierarchy, label, activate=args.activate,
+                                             actor=args.actor)  # fmt: skip
+    except TopologyRefusedError as refused:
+        print(refused.report.to_text())
+        print("geogrid: import refused: fix the errors above first", file=sys.stderr)
+        return EXIT_REFUSED
+    state = "active" if generation.active else "not active (geogrid activate "
+    state += "" if generation.active else f"{generation.id})"
+    print(
+        f"generation {generation.id} '{generation.label}': {generation.grid_count:,} grids "
+        f"in {len(generation.levels)} levels, {state}"
+    )
+    return EXIT_OK
+
+
+def _generations(args: argparse.Namespace) -> int:
+    for g in open_store(args.store).generations():
+        mark = "*" if g.active else " "
+        print(
+            f"{mark} {g.id:>4}  {g.created_at:%Y-%m-%d %H:%M}  {g.grid_count:>7,} grids  "
+            f"{' > '.join(lv.key for lv in g.levels)}  {g.label}"
+        )
+    return EXIT_OK
+
+
+def _activate(args: argparse.Namespace) -> int:
+    result = open_store(args.store).activate(args.generation, actor=args.actor)
+    print(
+        f"generation {result.generation.id} is active; {result.reassigned:,} open reports "
+        f"re-assigned, {result.changed:,} of them changed grid"
+    )
+    return EXIT_OK
+
+
+# --- reports -------------------------------------------------------------------------------
+
+
+def _import_reports(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    store = open_store(args.store)
+    table = read_points(args.file, args.lon, args.lat, args.crs)
+    reports = _reports_from(table, args.source, store)
+    _check_all(reports, store, args.file)
+    created = 0
+    with tqdm(total=len(reports), unit="report", unit_scale=True, file=sys.stderr,
+              disable=len(reports) <= args.batch, desc="storing") as bar:  # fmt: skip
+        for start in range(0, len(reports), args.batch):
+            results = store.add_reports(reports[start : start + args.batch], actor=args.actor)
+            created += sum(r.created for r in results)
+            bar.update(len(results))
+    if created:
+        store.optimize()
+    seconds = time.perf_counter() - started
+    print(
+        f"{len(reports):,} reports read from {args.file} in {seconds:.1f} s: {created:,} stored, "
+        f"{len(reports) - created:,} already there (same external id and content)"
+    )
+    return EXIT_OK
+
+
+def _reports_from(table: PointTable, default_source: str, store: Store) -> list[NewReport]:
+    rows = table.rows
+    if "category" not in rows.columns:
+        raise InputError(f"no 'category' column; columns are: {', '.join(map(str, rows.columns))}")
+    column = _text_column(rows)
+    # Hotline exports name categories in Chinese (or English): accept those too.
+    names = {name: c.code for c in store.categories for name in (c.zh, c.en)}
+    categories = [names.get(value, value) for value in column("category")]
+    zone = ZoneInfo(store.calendar.timezone)
+    reported = [_time(v, zone, i) for i, v in enumerate(column("reported_at"))]
+    return [
+        NewReport(category=category, lon=float(x), lat=float(y), crs=table.crs,
+                  source=source or default_source, reported_at=when,
+                  description=description or "", external_id=external_id or None,
+                  reporter=reporter or None)
+        for category, x, y, source, when, description, external_id, reporter in zip(
+            categories, table.x, table.y, column("source"), reported,
+            column("description"), column("external_id"), column("reporter"), strict=True)
+    ]  # fmt: skip
+
+
+def _text_column(rows: pd.DataFrame):
+    def column(name: str) -> list:
+        if name not in rows.columns:
+            return [None] * len(rows)
+        values = rows[name].astype(object).where(rows[name].notna(), None)
+        return [None if v is None or str(v).strip() == "" else str(v).strip() for v in values]
+
+    return column
+
+
+def _time(value: str | None, zone: ZoneInfo, index: int) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(
+            f"row {index + 1}: reported_at: {value!r} is not an ISO 8601 time"
+        ) from None
+    # A time without an offset is local time of the district's calendar.
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def _check_all(reports: list[NewReport], store: Store, file: Path) -> None:
+    """Check every row before storing any; list the bad rows (a few) and refuse."""
+    try:
+        check_reports(reports, store.categories)
+        return
+    except GeogridError:
+        pass
+    problems = []
+    for index, report in enumerate(reports):
+        try:
+            check_report(report, store.categories)
+        except GeogridError as exc:
+            problems.append(f"  row {index + 1}: {exc}")
+            if len(problems) == MAX_ERRORS_SHOWN:
+                break
+    raise InputError(f"{file}: nothing stored; bad rows:\n" + "\n".join(problems))
+
+
+def _query(args: argparse.Namespace) -> ReportQuery:
+    bbox = None
+    if args.bbox:
+        try:
+            bbox = tuple(float(v) for v in args.bbox.split(","))
+        except ValueError:
+            raise InputError(f"--bbox: {args.bbox!r} is not four numbers") from None
+    return ReportQuery(
+        grid=args.grid,
+        bbox=bbox,
+        since=_cli_time(args.since, "--since"),
+        until=_cli_time(args.until, "--until"),
+        category=tuple(args.category),
+        status=tuple(args.status),
+        limit=args.limit,
+        offset=args.offset,
+    )
+
+
+def _cli_time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{option}: {value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise InputError(f"{option}: give a time zone, e.g. {value}+08:00")
+    return moment
+
+
+def _list(args: argparse.Namespace) -> int:
+    page = open_store(args.store).find_reports(_query(args))
+    if args.json:
+        print(
+            json.dumps(
+                {"total": page.total, "items": [r.to_dict() for r in page.items]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return EXIT_OK
+    print(
+        f"{page.total:,} reports match; showing {page.offset + 1}–{page.offset + len(page.items)}"
+    )
+    for report in page.items:
+        print(_line(report))
+    return EXIT_OK
+
+
+def _line(report: Report) -> str:
+    status = STATUS_LABELS[report.status][0]
+    place = report.handler_code or report.assignment
+    return (
+        f"{report.id:>8}  {report.received_at:%Y-%m-%d %H:%M}  {status:<3} "
+        f"{report.category:<24} {place:<20} {report.description[:30]}"
+    )
+
+
+def _show(args: argparse.Namespace) -> int:
+    report = open_store(args.store).get_report(args.id)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(_line(report))
+    print(f"  grids: {', '.join(f'{k} {v}' for k, v in report.codes.items())}")
+    deadline = f"{report.deadline:%Y-%m-%d %H:%M} UTC" if report.deadline else "none"
+    print(f"  handled by {report.handler_level} {report.handler_code}, due {deadline}")
+    for entry in report.history:
+        print(
+            f"  {entry.at:%Y-%m-%d %H:%M}  {entry.actor:<12} {entry.action:<11} "
+            f"{entry.from_status or ''} → {entry.to_status or ''}  {entry.note}"
+        )
+    return EXIT_OK
+
+
+def _transition(args: argparse.Namespace) -> int:
+    report = open_store(args.store).transition(args.id, args.status, actor=args.actor,
+                                               note=args.note)  # fmt: skip
+    print(_line(report))
+    return EXIT_OK
+
+
+def _overdue(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    if args.escalate:
+        escalated = store.escalate_overdue(actor=args.actor)
+        moves = Counter(r.handler_level for r in escalated)
+        print(
+            f"{len(escalated):,} overdue reports escalated: "
+            + (", ".join(f"{n} to {level}" for level, n in moves.items()) or "none")
+        )
+        return EXIT_OK
+    overdue = store.overdue()
+    print(f"{len(overdue):,} open reports past their deadline")
+    for report in overdue:
+        print(_line(report))
+    return EXIT_OK
+
+
+__all__ = ["add_store_commands"]
