@@ -139,7 +139,8 @@ def main() -> None:
         print(
             f"  {backend:<8} generation import {figures['import_s']:.1f} s; "
             f"bulk import {figures['load_s']:.1f} s = {rate:,.0f} reports/s, "
-            f"peak +{figures['peak_mb']:,.0f} MB"
+            f"peak +{figures['peak_mb']:,.0f} MB; statistics refreshed in "
+            f"{figures['optimize_s']:.1f} s"
         )
         for level, (median, worst, total) in figures["latency"].items():
             print(

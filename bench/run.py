@@ -6,14 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["bench_assign.py"]
+BENCHMARKS = ["bench_assign.py", "bench_storage.py"]
 
 
 def main() -> int:
     here = Path(__file__).resolve().parent
     for name in BENCHMARKS:
         print(f"== {name}", flush=True)
-        subprocess.run([sys.executable, str(here / name), *sys.argv[1:]], check=True)
+        subprocess.run([sys.executable, str(here / name)], check=True)
     return 0
 
 
