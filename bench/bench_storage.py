@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -42,30 +41,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def make_reports(hierarchy, count: int, seed: int = 11):
-    """Random reports over the district, with the mix of categories and sources of a city."""
-    from geogrid.reports import NewReport
-    from geogrid.workflow import SOURCES, CategoryTree
-
-    rng = np.random.default_rng(seed)
-    west, south, east, north = hierarchy.grids(hierarchy.levels[0]).total_bounds
-    lon, lat = rng.uniform(west, east, count), rng.uniform(south, north, count)
-    categories = [c.code for c in CategoryTree.default()]
-    category = rng.choice(categories, count)
-    source = rng.choice(list(SOURCES), count)
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    minutes = rng.integers(0, 300 * 24 * 60, count)
-    return [
-        NewReport(category=str(category[i]), lon=float(lon[i]), lat=float(lat[i]),
-                  source=str(source[i]), reported_at=start + timedelta(minutes=int(minutes[i])),
-                  external_id=f"bench-{i}", description="")
-        for i in range(count)
-    ]  # fmt: skip
-
-
 def worker(url: str, count: int) -> dict:
     from geogrid import Hierarchy
     from geogrid.reports import ReportQuery
+    from geogrid.sample import sample_reports
     from geogrid.storage import open_store
     from geogrid.workflow import OPEN_STATUSES
 
@@ -75,7 +54,7 @@ def worker(url: str, count: int) -> dict:
     store.import_generation(hierarchy, "bench", activate=True)
     store.hierarchy()  # rebuild from the database, as a server would
     import_s = time.perf_counter() - t0
-    reports = make_reports(hierarchy, count)
+    reports = sample_reports(hierarchy, count, seed=11)
     before = rss_mb()
     t0 = time.perf_counter()
     for start in range(0, count, BATCH):

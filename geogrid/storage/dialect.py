@@ -248,6 +248,30 @@ class Dialect:
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         return self.rows(tx, f"SELECT COUNT(*) AS n FROM reports{clause}", params)[0]["n"]
 
+    def count_grouped(self, tx, column: str, where, params, now, open_statuses) -> list[dict]:
+        """Report counts by (grid code, status), and how many of them are overdue."""
+        clause = " AND ".join([*where, f"{column} IS NOT NULL"])
+        marks = ", ".join("?" * len(open_statuses))
+        query = (
+            f"SELECT {column} AS code, status, COUNT(*) AS n, "
+            f"SUM(CASE WHEN status IN ({marks}) AND deadline < ? THEN 1 ELSE 0 END) "
+            f"AS overdue FROM reports WHERE {clause} GROUP BY {column}, status"
+        )
+        return self.rows(tx, query, [*open_statuses, now, *params])
+
+    def count_cells(self, tx, west, south, cell, where, params) -> list[tuple]:
+        """Report counts in square cells counted from (west, south)."""
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        column, row = self.cell_index("lon", west, cell), self.cell_index("lat", south, cell)
+        query = (
+            f"SELECT {column} AS c, {row} AS r, COUNT(*) AS n FROM reports{clause} GROUP BY c, r"
+        )
+        return [(r["c"], r["r"], r["n"]) for r in self.rows(tx, query, params)]
+
+    def cell_index(self, column: str, origin: float, cell: float) -> str:
+        """SQL for the cell number of a coordinate (numbers are ours, not the caller's)."""
+        return f"CAST(FLOOR(({column} - {float(origin)!r}) / {float(cell)!r}) AS INTEGER)"
+
     def select_reports(self, tx, where: list[str], params: list, limit: int, offset: int):
         # Pick the page's ids from the indexes first, then read those rows: asked
         # in one query, planners may walk the whole table in id order instead.

@@ -187,6 +187,11 @@ class SqliteDialect(Dialect):
         )
         return {key: (report_id, content) for report_id, key, content in rows}
 
+    def cell_index(self, column: str, origin: float, cell: float) -> str:
+        # SQLite has no FLOOR before 3.44; the bbox filter keeps the value ≥ 0,
+        # where truncation is floor.
+        return f"CAST(({column} - {float(origin)!r}) / {float(cell)!r} AS INTEGER)"
+
     def fetch_hazards(self, tx, bbox) -> list[dict]:
         rows = super().fetch_hazards(tx, None)
         if bbox is None:

@@ -329,6 +329,61 @@ class Store:
         items = [self._report(r, history.get(r["id"], [])) for r in rows]
         return Page(items, total, query.limit, query.offset)
 
+    def count_by_grid(
+        self, level: str, query: ReportQuery | None = None, now: datetime | None = None
+    ) -> pd.DataFrame:
+        """Reports per grid of one level of the active generation, by status, with overdue.
+
+        Returns one row per grid that has reports: ``code``, one column per status,
+        ``total``, ``open`` and ``overdue`` (open and past deadline at ``now``).
+        Filters of ``query`` apply (its ``grid`` narrows to that grid's descendants).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from geogrid import Hierarchy
+        >>> from geogrid.storage import open_store
+        >>> store = open_store(f"sqlite:///{tempfile.mkdtemp()}/g.db")
+        >>> district = Hierarchy.from_manifest("data/boundaries/sample.toml")
+        >>> _ = store.import_generation(district, "2026", activate=True)
+        >>> list(store.count_by_grid("grid").columns)[:3]
+        ['code', 'received', 'registered']
+        """
+        depth = self._depth_of_level(level)
+        where, params = self._where(query or ReportQuery())
+        now_value = self.db.encode_time(_aware(now or _now(), "now"))
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.count_grouped(tx, f"code{depth}", where, params, now_value,
+                                         list(OPEN_STATUSES))  # fmt: skip
+        return _counts_frame(rows)
+
+    def count_in_cells(
+        self, bbox: Sequence[float], cell_deg: float, query: ReportQuery | None = None
+    ) -> pd.DataFrame:
+        """Reports counted in square cells of ``cell_deg`` degrees over ``bbox`` (for heat maps).
+
+        Returns ``lon``, ``lat`` (cell centres) and ``count``, only for cells with
+        reports: the page gets a few thousand numbers, never the raw points.
+        """
+        west, south, _, _ = _checked_bbox(bbox)
+        if not (isinstance(cell_deg, int | float) and cell_deg > 0):
+            raise InputError(f"cell_deg: must be a positive number, got {cell_deg!r}")
+        query = query or ReportQuery()
+        where, params = self._where(ReportQuery(**{**query.__dict__, "bbox": bbox}))
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.count_cells(tx, west, south, cell_deg, where, params)
+        frame = pd.DataFrame(rows, columns=["column", "row", "count"])
+        return pd.DataFrame({"lon": west + (frame["column"] + 0.5) * cell_deg,
+                             "lat": south + (frame["row"] + 0.5) * cell_deg,
+                             "count": frame["count"].astype(int)})  # fmt: skip
+
+    def _depth_of_level(self, level: str) -> int:
+        generation = self.active_generation()
+        keys = [lv.key for lv in generation.levels] if generation else []
+        if level not in keys:
+            raise InputError(f"level: {level!r} is not one of {', '.join(keys) or 'no levels'}")
+        return keys.index(level)
+
     def _where(self, query: ReportQuery) -> tuple[list[str], list[Any]]:
         _check_page(query)
         where: list[str] = []
@@ -723,6 +778,22 @@ def _subset(columns: dict, keep: list[bool]) -> dict:
 def _result(report: NewReport, stored: tuple[int, bool], first: bool) -> IntakeResult:
     report_id, created = stored
     return IntakeResult(report_id, report.external_id, created and first)
+
+
+def _counts_frame(rows: list[dict]) -> pd.DataFrame:
+    from geogrid.workflow import STATUSES
+
+    columns = ["code", *STATUSES, "total", "open", "overdue"]
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "code" else int) for c in columns})
+    frame = pd.DataFrame(rows)
+    table = frame.pivot_table(index="code", columns="status", values="n", aggfunc="sum",
+                              fill_value=0)  # fmt: skip
+    table = table.reindex(columns=list(STATUSES), fill_value=0)
+    table["total"] = table.sum(axis=1)
+    table["open"] = table[list(OPEN_STATUSES)].sum(axis=1)
+    table["overdue"] = frame.groupby("code")["overdue"].sum().reindex(table.index).fillna(0)
+    return table.astype(int).reset_index()[columns].rename_axis(columns=None)
 
 
 def _frame(rows: list[dict]) -> gpd.GeoDataFrame:

@@ -403,3 +403,29 @@ def test_optimize_after_a_bulk_load_keeps_answers(filled):
     before = filled.find_reports(ReportQuery(grid="1")).total
     filled.optimize()
     assert filled.find_reports(ReportQuery(grid="1")).total == before == 3
+
+
+def test_counts_by_grid_with_status_and_overdue(filled):
+    first = filled.find_reports(ReportQuery(grid="101")).items[0]
+    filled.transition(first.id, "closed", actor="x", note="无效")
+    counts = filled.count_by_grid("grid").set_index("code")
+    assert counts.loc["101", "total"] == 2 and counts.loc["101", "closed"] == 1
+    assert counts.loc["101", "open"] == 1 and counts.loc["204", "received"] == 1
+    assert counts["overdue"].sum() == 0
+    late = filled.count_by_grid("street", now=LATER).set_index("code")
+    assert late.loc["1", "overdue"] == 2 and late.loc["2", "overdue"] == 1
+    fire = filled.count_by_grid("grid", ReportQuery(category=("fire",))).set_index("code")
+    assert fire["total"].to_dict() == {"101": 1}
+
+
+def test_counts_by_grid_of_an_unknown_level(filled):
+    with pytest.raises(InputError, match="level: 'room'"):
+        filled.count_by_grid("room")
+
+
+def test_counts_in_cells_add_up(filled):
+    cells = filled.count_in_cells((WEST, SOUTH, WEST + 4 * STEP, SOUTH + 2 * STEP), 0.01)
+    assert cells["count"].sum() == 4
+    assert set(cells.itertuples(index=False, name=None)) >= {(WEST + 0.005, SOUTH + 0.005, 2)}
+    with pytest.raises(InputError, match="cell_deg"):
+        filled.count_in_cells((WEST, SOUTH, WEST + 1, SOUTH + 1), 0)
