@@ -3,7 +3,7 @@
 
 serve:
 	scripts/setup.sh serve
-	.venv/bin/python -m web
+	GEOGRID_SAMPLE_REPORTS=$${GEOGRID_SAMPLE_REPORTS:-true} .venv/bin/python -m web
 
 test:
 	scripts/setup.sh test

@@ -35,6 +35,8 @@ from geogrid.models import Level
 from geogrid.tomlfile import read_toml, refuse_unknown_keys
 
 MAX_LEVELS = 6
+#: Level keys the web app uses for other collections.
+RESERVED_KEYS = frozenset({"reports"})
 _KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP_KEYS = {"name", "crs", "level", "roads"}
 _LEVEL_KEYS = {"key", "label", "path", "code", "name", "parent", "crs", "attributes", "coverage"}
@@ -155,6 +157,8 @@ def _parse_level(path: Path, number: int, raw: Any) -> Level:
         if required not in raw:
             raise ManifestError(f"{path}{where}: missing required key '{required}'")
     key = _optional_str(path, raw, "key", where)
+    if key in RESERVED_KEYS:
+        raise ManifestError(f"{path}{where}: key {key!r} is reserved (it names the reports)")
     if not _KEY_PATTERN.match(key):
         raise ManifestError(
             f"{path}{where}: key {key!r} must be lower-case letters, digits and '_'"

@@ -6,6 +6,7 @@ browser fetch them from a URL, so a page stays small whatever the data.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -63,12 +64,18 @@ class RemoteGeoJson(folium.map.Layer):
             onEachFeature: function (feature, layer) {
                 var p = feature.properties || {};
                 layer.bindTooltip((p.name || "") + " " + (p.code || ""), {sticky: true});
+                // A page may define what clicking a grid does (e.g. show its counts).
+                layer.on("click", function (e) {
+                    if (window.geogridGridClick) { window.geogridGridClick(feature, e); }
+                });
             }
         });
         fetch({{ this.url|tojson }})
             .then(function (response) { return response.json(); })
             .then(function (data) { {{ this.get_name() }}.addData(data); });
         {% if this.show %}{{ this.get_name() }}.addTo({{ this._parent.get_name() }});{% endif %}
+        window.geogridLayers = window.geogridLayers || {};
+        window.geogridLayers[{{ this.layer_name|tojson }}] = {{ this.get_name() }};
         {% endmacro %}
         """
     )
@@ -124,7 +131,9 @@ def base_map(bounds: Sequence[float], assets: MapAssets = MapAssets()) -> folium
     True
     """
     west, south, east, north = bounds
-    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    # SVG, not canvas: each level has its own pane, and a canvas pane would take every
+    # click over the whole map; SVG lets clicks through where a level draws nothing.
+    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=False)
     # Only Leaflet: the pages use no jQuery, Bootstrap or icon fonts, so they load
     # nothing from outside unless the base map tiles do.
     fmap.default_js = [("leaflet", assets.leaflet_js or folium.Map.default_js[0][1])]
@@ -165,6 +174,51 @@ def grid_levels_map(
     return fmap
 
 
+def commander_map(
+    layers: Sequence[LayerSpec],
+    bounds: Sequence[float],
+    title_html: str,
+    config: dict,
+    scripts: Sequence[str] = (),
+    styles: Sequence[str] = (),
+    assets: MapAssets = MapAssets(),
+) -> folium.Map:
+    """The commander's map: level layers plus the page's own scripts and their settings.
+
+    ``config`` becomes ``window.GEOGRID`` (with the map's variable name added), read
+    by the scripts, which fetch heat maps, per-grid counts and report markers for the
+    current view from the API.
+
+    Examples
+    --------
+    >>> m = commander_map([LayerSpec("street", "街道", "/s")], (120.6, 28.0, 120.7, 28.1),
+    ...                   "<b>示范区</b>", {"api": "/api"}, scripts=["/static/c.js"])
+    >>> html = m.get_root().render()
+    >>> "window.GEOGRID" in html and "/static/c.js" in html
+    True
+    """
+    fmap = grid_levels_map(layers, bounds, assets=assets)
+    root = fmap.get_root()
+    for url in styles:
+        root.header.add_child(folium.CssLink(url))
+    root.html.add_child(
+        folium.Element(f'<div id="geogrid-title" class="geogrid-box">{title_html}</div>')
+    )
+    settings = json.dumps({**config, "map": fmap.get_name()}, ensure_ascii=False)
+    # After the map script, so the scripts find the map and its layers ready.
+    root.script.add_child(folium.Element(f"window.GEOGRID = {settings};"))
+    for url in scripts:
+        root.script.add_child(folium.Element(_script_loader(url)))
+    return fmap
+
+
+def _script_loader(url: str) -> str:
+    return (
+        "(function () { var s = document.createElement('script'); "
+        f"s.src = {json.dumps(url)}; s.async = false; document.body.appendChild(s); }})();"
+    )
+
+
 def _title_html(title: str) -> str:
     return (
         '<div style="position:fixed;top:10px;left:60px;z-index:1000;background:white;'
@@ -179,6 +233,7 @@ __all__ = [
     "MapAssets",
     "RemoteGeoJson",
     "base_map",
+    "commander_map",
     "grid_levels_map",
     "level_style",
 ]

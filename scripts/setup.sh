@@ -24,8 +24,10 @@ fi
 extras=""
 if [ "$purpose" = "test" ]; then
     extras="[test]"
-    # The PostGIS store is tested against a real server (Debian's packages).
+    # The PostGIS store, the browser pages and the OGC endpoint are tested
+    # against the real thing: a PostGIS server, Chromium and GDAL (Debian's).
     scripts/setup_postgis.sh
+    scripts/setup_browser_and_gis.sh
 fi
 stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-${purpose}"
 if [ ! -f "$stamp" ]; then

@@ -15,8 +15,12 @@ vendor() {  # vendor NAME@VERSION SOURCE-DIR-IN-PACKAGE FILE...
     for file in "$@"; do
         cp -r "$work/package/$from/$file" "web/static/vendor/$name/"
     done
-    cp "$work/package/LICENSE" "web/static/vendor/$name/LICENSE"
+    cp "$work"/package/LICEN[CS]E* "web/static/vendor/$name/" 2>/dev/null \
+        || cp "$work"/package/MIT-LICEN[CS]E* "web/static/vendor/$name/"
     rm -rf "$work"
 }
 
 vendor leaflet@1.9.4 dist leaflet.js leaflet.css images
+vendor leaflet.markercluster@1.5.3 dist leaflet.markercluster.js MarkerCluster.css \
+    MarkerCluster.Default.css
+vendor leaflet.heat@0.2.0 dist leaflet-heat.js

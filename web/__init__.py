@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from web import api, errors, pages
+from web import api, errors, ogc, open311, pages
 from web.settings import settings_from_environ
 
 
@@ -24,8 +24,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["JSON_AS_ASCII"] = False
     if test_config:
         app.config.from_mapping(test_config)
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     app.json.ensure_ascii = False
     errors.init_app(app)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint, url_prefix="/api")
+    app.register_blueprint(ogc.blueprint, url_prefix="/ogc")
+    app.register_blueprint(open311.blueprint, url_prefix="/open311/v2")
     return app

@@ -1,4 +1,8 @@
-"""Domain errors mapped to HTTP in one place; every error body is JSON."""
+"""Domain errors mapped to HTTP in one place; every error body is JSON.
+
+The body names the problem: ``{"error": {"type": "InputError", "message":
+"lat: 95.0 is out of range (-90 to 90)"}}``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,25 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from geogrid.errors import CRSError, GeogridError, InputError
+from geogrid.storage import (
+    DuplicateReportError,
+    NotFoundError,
+    StoreUnavailableError,
+    TopologyRefusedError,
+)
+from geogrid.workflow import IllegalTransitionError
+
+#: Most specific first: the first class an error is an instance of decides.
+STATUS_OF_ERROR: tuple[tuple[type[GeogridError], int], ...] = (
+    (NotFoundError, 404),
+    (DuplicateReportError, 409),
+    (IllegalTransitionError, 409),
+    (TopologyRefusedError, 422),
+    (StoreUnavailableError, 503),
+    (InputError, 400),
+    (CRSError, 400),
+    (GeogridError, 400),
+)
 
 
 def init_app(app: Flask) -> None:
@@ -14,11 +37,25 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
 
 
+def http_status(exc: GeogridError) -> int:
+    """The HTTP status a domain error answers with.
+
+    Examples
+    --------
+    >>> http_status(NotFoundError("report 5 does not exist"))
+    404
+    """
+    return next(status for kind, status in STATUS_OF_ERROR if isinstance(exc, kind))
+
+
+def error_body(kind: str, message: str) -> dict:
+    """The JSON body of every error the app sends."""
+    return {"error": {"type": kind, "message": message}}
+
+
 def _domain_error(exc: GeogridError):
-    status = 400 if isinstance(exc, InputError | CRSError) else 422
-    return jsonify(error={"type": type(exc).__name__, "message": str(exc)}), status
+    return jsonify(error_body(type(exc).__name__, str(exc))), http_status(exc)
 
 
 def _http_error(exc: HTTPException):
-    body = {"type": exc.name.replace(" ", ""), "message": exc.description}
-    return jsonify(error=body), exc.code
+    return jsonify(error_body(exc.name.replace(" ", ""), exc.description)), exc.code

@@ -1,32 +1,80 @@
-"""Map pages (a first slice: the district with every level as a layer)."""
+"""Map pages: the commander's map and a page per grid (Chinese first, ``?lang=en``)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, url_for
+from html import escape
 
-from geogrid.maps import LayerSpec, MapAssets, grid_levels_map
-from web.state import hierarchy
+import folium
+from flask import Blueprint, current_app, render_template_string, request, url_for
+
+from geogrid.maps import LayerSpec, MapAssets, base_map, commander_map, level_style
+from geogrid.reports import ReportQuery
+from geogrid.storage import NotFoundError
+from geogrid.workflow import STATUS_LABELS, STATUSES
+from web.geojson import grid_features
+from web.state import hierarchy, store
+from web.texts import language, texts
 
 blueprint = Blueprint("pages", __name__)
+#: Markers of single reports are drawn from this zoom level on (a few streets).
+MARKER_ZOOM = 16
 
 
 @blueprint.get("/")
-def district_map():
-    """The district map: every level a toggleable layer; buildings off at first."""
+def commander():
+    """The commander's map: levels, heat map, per-grid counts, reports, filters."""
     h = hierarchy()
-    layers = [
-        LayerSpec(
-            key,
-            h.level(key).label,
-            url_for("api.level_grids", key=key),
-            show=h.level(key).coverage == "full",
-        )
-        for key in h.levels
-    ]
-    bounds = h.grids(h.levels[0]).total_bounds
-    title = f"{h.name or '网格'} · 网格地图 Grid map"
-    html = grid_levels_map(layers, bounds, title=title, assets=map_assets()).get_root().render()
-    return html.replace("<html>", '<html lang="zh-CN">', 1)
+    words = texts()
+    layers = [LayerSpec(key, h.level(key).label, url_for("api.level_grids", key=key),
+                        show=depth < 3 and h.level(key).coverage == "full")
+              for depth, key in enumerate(h.levels)]  # fmt: skip
+    fmap = commander_map(layers, h.grids(h.levels[0]).total_bounds, _title(words),
+                         _config(h, words), scripts=_scripts(), styles=_styles(),
+                         assets=map_assets())  # fmt: skip
+    return _html(fmap)
+
+
+def _title(words: dict) -> str:
+    generation = store().active_generation()
+    other = "en" if language() == "zh" else "zh"
+    link = url_for("pages.commander", lang=other)
+    return (
+        f"<b>{escape(generation.label)}</b> · {words['title']} "
+        f"<small>({words['generation']} #{generation.id})</small>"
+        f"<a href='{link}'>{words['other_language']}</a>"
+    )
+
+
+def _config(h, words: dict) -> dict:
+    categories = store().categories
+    lang = language()
+    name = (lambda c: c.zh) if lang == "zh" else (lambda c: c.en)
+    return {
+        "api": url_for("api.openapi").rsplit("/", 1)[0], "texts": words,
+        "choroplethLevel": h.levels[min(2, len(h.levels) - 1)],
+        "markerZoom": MARKER_ZOOM, "gridPage": url_for("pages.grid", code="") ,
+        "categories": [{"code": c.code, "name": name(c)} for c in categories.roots()],
+        "categoryNames": {c.code: name(c) for c in categories},
+        "statuses": [{"key": s, "name": STATUS_LABELS[s][0 if lang == "zh" else 1]}
+                     for s in STATUSES],
+    }  # fmt: skip
+
+
+def _scripts() -> list[str]:
+    return [url_for("static", filename="vendor/leaflet.markercluster/leaflet.markercluster.js"),
+            url_for("static", filename="vendor/leaflet.heat/leaflet-heat.js"),
+            url_for("static", filename="commander.js")]  # fmt: skip
+
+
+def _styles() -> list[str]:
+    return [url_for("static", filename="vendor/leaflet.markercluster/MarkerCluster.css"),
+            url_for("static", filename="vendor/leaflet.markercluster/MarkerCluster.Default.css"),
+            url_for("static", filename="geogrid.css")]  # fmt: skip
+
+
+def _html(fmap: folium.Map) -> str:
+    lang = "zh-CN" if language() == "zh" else "en"
+    return fmap.get_root().render().replace("<html>", f'<html lang="{lang}">', 1)
 
 
 def map_assets() -> MapAssets:
@@ -38,3 +86,94 @@ def map_assets() -> MapAssets:
         tiles=None if tiles.lower() == "none" else tiles,
         attribution=current_app.config["TILES_ATTRIBUTION"] or None,
     )
+
+
+# --- a grid's page ---------------------------------------------------------------------------
+
+PANEL = """
+<div class="geogrid-box geogrid-panel">
+  <p><a href="{{ back }}">← {{ t.back }}</a></p>
+  <h3>{{ name }} <small><code>{{ code }}</code></small></h3>
+  <p>{{ t.level }}: {{ level }} · {{ t.households }}: {{ households }}
+     · {{ t.population }}: {{ population }}</p>
+  <p>{{ t.open }}: <b>{{ counts.open }}</b> · {{ t.overdue }}:
+     <b class="overdue">{{ counts.overdue }}</b> · {{ t.total }}: {{ counts.total }}</p>
+  {% if children %}<h4>{{ t.children }}</h4><table>
+  <tr><th></th><th>{{ t.open }}</th><th>{{ t.overdue }}</th><th>{{ t.total }}</th></tr>
+  {% for c in children %}<tr><td><a href="{{ c.url }}">{{ c.name }}</a></td>
+  <td>{{ c.open }}</td><td>{{ c.overdue }}</td><td>{{ c.total }}</td></tr>{% endfor %}
+  </table>{% endif %}
+  <h4>{{ t.recent }} ({{ page.total }})</h4>
+  {% if not page.items %}<p>{{ t.no_reports }}</p>{% endif %}
+  <table>{% for r in page.items %}<tr><td>#{{ r.id }}</td>
+  <td>{{ r.received_at.strftime("%Y-%m-%d %H:%M") }}</td><td>{{ categories[r.category] }}</td>
+  <td>{{ statuses[r.status] }}</td></tr>{% endfor %}</table>
+</div>
+"""
+
+
+@blueprint.get("/grids/<code>")
+def grid(code: str):
+    """A grid: its boundary and children on a map, its counts, its recent reports."""
+    h = hierarchy()
+    level, row = _find(h, code)
+    words = texts()
+    fmap = base_map(row.total_bounds, map_assets())
+    folium.GeoJson({"type": "FeatureCollection", "features": grid_features(row, level)},
+                   style_function=lambda _: level_style(0)).add_to(fmap)  # fmt: skip
+    kids = _children(h, level, code)
+    if kids is not None and len(kids):
+        folium.GeoJson({"type": "FeatureCollection", "features": grid_features(kids, "")},
+                       style_function=lambda _: level_style(2, fill=True),
+                       tooltip=folium.GeoJsonTooltip(["name", "code"])).add_to(fmap)  # fmt: skip
+    panel = render_template_string(PANEL, **_panel(h, level, row, code, kids, words))
+    root = fmap.get_root()
+    root.header.add_child(folium.CssLink(url_for("static", filename="geogrid.css")))
+    root.html.add_child(folium.Element(panel))
+    return _html(fmap)
+
+
+def _find(h, code: str):
+    for level in h.levels:
+        frame = h.grids(level)
+        match = frame[frame["code"] == code]
+        if len(match):
+            return level, match
+    raise NotFoundError(f"grid {code} does not exist")
+
+
+def _children(h, level: str, code: str):
+    depth = h.levels.index(level)
+    if depth + 1 == len(h.levels):
+        return None
+    frame = h.grids(h.levels[depth + 1])
+    return frame[frame["parent"] == code]
+
+
+def _panel(h, level, row, code, kids, words) -> dict:
+    lang = language()
+    counts = store().count_by_grid(level, ReportQuery(grid=code))
+    totals = counts.iloc[0].to_dict() if len(counts) else {"open": 0, "overdue": 0, "total": 0}
+    child_counts = {}
+    if kids is not None and len(kids):
+        below = h.levels[h.levels.index(level) + 1]
+        child_counts = store().count_by_grid(below, ReportQuery(grid=code)).set_index("code")
+    record = row.iloc[0]
+    return {
+        "t": words, "code": code, "name": record["name"] or code, "level": h.level(level).label,
+        "households": record.get("households", "—"), "population": record.get("population", "—"),
+        "counts": totals, "back": url_for("pages.commander", lang=request.args.get("lang")),
+        "children": [_child(c, child_counts, lang) for c in
+                     ([] if kids is None else kids.itertuples())],
+        "page": store().find_reports(ReportQuery(grid=code, limit=50)),
+        "categories": {c.code: c.zh if lang == "zh" else c.en for c in store().categories},
+        "statuses": {s: STATUS_LABELS[s][0 if lang == "zh" else 1] for s in STATUSES},
+    }  # fmt: skip
+
+
+def _child(child, counts, lang: str) -> dict:
+    found = counts.loc[child.code] if len(counts) and child.code in counts.index else None
+    numbers = {k: (int(found[k]) if found is not None else 0) for k in ("open", "overdue", "total")}
+    return {"name": child.name or child.code, "url": url_for("pages.grid", code=child.code,
+                                                            lang=lang if lang == "en" else None),
+            **numbers}  # fmt: skip

@@ -25,8 +25,34 @@ class Setting:
     parse: Callable[[str], Any] = str
 
 
+def _flag(text: str) -> bool:
+    """Parse a yes/no setting."""
+    if text.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(text)
+
+
+_flag.__name__ = "yes/no flag"
+
 SETTINGS: tuple[Setting, ...] = (
-    Setting("MANIFEST", "data/boundaries/sample.toml", "boundaries manifest the app serves"),
+    Setting(
+        "STORE",
+        "sqlite:///instance/geogrid.db",
+        "store URL: sqlite:///file.db (embedded) or postgresql://… (PostGIS)",
+    ),
+    Setting(
+        "MANIFEST",
+        "data/boundaries/sample.toml",
+        "boundaries imported and activated when the store has no active generation",
+    ),
+    Setting(
+        "SAMPLE_REPORTS",
+        False,
+        "load the sample district's generated reports into an empty store",
+        _flag,
+    ),
     Setting("HOST", "127.0.0.1", "address the server listens on"),
     Setting("PORT", 8000, "port the server listens on", int),
     Setting("THREADS", 8, "worker threads of the WSGI server (waitress)", int),
@@ -39,6 +65,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MAX_DISTANCE_M", 50.0, "a point this close to a grid is assigned to it as 'nearest'", float
     ),
+    Setting("MAX_BODY_BYTES", 5_000_000, "largest request body accepted (larger: 413)", int),
+    Setting("PAGE_LIMIT", 1000, "most items one page of a listing may hold", int),
 )
 
 

@@ -1,16 +1,41 @@
-"""The hierarchy the app serves, loaded once per app on first use (not at import)."""
+"""The store and the boundaries the app serves, opened once per app on first use.
+
+If the store has no active generation yet, the ``MANIFEST`` boundaries are
+imported and activated, so a new installation serves its district at once.
+"""
 
 from __future__ import annotations
 
-from flask import current_app
+import threading
+
+from flask import Flask, current_app
 
 from geogrid import Hierarchy
+from geogrid.storage import Store, open_store
+
+_setup_lock = threading.Lock()
+
+
+def store() -> Store:
+    """The app's :class:`~geogrid.storage.Store`, set up on first call."""
+    app = current_app._get_current_object()
+    opened = app.extensions.get("geogrid.store")
+    if opened is None:
+        with _setup_lock:
+            opened = app.extensions.get("geogrid.store") or _open(app)
+            app.extensions["geogrid.store"] = opened
+    return opened
 
 
 def hierarchy() -> Hierarchy:
-    """The app's :class:`~geogrid.Hierarchy`, loaded from ``MANIFEST`` on first call."""
-    loaded = current_app.extensions.get("geogrid.hierarchy")
-    if loaded is None:
-        loaded = Hierarchy.from_manifest(current_app.config["MANIFEST"])
-        current_app.extensions["geogrid.hierarchy"] = loaded
-    return loaded
+    """The active generation's boundaries, ready to assign."""
+    return store().hierarchy()
+
+
+def _open(app: Flask) -> Store:
+    opened = open_store(app.config["STORE"])
+    if opened.active_generation() is None:
+        district = Hierarchy.from_manifest(app.config["MANIFEST"])
+        opened.import_generation(district, district.name or "boundaries", activate=True,
+                                 actor="setup")  # fmt: skip
+    return opened

@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import SOUTH, WEST
-from web import create_app
 from web.settings import settings_from_environ
-
-
-@pytest.fixture
-def client(tiny_manifest):
-    return create_app({"TESTING": True, "MANIFEST": str(tiny_manifest)}).test_client()
 
 
 def test_map_page_has_a_layer_per_level(client):
@@ -23,9 +17,7 @@ def test_map_page_has_a_layer_per_level(client):
     assert "网格地图" in html and "L.control.layers" in html
 
 
-def test_map_page_loads_nothing_from_outside_without_tiles(tiny_manifest):
-    app = create_app({"TESTING": True, "MANIFEST": str(tiny_manifest), "TILES": "none"})
-    client = app.test_client()
+def test_map_page_loads_nothing_from_outside_without_tiles(client):
     html = client.get("/").get_data(as_text=True)
     assert "/static/vendor/leaflet/leaflet.js" in html
     assert "https://" not in html and "http://" not in html
@@ -87,3 +79,22 @@ def test_settings_come_from_the_environment_with_prefix():
 def test_bad_setting_names_the_variable():
     with pytest.raises(ValueError, match="GEOGRID_PORT='eighty'"):
         settings_from_environ({"GEOGRID_PORT": "eighty"})
+
+
+def test_commander_page_carries_settings_not_data(client, filled):
+    html = client.get("/").get_data(as_text=True)
+    assert "window.GEOGRID" in html and "commander.js" in html
+    assert "leaflet-heat.js" in html and "leaflet.markercluster.js" in html
+    assert "楼上漏水" not in html  # reports come from the API, never inside the page
+    english = client.get("/?lang=en").get_data(as_text=True)
+    assert '<html lang="en">' in english and "Grid map" in english
+
+
+def test_grid_page(client, filled):
+    page = client.get("/grids/1")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "东街道" in html and "/grids/101" in html
+    assert "邻里纠纷" in html and "消防通道堵塞" in html  # its two reports, by category
+    assert client.get("/grids/101?lang=en").status_code == 200
+    assert client.get("/grids/999").status_code == 404

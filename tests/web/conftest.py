@@ -1,0 +1,72 @@
+"""Web fixtures: an app over a fresh store, and the same app served over real HTTP."""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+
+import pytest
+from werkzeug.serving import make_server
+
+from geogrid.reports import NewReport
+from tests.conftest import SOUTH, STEP, WEST
+from web import create_app
+
+
+@pytest.fixture
+def app(tmp_path, tiny_manifest):
+    """The app over a new SQLite store holding the tiny district (imported on first use)."""
+    return create_app({"TESTING": True, "STORE": f"sqlite:///{tmp_path / 'web.db'}",
+                       "MANIFEST": str(tiny_manifest), "TILES": "none"})  # fmt: skip
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def store(app):
+    """The app's store, for arranging data directly."""
+    from web.state import store as app_store
+
+    with app.app_context():
+        return app_store()
+
+
+def sample_reports() -> list[NewReport]:
+    """A few reports in known grids: two in 101, one in 204, one outside."""
+    return [
+        NewReport("dispute.neighbour", WEST + 0.005, SOUTH + 0.005, source="resident",
+                  external_id="r-1", description="楼上漏水"),
+        NewReport("fire.lane", WEST + 0.006, SOUTH + 0.004, source="grid_worker",
+                  external_id="r-2", description="消防通道堵塞"),
+        NewReport("city.rubbish", WEST + 3.5 * STEP, SOUTH + 1.5 * STEP, source="hotline",
+                  external_id="r-3", description="垃圾堆放"),
+        NewReport("public_order.theft", WEST - 0.5, SOUTH, source="hotline",
+                  external_id="r-4", description="电动车被盗"),
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def filled(store):
+    """The store with :func:`sample_reports` in it."""
+    store.add_reports(sample_reports(), actor="test")
+    return store
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on a free loopback port; yields its base URL.
+
+    Werkzeug's threaded server stops cleanly (``shutdown``), which a test needs;
+    production serving is waitress (``python -m web``).
+    """
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    urllib.request.urlopen(base + "/api/levels", timeout=30).read()  # store set up
+    yield base
+    server.shutdown()
+    thread.join(timeout=5)

@@ -1,0 +1,210 @@
+"""The OpenAPI 3.0 document of the JSON API, served at /api/openapi.json.
+
+Written as data next to the routes it describes; the test suite fuzzes the
+API from this document (schemathesis), so a wrong line here fails a test.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from geogrid.workflow import SOURCES, STATUSES
+
+
+def _query(name: str, description: str, schema: dict, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": schema}  # fmt: skip
+
+
+def _path(name: str, description: str, schema: dict) -> dict:
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": schema}  # fmt: skip
+
+
+def _json(schema_ref: str, description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": schema_ref}}}}  # fmt: skip
+
+
+def _geojson(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/geo+json": {"schema": {"type": "object"}}}}  # fmt: skip
+
+
+ERRORS = {
+    "400": _json("#/components/schemas/Error", "bad input; the message names the field"),
+    "404": _json("#/components/schemas/Error", "no such thing"),
+}
+BBOX = _query(
+    "bbox",
+    "west,south,east,north in WGS-84",
+    {"type": "string", "example": "120.63,27.99,120.68,28.03"},
+)
+TIME = {"type": "string", "example": "2026-11-01T00:00:00+08:00"}
+REPORT_FILTERS = [
+    _query("grid", "a grid code at any level; its descendants are included", {"type": "string"}),
+    BBOX,
+    _query("since", "received at or after (ISO 8601)", TIME),
+    _query("until", "received before (ISO 8601)", TIME),
+    _query("category", "category codes, comma-separated (sub-categories included)",
+           {"type": "string"}),
+    _query("status", "statuses, comma-separated", {"type": "string", "example": "received"}),
+    _query("overdue", "only open reports past their deadline", {"type": "boolean"}),
+    _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    _query("offset", "items to skip", {"type": "integer", "minimum": 0, "maximum": 10_000_000}),
+]  # fmt: skip
+LEVEL = _query("level", "level key, e.g. grid", {"type": "string"})
+GENERATION = _query(
+    "generation",
+    "generation id (default: the active one)",
+    {"type": "integer", "minimum": 1, "maximum": 2**31},
+)
+CODE = _path("code", "grid code", {"type": "string"})
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/api/levels": {"get": {"summary": "Levels of the active generation",
+                                "responses": {"200": _json("#/components/schemas/Levels",
+                                                           "levels, top first")}}},
+        "/api/generations": {"get": {"summary": "Boundary generations",
+                                     "responses": {"200": {"description": "generations"}}}},
+        "/api/grids": {"get": {
+            "summary": "Grids of a level as GeoJSON",
+            "parameters": [LEVEL, BBOX, GENERATION,
+                           _query("simplify", "simplification tolerance in metres",
+                                  {"type": "number", "minimum": 0, "maximum": 1000})],
+            "responses": {"200": _geojson("FeatureCollection"), **ERRORS}}},
+        "/api/grids/{code}": {"get": {"summary": "One grid", "parameters": [CODE, GENERATION],
+                                      "responses": {"200": _geojson("Feature"), **ERRORS}}},
+        "/api/grids/{code}/children": {"get": {
+            "summary": "A grid's children", "parameters": [CODE, GENERATION],
+            "responses": {"200": _geojson("FeatureCollection"), **ERRORS}}},
+        "/api/levels/{key}/grids": {"get": {
+            "summary": "All grids of a level (the map's layers)",
+            "parameters": [_path("key", "level key", {"type": "string"})],
+            "responses": {"200": _geojson("FeatureCollection"), **ERRORS}}},
+        "/api/lookup": {"get": {
+            "summary": "The grid at every level for one point",
+            "parameters": [
+                _query("lon", "longitude", {"type": "number"}, True),
+                _query("lat", "latitude", {"type": "number"}, True),
+                _query("crs", "WGS-84 (default), GCJ-02, BD-09 or EPSG:n", {"type": "string"}),
+            ],
+            "responses": {"200": _json("#/components/schemas/Lookup", "assignment"), **ERRORS}}},
+        "/api/reports": {
+            "get": {"summary": "Reports, filtered and paged", "parameters": REPORT_FILTERS,
+                    "responses": {"200": _json("#/components/schemas/ReportPage", "a page"),
+                                  **ERRORS}},
+            "post": {
+                "summary": "Create a report, or a batch {\"reports\": [...]}",
+                "description": "Idempotent on external_id: a resend returns 200 and the "
+                               "stored report; other content under the same external_id: 409.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "oneOf": [{"$ref": "#/components/schemas/NewReport"},
+                              {"$ref": "#/components/schemas/NewReportBatch"}]}}}},
+                "responses": {"201": {"description": "stored"},
+                              "200": {"description": "already stored (same external_id)"},
+                              "409": _json("#/components/schemas/Error", "conflict"),
+                              "413": _json("#/components/schemas/Error", "body too large"),
+                              **ERRORS},
+            },
+        },
+        "/api/reports.geojson": {"get": {"summary": "Reports as GeoJSON points",
+                                         "parameters": REPORT_FILTERS,
+                                         "responses": {"200": _geojson("points"), **ERRORS}}},
+        "/api/reports/{report_id}": {"get": {
+            "summary": "One report with its history",
+            "parameters": [_path("report_id", "report id", {"type": "integer", "minimum": 1,
+                                                            "maximum": 2**62})],
+            "responses": {"200": _json("#/components/schemas/Report", "the report"),
+                          **ERRORS}}},
+        "/api/reports/{report_id}/transitions": {"post": {
+            "summary": "Move a report along the closed loop",
+            "parameters": [_path("report_id", "report id", {"type": "integer", "minimum": 1,
+                                                            "maximum": 2**62})],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Transition"}}}},
+            "responses": {"200": _json("#/components/schemas/Report", "moved"),
+                          "409": _json("#/components/schemas/Error", "not allowed now"),
+                          **ERRORS}}},
+        "/api/categories": {"get": {"summary": "The category tree",
+                                    "responses": {"200": {"description": "categories"}}}},
+        "/api/stats": {"get": {"summary": "Report counts per grid of a level",
+                               "parameters": [LEVEL, *REPORT_FILTERS],
+                               "responses": {"200": {"description": "counts"}, **ERRORS}}},
+        "/api/stats/{code}": {"get": {"summary": "One grid's counts and its children's",
+                                      "parameters": [CODE, *REPORT_FILTERS],
+                                      "responses": {"200": {"description": "counts"},
+                                                    **ERRORS}}},
+        "/api/heat": {"get": {
+            "summary": "Report density in cells over a bbox (for heat maps)",
+            "parameters": [*REPORT_FILTERS,
+                           _query("size", "cells across the bbox",
+                                  {"type": "integer", "minimum": 8, "maximum": 512})],
+            "responses": {"200": {"description": "[lat, lon, count] per cell"}, **ERRORS}}},
+    }  # fmt: skip
+
+
+def _schemas() -> dict[str, Any]:
+    text = {"type": "string"}
+    return {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["type", "message"],
+            "properties": {"type": text, "message": text}}}},
+        "Levels": {"type": "object", "properties": {"levels": {"type": "array", "items": {
+            "type": "object", "properties": {"key": text, "label": text, "coverage": text,
+                                             "grids": {"type": "integer"}}}}}},
+        "Lookup": {"type": "object", "properties": {
+            "status": {"type": "string", "enum": ["assigned", "nearest", "unassigned"]},
+            "codes": {"type": "object"}, "distance_m": {"type": "number", "nullable": True},
+            "nearest_code": {"type": "string", "nullable": True}}},
+        "NewReport": {
+            "type": "object", "additionalProperties": False,
+            "required": ["category", "lon", "lat"],
+            "properties": {
+                "category": {"type": "string", "example": "dispute.neighbour"},
+                "lon": {"type": "number", "example": 120.655},
+                "lat": {"type": "number", "example": 28.01},
+                "crs": {"type": "string", "example": "GCJ-02"},
+                "source": {"type": "string", "enum": list(SOURCES)},
+                "reported_at": {"type": "string", "example": "2026-11-23T09:30:00+08:00"},
+                "description": {"type": "string", "maxLength": 4000},
+                "external_id": {"type": "string", "maxLength": 200},
+                "reporter": {"type": "string"},
+            },
+        },
+        "NewReportBatch": {"type": "object", "required": ["reports"], "properties": {
+            "reports": {"type": "array", "minItems": 1,
+                        "items": {"$ref": "#/components/schemas/NewReport"}}}},
+        "Report": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "status": {"type": "string", "enum": list(STATUSES)},
+            "category": text, "codes": {"type": "object"}, "history": {"type": "array"}}},
+        "ReportPage": {"type": "object", "properties": {
+            "total": {"type": "integer"}, "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Report"}}}},
+        "Transition": {"type": "object", "required": ["status", "actor"], "properties": {
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "actor": {"type": "string", "minLength": 1}, "note": text}},
+    }  # fmt: skip
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The whole OpenAPI 3.0 document.
+
+    Examples
+    --------
+    >>> openapi_document()["openapi"]
+    '3.0.3'
+    """
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "geogrid API · 网格化服务管理接口", "version": "1",
+                 "description": "Grids, point lookup, reports and their workflow, statistics. "
+                                "Coordinates are WGS-84 unless a crs says otherwise."},
+        "paths": _paths(),
+        "components": {"schemas": _schemas()},
+    }  # fmt: skip

@@ -1,0 +1,202 @@
+/* The commander's map: filters, heat map, per-grid choropleth, report markers,
+ * grid popups. Everything is fetched from /api for the current view and the
+ * current filters; the page never carries raw report points for the whole
+ * district. Settings come from window.GEOGRID (see web/pages.py). */
+(function () {
+  "use strict";
+  var cfg = window.GEOGRID;
+  var map = window[cfg.map];
+  var t = cfg.texts;
+  var filters = { since: "", until: "", category: "", status: "open" };
+  var STATUS_OPEN = cfg.statuses.filter(function (s) { return s.key !== "closed"; })
+    .map(function (s) { return s.key; }).join(",");
+
+  function query(extra) {
+    var q = new URLSearchParams(extra || {});
+    if (filters.since) { q.set("since", filters.since); }
+    if (filters.until) { q.set("until", filters.until); }
+    if (filters.category) { q.set("category", filters.category); }
+    if (filters.status === "open") { q.set("status", STATUS_OPEN); }
+    else if (filters.status) { q.set("status", filters.status); }
+    return q.toString();
+  }
+
+  function viewBbox() {
+    var b = map.getBounds();
+    var clamp = function (v, lim) { return Math.max(-lim, Math.min(lim, v)); };
+    return [clamp(b.getWest(), 180), clamp(b.getSouth(), 90),
+            clamp(b.getEast(), 180), clamp(b.getNorth(), 90)].map(function (v) {
+      return v.toFixed(6);
+    }).join(",");
+  }
+
+  function getJSON(url) {
+    return fetch(url).then(function (r) {
+      if (!r.ok) { throw new Error(url + " → " + r.status); }
+      return r.json();
+    });
+  }
+
+  /* --- heat map ------------------------------------------------------------ */
+  var heat = L.heatLayer([], { radius: 18, blur: 14, minOpacity: 0.3 });
+  function refreshHeat() {
+    if (!map.hasLayer(heat)) { return Promise.resolve(); }
+    return getJSON(cfg.api + "/heat?" + query({ bbox: viewBbox(), size: 96 })).then(function (d) {
+      // Each point stands for a cell: draw it about a cell wide, so cells blend
+      // without piling up, and scale to the busiest cell.
+      var centre = map.getCenter();
+      var a = map.latLngToContainerPoint(centre);
+      var b = map.latLngToContainerPoint([centre.lat, centre.lng + d.cell_deg]);
+      var cellPx = Math.max(2, Math.abs(b.x - a.x));
+      heat.setOptions({ radius: cellPx * 1.2, blur: cellPx * 1.2, max: Math.max(1, d.max) });
+      heat.setLatLngs(d.points);
+    });
+  }
+
+  /* --- per-grid choropleth --------------------------------------------------- */
+  var choropleth = L.geoJSON(null, { style: { weight: 0.5, color: "#555", fillOpacity: 0 } });
+  var choroplethShapes = null;
+  var RAMP = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#e6550d", "#a63603"];
+  function colour(count, max) {
+    if (!count) { return null; }
+    return RAMP[Math.min(RAMP.length - 1, Math.floor(RAMP.length * count / (max + 1)))];
+  }
+  function refreshChoropleth() {
+    if (!map.hasLayer(choropleth)) { return Promise.resolve(); }
+    var shapes = choroplethShapes || getJSON(cfg.api + "/levels/" + cfg.choroplethLevel + "/grids");
+    return Promise.all([shapes, getJSON(cfg.api + "/stats?" + query({ level: cfg.choroplethLevel }))])
+      .then(function (both) {
+        choroplethShapes = both[0];
+        var counts = {};
+        var max = 0;
+        both[1].grids.forEach(function (g) { counts[g.code] = g.total; max = Math.max(max, g.total); });
+        choropleth.clearLayers();
+        choropleth.addData(choroplethShapes);
+        choropleth.eachLayer(function (layer) {
+          var n = counts[layer.feature.properties.code] || 0;
+          var fill = colour(n, max);
+          layer.setStyle({ fillColor: fill || "#ffffff", fillOpacity: fill ? 0.65 : 0 });
+          layer.bindTooltip(layer.feature.properties.name + " · " + n + " " + t.reports, { sticky: true });
+        });
+        legend(max);
+      });
+  }
+
+  /* --- report markers (only close in, and only this view) -------------------- */
+  var markers = L.markerClusterGroup({ showCoverageOnHover: false, maxClusterRadius: 50 });
+  function refreshMarkers() {
+    markers.clearLayers();
+    var hint = document.getElementById("geogrid-hint");
+    if (map.getZoom() < cfg.markerZoom || !map.hasLayer(markers)) {
+      if (hint) { hint.textContent = map.hasLayer(markers) ? t.zoomForMarkers : ""; }
+      return Promise.resolve();
+    }
+    return getJSON(cfg.api + "/reports.geojson?" + query({ bbox: viewBbox(), limit: 1000 }))
+      .then(function (d) {
+        if (hint) {
+          hint.textContent = d.numberMatched > d.numberReturned
+            ? t.showing + " " + d.numberReturned + " / " + d.numberMatched : "";
+        }
+        L.geoJSON(d, {
+          onEachFeature: function (f, layer) {
+            var p = f.properties;
+            layer.bindPopup("<b>" + categoryName(p.category) + "</b><br>" + statusName(p.status) +
+              " · " + p.received_at.slice(0, 16).replace("T", " ") + "<br>" + escapeHtml(p.description) +
+              "<br><small>#" + p.id + " " + (p.handler_code || "") + "</small>");
+          }
+        }).eachLayer(function (layer) { markers.addLayer(layer); });
+      });
+  }
+
+  /* --- grid popup ------------------------------------------------------------ */
+  window.geogridGridClick = function (feature, e) {
+    var p = feature.properties;
+    getJSON(cfg.api + "/stats/" + encodeURIComponent(p.code) + "?" + query()).then(function (s) {
+      var c = s.counts;
+      L.popup().setLatLng(e.latlng).setContent(
+        "<b>" + escapeHtml(p.name || "") + "</b><br><code>" + p.code + "</code><br>" +
+        t.households + ": " + (s.households === null ? "—" : s.households) + "<br>" +
+        t.open + ": <b>" + c.open + "</b> · " + t.overdue + ": <b class='overdue'>" + c.overdue +
+        "</b> · " + t.total + ": " + c.total + "<br><a href='" + cfg.gridPage + encodeURIComponent(p.code) +
+        "'>" + t.details + " →</a>").openOn(map);
+    });
+  };
+
+  /* --- controls ---------------------------------------------------------------- */
+  function select(id, options) {
+    return "<select id='" + id + "'>" + options.map(function (o) {
+      return "<option value='" + o[0] + "'>" + escapeHtml(o[1]) + "</option>";
+    }).join("") + "</select>";
+  }
+  var Filters = L.Control.extend({
+    onAdd: function () {
+      var div = L.DomUtil.create("div", "geogrid-box geogrid-filters");
+      div.innerHTML =
+        "<b>" + t.filters + "</b><br>" +
+        "<label>" + t.since + " <input type='date' id='f-since'></label><br>" +
+        "<label>" + t.until + " <input type='date' id='f-until'></label><br>" +
+        "<label>" + t.category + " " + select("f-category", [["", t.all]].concat(
+          cfg.categories.map(function (c) { return [c.code, c.name]; }))) + "</label><br>" +
+        "<label>" + t.status + " " + select("f-status", [["open", t.openOnly], ["", t.all]].concat(
+          cfg.statuses.map(function (s) { return [s.key, s.name]; }))) + "</label><br>" +
+        "<span id='geogrid-hint' class='hint'></span>";
+      L.DomEvent.disableClickPropagation(div);
+      return div;
+    }
+  });
+  var legendBox = L.control({ position: "bottomright" });
+  legendBox.onAdd = function () { return L.DomUtil.create("div", "geogrid-box geogrid-legend"); };
+  function legend(max) {
+    var div = document.querySelector(".geogrid-legend");
+    if (!div) { return; }
+    div.innerHTML = "<b>" + t.reportsPerGrid + "</b><br>" + RAMP.map(function (c, i) {
+      var low = Math.ceil(i * (max + 1) / RAMP.length);
+      return "<i style='background:" + c + "'></i> ≥ " + Math.max(1, low);
+    }).join("<br>");
+  }
+
+  function refreshAll() {
+    document.body.setAttribute("data-loading", "true");
+    return Promise.all([refreshHeat(), refreshChoropleth(), refreshMarkers()])
+      .catch(function (err) { console.warn(err); })
+      .then(function () { document.body.setAttribute("data-loading", "false"); });
+  }
+
+  function categoryName(code) {
+    var found = cfg.categoryNames[code];
+    return found ? escapeHtml(found) : escapeHtml(code);
+  }
+  function statusName(key) {
+    var s = cfg.statuses.filter(function (x) { return x.key === key; })[0];
+    return s ? s.name : key;
+  }
+  function escapeHtml(text) {
+    return String(text || "").replace(/[&<>"']/g, function (ch) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;", "'": "&#39;" }[ch];
+    });
+  }
+
+  new Filters({ position: "topleft" }).addTo(map);
+  legendBox.addTo(map);
+  heat.addTo(map);
+  choropleth.addTo(map);
+  markers.addTo(map);
+  L.control.layers(null, (function () {
+    var overlays = {};
+    overlays[t.heat] = heat;
+    overlays[t.choropleth] = choropleth;
+    overlays[t.markers] = markers;
+    return overlays;
+  })(), { collapsed: false, position: "topright" }).addTo(map);
+
+  ["f-since", "f-until", "f-category", "f-status"].forEach(function (id) {
+    document.getElementById(id).addEventListener("change", function (e) {
+      var key = id.slice(2);
+      filters[key] = e.target.value;
+      refreshAll();
+    });
+  });
+  map.on("moveend", refreshAll);
+  map.on("overlayadd", refreshAll);
+  refreshAll();
+})();

@@ -1,0 +1,49 @@
+"""The words of the pages, Chinese first and English second (``?lang=en``)."""
+
+from __future__ import annotations
+
+from flask import request
+
+TEXTS = {
+    "zh": {
+        "title": "网格地图", "generation": "边界版本", "filters": "筛选", "since": "起",
+        "until": "止", "category": "类别", "status": "状态", "all": "全部",
+        "openOnly": "未结案", "heat": "热力图", "choropleth": "网格事件数",
+        "markers": "事件点位", "reports": "件", "reportsPerGrid": "每网格事件数",
+        "zoomForMarkers": "放大查看事件点位", "showing": "显示", "households": "户数",
+        "open": "未结案", "overdue": "超期", "total": "总数", "details": "网格详情",
+        "children": "下级网格", "population": "人口", "level": "层级",
+        "recent": "最近事件", "received": "受理时间", "handler": "处置网格", "back": "返回地图",
+        "other_language": "English", "no_reports": "暂无事件",
+    },
+    "en": {
+        "title": "Grid map", "generation": "boundaries", "filters": "Filters", "since": "From",
+        "until": "To", "category": "Category", "status": "Status", "all": "All",
+        "openOnly": "Open", "heat": "Heat map", "choropleth": "Reports per grid",
+        "markers": "Reports", "reports": "reports", "reportsPerGrid": "Reports per grid",
+        "zoomForMarkers": "Zoom in to see reports", "showing": "Showing",
+        "households": "Households", "open": "Open", "overdue": "Overdue", "total": "Total",
+        "details": "Grid details", "children": "Child grids", "population": "Population",
+        "level": "Level", "recent": "Recent reports", "received": "Received",
+        "handler": "Handled by", "back": "Back to the map", "other_language": "中文",
+        "no_reports": "No reports",
+    },
+}  # fmt: skip
+
+
+def language() -> str:
+    """``zh`` unless the page was asked for in English.
+
+    Examples
+    --------
+    >>> from flask import Flask
+    >>> with Flask(__name__).test_request_context("/?lang=en"):
+    ...     language()
+    'en'
+    """
+    return "en" if request.args.get("lang") == "en" else "zh"
+
+
+def texts() -> dict[str, str]:
+    """The words of the page in its language."""
+    return TEXTS[language()]
