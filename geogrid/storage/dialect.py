@@ -8,6 +8,7 @@ allocation, bulk loading and the encoding of times, JSON and geometries.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -44,12 +45,32 @@ class Dialect:
     lock_for_update = ""
     lock_for_share = ""
 
-    # --- to be provided by each dialect ------------------------------------------------
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._connections: list[Any] = []
 
-    def create_schema(self) -> None:
-        raise NotImplementedError
+    def _connection(self) -> Any:
+        """This thread's connection, opened on first use (connections are not shared)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None or getattr(connection, "closed", False) is True:
+            connection = self._connect()
+            self._local.connection = connection
+            self._connections.append(connection)
+        return connection
 
     def close(self) -> None:
+        """Close every connection this dialect opened, in any thread."""
+        for connection in self._connections:
+            connection.close()
+        self._connections.clear()
+        self._local = threading.local()
+
+    # --- to be provided by each dialect ------------------------------------------------
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def create_schema(self) -> None:
         raise NotImplementedError
 
     def transaction(

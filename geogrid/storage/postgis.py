@@ -9,7 +9,6 @@ activation.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -85,16 +84,7 @@ class PostgisDialect(Dialect):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._local = threading.local()
-        self._connections: list[psycopg.Connection] = []
-
-    def _connection(self) -> psycopg.Connection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None or connection.closed:
-            connection = self._connect()
-            self._local.connection = connection
-            self._connections.append(connection)
-        return connection
+        super().__init__()
 
     def _connect(self) -> psycopg.Connection:
         try:
@@ -117,12 +107,6 @@ class PostgisDialect(Dialect):
                         connection.execute(statement)
         except psycopg.errors.FeatureNotSupported as exc:
             raise GeogridError(f"PostGIS is not installed on this server: {exc}") from None
-
-    def close(self) -> None:
-        for connection in self._connections:
-            connection.close()
-        self._connections.clear()
-        self._local = threading.local()
 
     @contextmanager
     def transaction(
