@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["bench_assign.py", "bench_storage.py"]
+BENCHMARKS = ["bench_assign.py", "bench_storage.py", "bench_patrol.py"]
 
 
 def main() -> int:

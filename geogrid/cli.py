@@ -17,6 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from geogrid.assign import DEFAULT_MAX_DISTANCE_M
+from geogrid.cli_patrol import add_patrol_commands
 from geogrid.cli_store import add_store_commands
 from geogrid.crs import to_wgs84
 from geogrid.errors import GeogridError
@@ -54,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_validate(commands)
     _add_assign(commands)
     add_store_commands(commands)
+    add_patrol_commands(commands)
     return parser
 
 

@@ -191,6 +191,13 @@ def _schemas() -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _extension_paths() -> dict[str, Any]:
+    """Paths of the blueprints mounted under /api (patrols), described next to them."""
+    from web.patrol import OPENAPI_PATHS as patrol
+
+    return dict(patrol)
+
+
 @cache
 def openapi_document() -> dict[str, Any]:
     """The whole OpenAPI 3.0 document.
@@ -205,6 +212,6 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "geogrid API · 网格化服务管理接口", "version": "1",
                  "description": "Grids, point lookup, reports and their workflow, statistics. "
                                 "Coordinates are WGS-84 unless a crs says otherwise."},
-        "paths": _paths(),
+        "paths": {**_paths(), **_extension_paths()},
         "components": {"schemas": _schemas()},
     }  # fmt: skip

@@ -65,6 +65,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MAX_DISTANCE_M", 50.0, "a point this close to a grid is assigned to it as 'nearest'", float
     ),
+    Setting(
+        "PATROL_NETWORK",
+        "",
+        "road network for patrol planning (.osm, .graphml, GeoJSON/GeoPackage lines); "
+        "empty: the manifest's roads",
+    ),
     Setting("MAX_BODY_BYTES", 5_000_000, "largest request body accepted (larger: 413)", int),
     Setting("PAGE_LIMIT", 1000, "most items one page of a listing may hold", int),
 )

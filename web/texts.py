@@ -14,7 +14,7 @@ TEXTS = {
         "open": "未结案", "overdue": "超期", "total": "总数", "details": "网格详情",
         "children": "下级网格", "population": "人口", "level": "层级",
         "recent": "最近事件", "received": "受理时间", "handler": "处置网格", "back": "返回地图",
-        "other_language": "English", "no_reports": "暂无事件",
+        "other_language": "English", "no_reports": "暂无事件", "routes": "巡逻路线",
     },
     "en": {
         "title": "Grid map", "generation": "boundaries", "filters": "Filters", "since": "From",
@@ -26,7 +26,7 @@ TEXTS = {
         "details": "Grid details", "children": "Child grids", "population": "Population",
         "level": "Level", "recent": "Recent reports", "received": "Received",
         "handler": "Handled by", "back": "Back to the map", "other_language": "中文",
-        "no_reports": "No reports",
+        "no_reports": "No reports", "routes": "Patrol routes",
     },
 }  # fmt: skip
 

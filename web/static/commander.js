@@ -108,6 +108,23 @@
       });
   }
 
+  /* --- planned patrol routes (a few lines per grid and shift) ----------------- */
+  var routes = L.geoJSON(null, {
+    style: { color: "#6a3d9a", weight: 3, dashArray: "6 4" },
+    onEachFeature: function (f, layer) {
+      var p = f.properties || {};
+      layer.bindTooltip((p.name || "") + " · " + (p.grid_code || "") + " · " + (p.shift || ""));
+    }
+  });
+  var routesLoaded = false;
+  function refreshRoutes() {
+    if (routesLoaded || !map.hasLayer(routes)) { return Promise.resolve(); }
+    return getJSON(cfg.api + "/patrol/routes").then(function (d) {
+      routes.addData(d);
+      routesLoaded = true;
+    });
+  }
+
   /* --- grid popup ------------------------------------------------------------ */
   window.geogridGridClick = function (feature, e) {
     var p = feature.properties;
@@ -157,7 +174,7 @@
 
   function refreshAll() {
     document.body.setAttribute("data-loading", "true");
-    return Promise.all([refreshHeat(), refreshChoropleth(), refreshMarkers()])
+    return Promise.all([refreshHeat(), refreshChoropleth(), refreshMarkers(), refreshRoutes()])
       .catch(function (err) { console.warn(err); })
       .then(function () { document.body.setAttribute("data-loading", "false"); });
   }
@@ -181,11 +198,13 @@
   heat.addTo(map);
   choropleth.addTo(map);
   markers.addTo(map);
+  routes.addTo(map);
   L.control.layers(null, (function () {
     var overlays = {};
     overlays[t.heat] = heat;
     overlays[t.choropleth] = choropleth;
     overlays[t.markers] = markers;
+    overlays[t.routes] = routes;
     return overlays;
   })(), { collapsed: false, position: "topright" }).addTo(map);
 

@@ -1,0 +1,330 @@
+"""``geogrid patrol plan|import|compliance``: patrol routes, tracks and compliance.
+
+Every command takes ``--store URL`` (default ``$GEOGRID_STORE``, else
+``sqlite:///geogrid.db``) for the active boundaries, hazards and routes, and the
+planning command ``--network FILE`` (an .osm, .graphml or line layer; default the
+road layer of ``--manifest``, itself ``$GEOGRID_MANIFEST`` or the sample district).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geogrid.analysis.compliance import PatrolRule, compliance_of_tracks
+from geogrid.analysis.network import DEFAULT_MAX_SNAP_M, default_network, read_network
+from geogrid.analysis.planning import (
+    grid_area,
+    plan_priority_route,
+    plan_street_coverage,
+    store_places,
+)
+from geogrid.analysis.tracks import analyse_track, parse_route_gpx, read_gpx
+from geogrid.crs import geometry_to_wgs84, to_wgs84
+from geogrid.errors import InputError
+from geogrid.hierarchy import Hierarchy
+from geogrid.patrol import SHIFTS, PatrolRoute, check_route
+from geogrid.storage import DEFAULT_URL, open_store
+
+EXIT_OK = 0
+DEFAULT_MANIFEST = "data/boundaries/sample.toml"
+
+
+def add_patrol_commands(commands) -> None:
+    """Register ``patrol plan``, ``patrol import`` and ``patrol compliance``."""
+    patrol = commands.add_parser("patrol", help="plan patrol routes, import tracks, compliance")
+    sub = patrol.add_subparsers(required=True, metavar="ACTION")
+    _add_plan(sub)
+    _add_import(sub)
+    _add_compliance(sub)
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("GEOGRID_STORE", DEFAULT_URL),
+        help="store URL (default $GEOGRID_STORE or sqlite:///geogrid.db)",
+    )
+
+
+def _add_plan(sub) -> None:
+    plan = sub.add_parser("plan", help="plan a closed route from a start point")
+    plan.add_argument("--start", required=True, metavar="LON,LAT", help="start and end point")
+    plan.add_argument("--crs", default="WGS-84", help="CRS of --start: WGS-84, GCJ-02, BD-09")
+    plan.add_argument("--grid", nargs="*", default=[], help="grid codes to plan in (any level)")
+    plan.add_argument(
+        "--cover-streets",
+        action="store_true",
+        help="walk every street of the grids (Chinese postman)",
+    )
+    plan.add_argument(
+        "--places",
+        type=Path,
+        help="CSV or GeoJSON of places with a 'weight' "
+        "(default: the store's hazards and the busiest grids)",
+    )
+    plan.add_argument("--max-length", type=float, default=5000.0, help="metres (default 5000)")
+    plan.add_argument("--time-limit", type=float, default=1.0, help="solver seconds (default 1)")
+    plan.add_argument(
+        "--max-snap",
+        type=float,
+        default=DEFAULT_MAX_SNAP_M,
+        help="metres from a road a point may be (default 250)",
+    )
+    plan.add_argument("--network", help="roads: .osm, .graphml, or a line layer")
+    plan.add_argument("--manifest", default=os.environ.get("GEOGRID_MANIFEST", DEFAULT_MANIFEST))
+    plan.add_argument("--out", type=Path, help="write the route: .geojson or .gpx")
+    plan.add_argument(
+        "--save",
+        choices=SHIFTS,
+        metavar="SHIFT",
+        help="store the route for the one --grid and this shift",
+    )
+    _store_option(plan)
+    plan.set_defaults(run=_plan)
+
+
+def _add_import(sub) -> None:
+    command = sub.add_parser("import", help="analyse GPX tracks, or store a planned route")
+    command.add_argument("files", type=Path, nargs="+", help="GPX tracks (or a route file)")
+    command.add_argument("--crs", default="WGS-84", help="WGS-84 (GPX), GCJ-02 or BD-09")
+    command.add_argument(
+        "--route",
+        choices=SHIFTS,
+        metavar="SHIFT",
+        help="store the file's line (GPX or GeoJSON) as --grid's route "
+        "for this shift instead of analysing tracks",
+    )
+    command.add_argument("--grid", help="grid code: its stored route is compared with tracks")
+    command.add_argument("--level", default="grid", help="level of the grids reported")
+    command.add_argument("--tolerance", type=float, default=30.0, help="route tolerance (m)")
+    command.add_argument("--stop-minutes", type=float, default=5.0)
+    command.add_argument("--stop-radius", type=float, default=30.0)
+    command.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    _store_option(command)
+    command.set_defaults(run=_import)
+
+
+def _add_compliance(sub) -> None:
+    command = sub.add_parser("compliance", help="patrols per grid and day from GPX tracks")
+    command.add_argument("files", type=Path, nargs="+", help="GPX tracks of the period")
+    command.add_argument("--crs", default="WGS-84")
+    command.add_argument("--level", default="grid")
+    command.add_argument("--since", help="first day (default: the tracks' first)")
+    command.add_argument("--until", help="last day (default: the tracks' last)")
+    command.add_argument("--required", type=int, default=3, help="patrols a day (一日三巡: 3)")
+    command.add_argument("--min-minutes", type=float, default=2.0)
+    command.add_argument("--min-length", type=float, default=100.0)
+    command.add_argument("--merge-minutes", type=float, default=60.0)
+    command.add_argument("--out", type=Path, help="the grid-day table as CSV")
+    command.add_argument("--layer", type=Path, help="the map layer as GeoJSON or GeoPackage")
+    _store_option(command)
+    command.set_defaults(run=_compliance)
+
+
+# --- plan --------------------------------------------------------------------------------
+
+
+def _plan(args: argparse.Namespace) -> int:
+    if args.save and len(args.grid) != 1:
+        raise InputError("--save: give exactly one --grid to store the route for")
+    store = open_store(args.store)
+    hierarchy = store.hierarchy()
+    lon, lat = _start(args.start, args.crs)
+    area = grid_area(hierarchy, args.grid) if args.grid else None
+    network = _network(args.network, args.manifest)
+    if args.cover_streets:
+        route = plan_street_coverage(network, area, lon, lat, max_snap_m=args.max_snap)
+    else:
+        places = _places(args.places) if args.places else store_places(store, hierarchy, area)
+        route = plan_priority_route(
+            network,
+            lon,
+            lat,
+            places,
+            max_length_m=args.max_length,
+            max_snap_m=args.max_snap,
+            time_limit_s=args.time_limit,
+        )
+    _print_route(route)
+    if args.out:
+        _write_route(route, args.out)
+    if args.save:
+        route_id = store.add_patrol_route(route.to_patrol_route(args.grid[0], args.save))
+        print(f"stored as patrol route {route_id} of grid {args.grid[0]}, {args.save}")
+    return EXIT_OK
+
+
+def _start(text: str, crs: str) -> tuple[float, float]:
+    try:
+        lon, lat = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--start: {text!r} is not LON,LAT") from None
+    x, y = to_wgs84(lon, lat, crs)
+    return float(x), float(y)
+
+
+def _network(path: str | None, manifest: str):
+    if path:
+        return read_network(path)
+    return default_network(Hierarchy.from_manifest(manifest))
+
+
+def _places(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputError(f"--places: file not found: {path}")
+    if path.suffix.lower() == ".csv":
+        return pd.read_csv(path)
+    return gpd.read_file(path).to_crs(4326)
+
+
+def _print_route(route) -> None:
+    print(
+        f"route: {route.length_m:,.0f} m, about {route.walking_minutes:.0f} min on foot "
+        f"({route.solver})"
+    )
+    for row in route.visited.itertuples():
+        print(f"  {row.order:>3}. {row.name} (weight {row.weight:g}) at {row.at_m:,.0f} m")
+    for row in route.skipped.itertuples():
+        print(f"  skipped: {row.name}: {row.reason}")
+    for note in route.notes:
+        print(f"  note: {note}")
+
+
+def _write_route(route, out: Path) -> None:
+    if out.suffix.lower() == ".gpx":
+        out.write_text(route.to_gpx(), encoding="utf-8")
+    elif out.suffix.lower() in (".geojson", ".json"):
+        out.write_text(json.dumps(route.to_geojson(), ensure_ascii=False), encoding="utf-8")
+    else:
+        raise InputError(f"--out: {out.name}: use a .geojson or .gpx file")
+    print(f"written to {out}")
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+def _import(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    if args.route:
+        return _import_route(args, store)
+    hierarchy = store.hierarchy()
+    route = _stored_route(store, args.grid) if args.grid else None
+    # Read every file before printing anything: one bad file stops the batch, named.
+    tracks = [track for path in args.files for track in read_gpx(path, crs=args.crs)]
+    analyses = [
+        analyse_track(
+            t,
+            hierarchy,
+            level=args.level,
+            route=route,
+            tolerance_m=args.tolerance,
+            stop_minutes=args.stop_minutes,
+            stop_radius_m=args.stop_radius,
+        )
+        for t in tracks
+    ]
+    if args.json:
+        print(json.dumps([a.to_dict() for a in analyses], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    for analysis in analyses:
+        _print_analysis(analysis)
+    return EXIT_OK
+
+
+def _import_route(args: argparse.Namespace, store) -> int:
+    if not args.grid or len(args.files) != 1:
+        raise InputError("--route: give one route file and the --grid it belongs to")
+    path = args.files[0]
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if path.suffix.lower() == ".gpx":
+        line = parse_route_gpx(path.read_bytes(), str(path), crs=args.crs)
+    else:
+        line = _geojson_line(path, args.crs)
+    route = PatrolRoute(
+        args.grid, args.route, line, name=path.stem, attributes={"source": path.name}
+    )
+    check_route(route)
+    route_id = store.add_patrol_route(route)
+    print(f"stored {path} as patrol route {route_id} of grid {args.grid}, {args.route}")
+    return EXIT_OK
+
+
+def _geojson_line(path: Path, crs: str):
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    lines = frame[frame.geom_type.isin(["LineString", "MultiLineString"])]
+    if lines.empty:
+        raise InputError(f"{path}: holds no line")
+    return geometry_to_wgs84(lines.geometry.iloc[0], crs)
+
+
+def _stored_route(store, grid: str):
+    routes = store.patrol_routes(grid)
+    if len(routes) == 0:
+        raise InputError(f"--grid: grid {grid} has no stored patrol route to compare with")
+    return routes.geometry.iloc[-1]
+
+
+def _print_analysis(analysis) -> None:
+    track = analysis.track
+    print(
+        f"{track.label} ({track.worker}): {analysis.length_m:,.0f} m in "
+        f"{analysis.duration_s / 60:.0f} min, {track.start:%Y-%m-%d %H:%M}Z"
+    )
+    for row in analysis.grids.itertuples():
+        print(f"  grid {row.code}: {row.seconds / 60:.1f} min, {row.length_m:,.0f} m")
+    for row in analysis.stops.itertuples():
+        print(
+            f"  stop {row.start:%H:%M}–{row.end:%H:%M}Z: {row.minutes:.0f} min "
+            f"at {row.lon:.5f},{row.lat:.5f}"
+        )
+    if analysis.route_coverage is not None:
+        print(f"  planned route covered: {analysis.route_coverage:.0%}")
+
+
+# --- compliance --------------------------------------------------------------------------
+
+
+def _compliance(args: argparse.Namespace) -> int:
+    rule = PatrolRule(
+        required_per_day=args.required,
+        min_minutes=args.min_minutes,
+        min_length_m=args.min_length,
+        merge_minutes=args.merge_minutes,
+    )
+    hierarchy = open_store(args.store).hierarchy()
+    tracks = [track for path in args.files for track in read_gpx(path, crs=args.crs)]
+    result = compliance_of_tracks(
+        tracks, hierarchy, level=args.level, since=args.since, until=args.until, rule=rule
+    )
+    counts = result.summary["status"].value_counts()
+    days = result.table["day"].nunique()
+    print(
+        f"{len(tracks)} tracks, {len(result.patrols)} patrols, {days} days, "
+        f"{len(result.summary)} grids: "
+        + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("met", "partly", "short", "never"))
+    )
+    for row in result.summary.head(10).itertuples():
+        print(
+            f"  {row.code} {row.label}: {row.days_met}/{row.days} days met, {row.patrols} patrols"
+        )
+    if args.out:
+        result.table.to_csv(args.out, index=False, encoding="utf-8")
+        print(f"table written to {args.out}", file=sys.stderr)
+    if args.layer:
+        result.layer.to_file(args.layer)
+        print(f"layer written to {args.layer}", file=sys.stderr)
+    return EXIT_OK
+
+
+__all__ = ["add_patrol_commands"]

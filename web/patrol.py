@@ -1,0 +1,447 @@
+"""Patrol API, to be registered at /api/patrol: plans, track analysis, compliance, routes.
+
+Routes are thin: parse (:mod:`web.params`), call :mod:`geogrid.analysis`, serialise.
+GPX bodies are sent as they are (``Content-Type: application/gpx+xml``). The road
+network is the ``PATROL_NETWORK`` file if the app has one, else the road layer of
+the ``MANIFEST``; it is read once per app.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from geogrid.analysis.compliance import PatrolRule, compliance_of_tracks, never_visited
+from geogrid.analysis.network import DEFAULT_MAX_SNAP_M, RoadNetwork, default_network
+from geogrid.analysis.network import read_network as _read_network
+from geogrid.analysis.planning import (
+    grid_area,
+    plan_priority_route,
+    plan_street_coverage,
+    store_places,
+)
+from geogrid.analysis.tracks import analyse_track, parse_gpx
+from geogrid.crs import to_wgs84
+from geogrid.errors import InputError
+from geogrid.hierarchy import Hierarchy
+from geogrid.patrol import SHIFTS, PatrolRoute
+from web import params
+from web.state import hierarchy, store
+
+blueprint = Blueprint("patrol", __name__)
+GEOJSON, GPX = "application/geo+json", "application/gpx+xml"
+PLAN_FIELDS = {
+    "start",
+    "crs",
+    "grids",
+    "mode",
+    "max_length_m",
+    "max_snap_m",
+    "time_limit_s",
+    "places",
+    "format",
+}
+_network_lock = threading.Lock()
+
+
+def _geojson(body: dict, status: int = 200) -> Response:
+    return Response(current_app.json.dumps(body), status=status, mimetype=GEOJSON)
+
+
+def network() -> RoadNetwork:
+    """The app's road network, read on first use."""
+    app = current_app._get_current_object()
+    with _network_lock:
+        found = app.extensions.get("geogrid.patrol.network")
+        if found is None:
+            path = app.config.get("PATROL_NETWORK")
+            found = (
+                _read_network(path)
+                if path
+                else default_network(Hierarchy.from_manifest(app.config["MANIFEST"]))
+            )
+            app.extensions["geogrid.patrol.network"] = found
+    return found
+
+
+# --- planning ------------------------------------------------------------------------------
+
+
+@blueprint.post("/plan")
+def plan():
+    """Plan a closed route (priority places within a length, or every street of the grids)."""
+    body = _plan_body(params.json_body())
+    lon, lat = _start(body)
+    area = grid_area(hierarchy(), body["grids"]) if body["grids"] else None
+    if body["mode"] == "streets":
+        route = plan_street_coverage(network(), area, lon, lat, max_snap_m=body["max_snap_m"])
+    else:
+        places = body.get("places")
+        if places is None:
+            places = store_places(store(), hierarchy(), area)
+        route = plan_priority_route(
+            network(),
+            lon,
+            lat,
+            places,
+            max_length_m=body["max_length_m"],
+            max_snap_m=body["max_snap_m"],
+            time_limit_s=body["time_limit_s"],
+        )
+    if body["format"] == "gpx":
+        return Response(route.to_gpx(), mimetype=GPX)
+    return _geojson(route.to_geojson())
+
+
+def _plan_body(data: Any) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise InputError("body: must be a JSON object")
+    unknown = sorted(set(data) - PLAN_FIELDS)
+    if unknown:
+        raise InputError(f"body: unknown field {', '.join(unknown)}")
+    body = {
+        "crs": "WGS-84",
+        "grids": [],
+        "mode": "priority",
+        "max_length_m": 5000.0,
+        "max_snap_m": DEFAULT_MAX_SNAP_M,
+        "time_limit_s": 1.0,
+        "format": "geojson",
+        **data,
+    }
+    _choice(body, "mode", ("priority", "streets"))
+    _choice(body, "format", ("geojson", "gpx"))
+    if not (isinstance(body["grids"], list) and all(isinstance(c, str) for c in body["grids"])):
+        raise InputError("body.grids: must be a list of grid codes")
+    for name, high in (("max_length_m", 50_000), ("max_snap_m", 5_000), ("time_limit_s", 5)):
+        body[name] = _number(body[name], f"body.{name}", 0, high)
+    if body.get("places") is not None:
+        body["places"] = _places(body["places"])
+    return body
+
+
+def _choice(body: dict, name: str, choices: tuple[str, ...]) -> None:
+    if body[name] not in choices:
+        raise InputError(f"body.{name}: must be one of {', '.join(choices)}")
+
+
+def _number(value: Any, where: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"{where}: must be a number")
+    if not low <= value <= high:
+        raise InputError(f"{where}: must be between {low} and {high}")
+    return float(value)
+
+
+def _start(body: dict) -> tuple[float, float]:
+    start = body.get("start")
+    if not isinstance(start, Mapping) or not {"lon", "lat"} <= set(start):
+        raise InputError("body.start: must be an object with lon and lat")
+    if not isinstance(body["crs"], str):
+        raise InputError("body.crs: must be text")
+    lon = _number(start["lon"], "body.start.lon", -180, 180)
+    lat = _number(start["lat"], "body.start.lat", -90, 90)
+    x, y = to_wgs84(lon, lat, body["crs"])
+    return float(x), float(y)
+
+
+def _places(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or len(raw) > 500:
+        raise InputError("body.places: must be a list of at most 500 places")
+    places = []
+    for i, place in enumerate(raw):
+        where = f"body.places[{i}]"
+        if not isinstance(place, Mapping):
+            raise InputError(f"{where}: must be an object")
+        places.append(
+            {
+                "name": str(place.get("name", f"place {i + 1}")),
+                "weight": _number(place.get("weight"), f"{where}.weight", 1e-9, 1e6),
+                "lon": _number(place.get("lon"), f"{where}.lon", -180, 180),
+                "lat": _number(place.get("lat"), f"{where}.lat", -90, 90),
+            }
+        )
+    return places
+
+
+# --- tracks and compliance ---------------------------------------------------------------
+
+
+def _gpx_tracks():
+    text = request.get_data(cache=False)
+    crs = request.args.get("crs", "WGS-84")
+    return parse_gpx(text, source="body", crs=crs, worker=request.args.get("worker") or None)
+
+
+@blueprint.post("/tracks")
+def tracks():
+    """Analyse the GPX tracks in the body: length, duration, grids, stops, route coverage."""
+    h = hierarchy()
+    level = _level(h)
+    route = _stored_route(request.args.get("grid"))
+    options = {
+        "tolerance_m": params.number("tolerance_m", 30.0),
+        "stop_minutes": params.number("stop_minutes", 5.0),
+        "stop_radius_m": params.number("stop_radius_m", 30.0),
+    }
+    for name, value in options.items():
+        if not 0 < value <= 10_000:
+            raise InputError(f"query parameter '{name}' must be > 0 and ≤ 10000")
+    analyses = [analyse_track(t, h, level=level, route=route, **options) for t in _gpx_tracks()]
+    return jsonify(tracks=[a.to_dict() for a in analyses])
+
+
+def _level(h) -> str:
+    level = request.args.get("level", "grid" if "grid" in h.levels else h.levels[-1])
+    if level not in h.levels:
+        raise InputError(f"query parameter 'level' must be one of {', '.join(h.levels)}")
+    return level
+
+
+def _stored_route(grid: str | None):
+    if not grid:
+        return None
+    routes = store().patrol_routes(grid)
+    if len(routes) == 0:
+        raise InputError(f"query parameter 'grid': grid {grid} has no stored patrol route")
+    return routes.geometry.iloc[-1]
+
+
+@blueprint.post("/compliance")
+def compliance():
+    """Patrols per grid and day from the GPX tracks in the body; a table or a map layer."""
+    h = hierarchy()
+    rule = PatrolRule(
+        required_per_day=params.integer("required", 3, 1, 48),
+        min_minutes=params.number("min_minutes", 2.0),
+        min_length_m=params.number("min_length_m", 100.0),
+        merge_minutes=params.number("merge_minutes", 60.0),
+    )
+    since, until = params.time("since"), params.time("until")
+    result = compliance_of_tracks(
+        _gpx_tracks(),
+        h,
+        level=_level(h),
+        rule=rule,
+        since=since and since.date(),
+        until=until and until.date(),
+    )
+    if request.args.get("format", "json") == "geojson":
+        return _geojson(result.layer.to_geo_dict(drop_id=True))
+    return jsonify(
+        summary=_rows(result.summary),
+        table=_rows(result.table),
+        never_visited=never_visited(result.table),
+        patrols=len(result.patrols),
+    )
+
+
+def _rows(frame) -> list[dict[str, Any]]:
+    out = frame.copy()
+    if "day" in out:
+        out["day"] = out["day"].astype(str)
+    return [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in out.to_dict("records")
+    ]
+
+
+# --- stored routes -----------------------------------------------------------------------
+
+
+@blueprint.get("/routes")
+def routes():
+    """Stored planned routes (of one grid with ``grid``) as GeoJSON."""
+    frame = store().patrol_routes(request.args.get("grid") or None)
+    keep = [c for c in ("id", "grid_code", "shift", "name", "geometry") if c in frame.columns]
+    return _geojson(frame[keep].to_geo_dict(drop_id=True))
+
+
+@blueprint.post("/routes")
+def create_route():
+    """Store a planned route: {"grid": code, "shift": ..., "name": ..., "geometry": line}."""
+    data = params.json_body()
+    if not isinstance(data, Mapping) or not {"grid", "shift", "geometry"} <= set(data):
+        raise InputError("body: needs grid, shift and geometry (a GeoJSON LineString)")
+    if data["shift"] not in SHIFTS:
+        raise InputError(f"body.shift: must be one of {', '.join(SHIFTS)}")
+    route = PatrolRoute(
+        str(data["grid"]), data["shift"], _line(data["geometry"]), name=str(data.get("name", ""))
+    )
+    return jsonify(id=store().add_patrol_route(route)), 201
+
+
+def _line(raw: Any):
+    from shapely.geometry import shape
+
+    try:
+        line = shape(raw)
+    except Exception:
+        raise InputError("body.geometry: must be a GeoJSON LineString") from None
+    if line.geom_type != "LineString" or line.is_empty or len(line.coords) < 2:
+        raise InputError("body.geometry: must be a GeoJSON LineString")
+    return line
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------
+
+
+def _query(name: str, description: str, schema: dict) -> dict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+_ERROR = {
+    "description": "bad input; the message names the field",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+_GPX_BODY = {
+    "required": True,
+    "description": "GPX 1.0/1.1 with timed track points",
+    "content": {GPX: {"schema": {"type": "string"}}},
+}
+_NUMBER = {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 10_000}
+_TRACK_QUERY = [
+    _query("crs", "WGS-84 (default), GCJ-02 or BD-09", {"type": "string"}),
+    _query("level", "level of the grids reported (default grid)", {"type": "string"}),
+    _query("worker", "who walked the tracks (default: the GPX author)", {"type": "string"}),
+]
+_PLACE = {
+    "type": "object",
+    "required": ["weight", "lon", "lat"],
+    "properties": {
+        "name": {"type": "string"},
+        "weight": {"type": "number", "minimum": 0.000001},
+        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+    },
+}
+_PLAN = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["start"],
+    "properties": {
+        "start": {
+            "type": "object",
+            "required": ["lon", "lat"],
+            "properties": {
+                "lon": {"type": "number", "example": 120.655},
+                "lat": {"type": "number", "example": 28.01},
+            },
+        },
+        "crs": {"type": "string", "example": "WGS-84"},
+        "grids": {"type": "array", "items": {"type": "string"}},
+        "mode": {"type": "string", "enum": ["priority", "streets"]},
+        "max_length_m": {"type": "number", "minimum": 0, "maximum": 50_000},
+        "max_snap_m": {"type": "number", "minimum": 0, "maximum": 5_000},
+        "time_limit_s": {"type": "number", "minimum": 0, "maximum": 5},
+        "places": {"type": "array", "maxItems": 500, "items": _PLACE},
+        "format": {"type": "string", "enum": ["geojson", "gpx"]},
+    },
+}
+
+#: OpenAPI 3.0 path items of this blueprint, to merge into /api/openapi.json.
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/patrol/plan": {
+        "post": {
+            "summary": "Plan a closed patrol route (risk places within a length, or every street)",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _PLAN}}},
+            "responses": {
+                "200": {
+                    "description": "the route, its places and notes",
+                    "content": {
+                        GEOJSON: {"schema": {"type": "object"}},
+                        GPX: {"schema": {"type": "string"}},
+                    },
+                },
+                "400": _ERROR,
+            },
+        }
+    },
+    "/api/patrol/tracks": {
+        "post": {
+            "summary": "Analyse GPX tracks: length, duration, grids and time in each, stops",
+            "parameters": [
+                *_TRACK_QUERY,
+                _query("grid", "compare with this grid's stored route", {"type": "string"}),
+                _query("tolerance_m", "route tolerance in metres", _NUMBER),
+                _query("stop_minutes", "shortest stop", _NUMBER),
+                _query("stop_radius_m", "radius of a stop", _NUMBER),
+            ],
+            "requestBody": _GPX_BODY,
+            "responses": {"200": {"description": "one analysis per track"}, "400": _ERROR},
+        }
+    },
+    "/api/patrol/compliance": {
+        "post": {
+            "summary": "Patrols per grid and day from GPX tracks (一日三巡), as a table or layer",
+            "parameters": [
+                *_TRACK_QUERY,
+                _query("since", "first day (ISO 8601)", {"type": "string"}),
+                _query("until", "last day (ISO 8601)", {"type": "string"}),
+                _query(
+                    "required", "patrols a day", {"type": "integer", "minimum": 1, "maximum": 48}
+                ),
+                _query("min_minutes", "least minutes in a grid", _NUMBER),
+                _query("min_length_m", "least metres in a grid", _NUMBER),
+                _query("merge_minutes", "passes closer than this are one", _NUMBER),
+                _query(
+                    "format",
+                    "json (default) or geojson",
+                    {"type": "string", "enum": ["json", "geojson"]},
+                ),
+            ],
+            "requestBody": _GPX_BODY,
+            "responses": {
+                "200": {
+                    "description": "summary, table and never-visited grids, "
+                    "or a GeoJSON layer with a colour per grid"
+                },
+                "400": _ERROR,
+            },
+        }
+    },
+    "/api/patrol/routes": {
+        "get": {
+            "summary": "Stored planned routes as GeoJSON",
+            "parameters": [_query("grid", "grid code", {"type": "string"})],
+            "responses": {
+                "200": {
+                    "description": "routes",
+                    "content": {GEOJSON: {"schema": {"type": "object"}}},
+                },
+                "400": _ERROR,
+            },
+        },
+        "post": {
+            "summary": "Store a planned route of a grid and shift",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["grid", "shift", "geometry"],
+                            "properties": {
+                                "grid": {"type": "string"},
+                                "shift": {"type": "string", "enum": list(SHIFTS)},
+                                "name": {"type": "string"},
+                                "geometry": {"type": "object"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {"201": {"description": "stored"}, "400": _ERROR, "404": _ERROR},
+        },
+    },
+}
