@@ -6,7 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["bench_assign.py", "bench_storage.py", "bench_patrol.py"]
+BENCHMARKS = [
+    "bench_assign.py",
+    "bench_storage.py",
+    "bench_patrol.py",
+    "bench_analysis.py",
+    "bench_web.py",
+]
 
 
 def main() -> int:

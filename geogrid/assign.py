@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,7 @@ RASTER_MARGIN_M = 250.0
 #: How far (metres) beyond the raster the nearest grid is still looked for.
 SEARCH_RADIUS_M = 100_000.0
 _STATUS_CODE = {status: code for code, status in enumerate(STATUSES)}
+_STATUS_DTYPE = pd.CategoricalDtype(STATUSES)
 
 
 @dataclass
@@ -48,6 +50,12 @@ class _LevelIndex:
     codes: np.ndarray  # sorted, unique
     ancestors: np.ndarray  # (n + 1, depth + 1): position at every level above and its own;
     # the extra last row is all -1, so that gathering with position -1 yields -1s.
+
+    @cached_property
+    def dtype(self) -> pd.CategoricalDtype:
+        # Built once: checking thousands of categories on every call would cost
+        # more than assigning a single point.
+        return pd.CategoricalDtype(self.codes)
 
 
 @dataclass
@@ -153,11 +161,14 @@ class Assigner:
         columns = {}
         for depth, index in enumerate(self._index):
             positions = self._positions_at(depth, outcome)
-            columns[index.level.code_column] = pd.Categorical.from_codes(positions, index.codes)
-        columns["status"] = pd.Categorical.from_codes(outcome.status, STATUSES)
+            columns[index.level.code_column] = pd.Categorical.from_codes(
+                positions, dtype=index.dtype, validate=False
+            )
+        columns["status"] = pd.Categorical.from_codes(outcome.status, dtype=_STATUS_DTYPE)
         columns["distance_m"] = np.round(outcome.distance, 2)  # centimetres are plenty
         unplaced = np.where(outcome.status == _STATUS_CODE[ASSIGNED], NO_GRID, outcome.nearest)
-        columns["nearest_code"] = pd.Categorical.from_codes(unplaced, base.codes)
+        columns["nearest_code"] = pd.Categorical.from_codes(unplaced, dtype=base.dtype,
+                                                            validate=False)  # fmt: skip
         return pd.DataFrame(columns)
 
     def _positions_at(self, depth: int, outcome: _Outcome) -> np.ndarray:

@@ -17,6 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from geogrid.assign import DEFAULT_MAX_DISTANCE_M
+from geogrid.cli_analysis import add_analysis_commands
 from geogrid.cli_patrol import add_patrol_commands
 from geogrid.cli_store import add_store_commands
 from geogrid.crs import to_wgs84
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_assign(commands)
     add_store_commands(commands)
     add_patrol_commands(commands)
+    add_analysis_commands(commands)
     return parser
 
 

@@ -70,9 +70,12 @@ class RemoteGeoJson(folium.map.Layer):
                 });
             }
         });
-        fetch({{ this.url|tojson }})
-            .then(function (response) { return response.json(); })
-            .then(function (data) { {{ this.get_name() }}.addData(data); });
+        // Fetched when first shown: a level left off (buildings) costs nothing.
+        {{ this.get_name() }}.once("add", function () {
+            fetch({{ this.url|tojson }})
+                .then(function (response) { return response.json(); })
+                .then(function (data) { {{ this.get_name() }}.addData(data); });
+        });
         {% if this.show %}{{ this.get_name() }}.addTo({{ this._parent.get_name() }});{% endif %}
         window.geogridLayers = window.geogridLayers || {};
         window.geogridLayers[{{ this.layer_name|tojson }}] = {{ this.get_name() }};
@@ -134,6 +137,9 @@ def base_map(bounds: Sequence[float], assets: MapAssets = MapAssets()) -> folium
     # SVG, not canvas: each level has its own pane, and a canvas pane would take every
     # click over the whole map; SVG lets clicks through where a level draws nothing.
     fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=False)
+    # Without tiles folium passes no maxZoom, and marker clustering needs one.
+    fmap.options["maxZoom"] = 19
+    fmap.get_root().header.add_child(folium.Element('<link rel="icon" href="data:,">'))
     # Only Leaflet: the pages use no jQuery, Bootstrap or icon fonts, so they load
     # nothing from outside unless the base map tiles do.
     fmap.default_js = [("leaflet", assets.leaflet_js or folium.Map.default_js[0][1])]

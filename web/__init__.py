@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from web import api, errors, ogc, open311, pages, patrol
+from web import analysis, api, errors, ogc, open311, pages, patrol
 from web.settings import settings_from_environ
 
 
@@ -30,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint, url_prefix="/api")
     app.register_blueprint(patrol.blueprint, url_prefix="/api/patrol")
+    app.register_blueprint(analysis.blueprint, url_prefix="/api/analysis")
     app.register_blueprint(ogc.blueprint, url_prefix="/ogc")
     app.register_blueprint(open311.blueprint, url_prefix="/open311/v2")
     return app

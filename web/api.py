@@ -139,11 +139,11 @@ def lookup():
     crs = request.args.get("crs", "WGS-84")
     h = hierarchy()
     row = h.assign([lon], [lat], crs=crs, max_distance_m=current_app.config["MAX_DISTANCE_M"])
-    first = row.iloc[0]
-    codes = {key: _text(first[f"{key}_code"]) for key in h.levels}
-    distance = None if np.isnan(first["distance_m"]) else float(first["distance_m"])
-    return jsonify(lon=lon, lat=lat, crs=crs, status=str(first["status"]), codes=codes,
-                   distance_m=distance, nearest_code=_text(first["nearest_code"]))  # fmt: skip
+    value = {column: row[column].iat[0] for column in row.columns}  # no per-row Series
+    codes = {key: _text(value[f"{key}_code"]) for key in h.levels}
+    distance = None if np.isnan(value["distance_m"]) else float(value["distance_m"])
+    return jsonify(lon=lon, lat=lat, crs=crs, status=str(value["status"]), codes=codes,
+                   distance_m=distance, nearest_code=_text(value["nearest_code"]))  # fmt: skip
 
 
 def _text(value) -> str | None:

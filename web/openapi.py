@@ -192,10 +192,11 @@ def _schemas() -> dict[str, Any]:
 
 
 def _extension_paths() -> dict[str, Any]:
-    """Paths of the blueprints mounted under /api (patrols), described next to them."""
+    """Paths of the blueprints mounted under /api (patrols, analysis), described there."""
+    from web.analysis import OPENAPI_PATHS as analysis
     from web.patrol import OPENAPI_PATHS as patrol
 
-    return dict(patrol)
+    return {**patrol, **analysis}
 
 
 @cache

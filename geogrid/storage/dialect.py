@@ -20,9 +20,10 @@ import shapely
 MAX_LEVELS = 6
 CODES = ", ".join(f"code{d}" for d in range(MAX_LEVELS))
 CODE_COLUMNS_DDL = ", ".join(f"code{d} TEXT" for d in range(MAX_LEVELS))
-#: One index per level: a grid's reports by status, newest first, without the table.
+#: One index per level: a grid's reports by status, newest first, and its overdue
+#: count, all without reading the table.
 CODE_INDEXES = "".join(
-    f"CREATE INDEX IF NOT EXISTS reports_code{d} ON reports (code{d}, status, id) "
+    f"CREATE INDEX IF NOT EXISTS reports_code{d} ON reports (code{d}, status, deadline, id) "
     f"WHERE code{d} IS NOT NULL;"
     for d in range(MAX_LEVELS)
 )
@@ -279,6 +280,13 @@ class Dialect:
             f"AS overdue FROM reports WHERE {clause} GROUP BY {column}, status"
         )
         return self.rows(tx, query, [*open_statuses, now, *params])
+
+    def report_columns(self, tx, codes: list[str], where: list[str], params: list) -> list:
+        """Point, times, category and codes of every report matching ``where``."""
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        columns = ", ".join(["lon", "lat", "reported_at", "received_at", "category", *codes])
+        return tx.execute(self.sql(f"SELECT {columns} FROM reports{clause}"),
+                          tuple(params)).fetchall()  # fmt: skip
 
     def count_cells(self, tx, west, south, cell, where, params) -> list[tuple]:
         """Report counts in square cells counted from (west, south)."""

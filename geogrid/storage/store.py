@@ -377,6 +377,34 @@ class Store:
                              "lat": south + (frame["row"] + 0.5) * cell_deg,
                              "count": frame["count"].astype(int)})  # fmt: skip
 
+    def report_points(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> pd.DataFrame:
+        """Reports as plain columns for analysis: one query, no histories.
+
+        ``lon``, ``lat``, ``time`` (when it happened: ``reported_at``), ``received_at``,
+        ``category`` and ``<level>_code`` per level of the active generation;
+        ``since``/``until`` select on ``time``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from geogrid.storage import open_store
+        >>> list(open_store(f"sqlite:///{tempfile.mkdtemp()}/g.db").report_points().columns)
+        ['lon', 'lat', 'time', 'received_at', 'category']
+        """
+        generation = self.active_generation()
+        levels = generation.levels if generation else ()
+        where, params = [], []
+        for name, value, op in (("since", since, ">="), ("until", until, "<")):
+            if value is not None:
+                where.append(f"reported_at {op} ?")
+                params.append(self.db.encode_time(_aware(value, name)))
+        codes = [f"code{d}" for d in range(len(levels))]
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.report_columns(tx, codes, where, params)
+        return _points_frame(rows, levels)
+
     def _depth_of_level(self, level: str) -> int:
         generation = self.active_generation()
         keys = [lv.key for lv in generation.levels] if generation else []
@@ -778,6 +806,17 @@ def _subset(columns: dict, keep: list[bool]) -> dict:
 def _result(report: NewReport, stored: tuple[int, bool], first: bool) -> IntakeResult:
     report_id, created = stored
     return IntakeResult(report_id, report.external_id, created and first)
+
+
+def _points_frame(rows: list[tuple], levels: Sequence[Level]) -> pd.DataFrame:
+    names = ["lon", "lat", "time", "received_at", "category",
+             *(f"{level.key}_code" for level in levels)]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=names)
+    for column in ("time", "received_at"):
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    for column in names[4:]:
+        frame[column] = frame[column].astype("category")
+    return frame.astype({"lon": float, "lat": float})
 
 
 def _counts_frame(rows: list[dict]) -> pd.DataFrame:

@@ -429,3 +429,12 @@ def test_counts_in_cells_add_up(filled):
     assert set(cells.itertuples(index=False, name=None)) >= {(WEST + 0.005, SOUTH + 0.005, 2)}
     with pytest.raises(InputError, match="cell_deg"):
         filled.count_in_cells((WEST, SOUTH, WEST + 1, SOUTH + 1), 0)
+
+
+def test_report_points_for_analysis(filled):
+    points = filled.report_points()
+    assert len(points) == 4 and list(points.columns[:5]) == [
+        "lon", "lat", "time", "received_at", "category"]  # fmt: skip
+    assert points["time"].dt.tz is not None
+    assert sorted(points["grid_code"].dropna()) == ["101", "101", "103", "204"]
+    assert len(filled.report_points(since=datetime(2026, 11, 2, tzinfo=UTC))) == 0

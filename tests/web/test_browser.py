@@ -1,0 +1,355 @@
+"""The pages in a real browser: headless Chromium (Playwright) against the app over real HTTP.
+
+Chromium is Debian's (``/usr/bin/chromium``), never one Playwright downloads. Without
+it these tests skip on a developer's machine and fail under CI (``CI=true``).
+The app serves no base map tiles (``TILES="none"``), so a page loads nothing from
+outside and any request that fails is the app's fault.
+
+The screenshots in ``docs/`` come from :func:`test_screenshots_of_the_sample_district`;
+it writes them there only with ``GEOGRID_TEST_SCREENSHOTS=1`` (otherwise into a temporary
+folder), so an ordinary test run leaves the tree clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from geogrid.reports import NewReport
+from tests.conftest import SOUTH, STEP, WEST
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+VIEWPORT = {"width": 1280, "height": 800}
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+SAMPLE_MANIFEST = Path(__file__).resolve().parents[2] / "data" / "boundaries" / "sample.toml"
+MAP = "window[window.GEOGRID.map]"
+#: The commander's map is ready: every level layer shown has its features and the
+#: first refresh of heat map, choropleth and markers has finished.
+READY = """() => window.GEOGRID && window.geogridLayers && document.body.dataset.loading === "false"
+    && Object.values(window.geogridLayers).every(layer =>
+        !window[window.GEOGRID.map].hasLayer(layer) || layer.getLayers().length > 0)"""
+#: What a pane shows: painted canvas pixels, or SVG paths (whichever renderer draws it).
+DRAWN = """pane => {
+    const element = window[window.GEOGRID.map].getPane(pane);
+    let painted = element.querySelectorAll("path").length;
+    for (const canvas of element.querySelectorAll("canvas")) {
+        const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+        for (let i = 3; i < pixels.length; i += 4) { if (pixels[i]) { painted++; } }
+    }
+    return painted;
+}"""
+#: The heat map's points and the choropleth's fill per grid code (null: unfilled).
+OVERLAYS = """() => {
+    const map = window[window.GEOGRID.map], levels = Object.values(window.geogridLayers);
+    const found = {heat: null, fills: {}};
+    map.eachLayer(layer => {
+        if (window.L.HeatLayer && layer instanceof window.L.HeatLayer) {
+            found.heat = layer._latlngs.map(p => p.join(","));
+        } else if (layer instanceof window.L.GeoJSON && !levels.includes(layer)) {
+            layer.eachLayer(grid => {  // the choropleth's polygons, not patrol routes' lines
+                if (!grid.feature.geometry.type.endsWith("Polygon")) { return; }
+                found.fills[grid.feature.properties.code] =
+                    grid.options.fillOpacity > 0 ? grid.options.fillColor : null;
+            });
+        }
+    });
+    return found;
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per module."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Chromium is required under CI: {CHROMIUM} is missing")
+        pytest.skip(f"no Chromium here: {CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Problems(list):
+    """Everything that went wrong on a page: JS errors, console errors, failed requests."""
+
+    def __init__(self, page):
+        super().__init__()
+        page.on("pageerror", lambda error: self.append(f"JS error: {error}"))
+        page.on("console", self._console)
+        page.on("requestfailed", lambda r: self.append(f"failed: {r.url} {r.failure}"))
+        page.on("response", lambda r: r.status >= 400 and self.append(f"{r.status}: {r.url}"))
+
+    def _console(self, message) -> None:
+        source = message.location.get("url", "")
+        # The pages declare no icon, so Chromium asks for /favicon.ico and gets a 404.
+        if source.endswith("/favicon.ico"):
+            return
+        # commander.js reports a refresh that failed as a warning, then carries on.
+        if message.type == "error" or (message.type == "warning" and "commander.js" in source):
+            self.append(f"console {message.type}: {message.text} ({source})")
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    opened.problems = Problems(opened)
+    yield opened
+    context.close()
+
+
+#: Grids with open reports in :func:`reports`.
+WITH_REPORTS = {"101", "103", "202", "204"}
+
+
+@pytest.fixture
+def reports(filled):
+    """:func:`filled`'s four reports and 9 more: 6 disputes in grid 103, 3 fires in 202.
+
+    Per grid, open: 101 → 2 (a dispute, a fire), 103 → 6, 202 → 3, 204 → 1; fires only:
+    101 → 1, 202 → 3.
+    """
+    more = [NewReport("dispute.family", WEST + STEP * (1.2 + 0.1 * i), SOUTH + 0.3 * STEP,
+                      source="resident", external_id=f"d-{i}") for i in range(6)]  # fmt: skip
+    more += [NewReport("fire.lane", WEST + STEP * (2.2 + 0.2 * i), SOUTH + 1.5 * STEP,
+                       source="grid_worker", external_id=f"f-{i}") for i in range(3)]  # fmt: skip
+    filled.add_reports(more, actor="test")
+    return filled
+
+
+def open_map(page, url: str) -> None:
+    """Open the commander's map and wait until it is ready."""
+    page.goto(url)
+    wait_until_ready(page)
+
+
+def wait_until_ready(page, seconds: float = 15) -> None:
+    """Wait until the commander's map is ready; fail at once on a page error."""
+    from playwright.sync_api import TimeoutError as Timeout
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            page.wait_for_function(READY, timeout=250)
+            return
+        except Timeout:
+            if page.problems or time.monotonic() > deadline:
+                pytest.fail(f"{page.url} did not get ready: {page.problems or 'timeout'}")
+
+
+def screen_point(page, lat: float, lon: float) -> tuple[float, float]:
+    """Where a place is on the screen (page coordinates, for the mouse)."""
+    return tuple(page.evaluate(f"""([lat, lon]) => {{
+        const point = {MAP}.latLngToContainerPoint([lat, lon]);
+        const box = {MAP}.getContainer().getBoundingClientRect();
+        return [point.x + box.left, point.y + box.top];
+    }}""", [lat, lon]))  # fmt: skip
+
+
+def shown(page, name: str) -> bool:
+    return page.evaluate(f"name => {MAP}.hasLayer(window.geogridLayers[name])", name)
+
+
+def coloured(overlays: dict) -> set[str]:
+    """Codes of the grids the choropleth fills."""
+    return {code for code, fill in overlays["fills"].items() if fill}
+
+
+# --- the commander's map ---------------------------------------------------------------------
+
+
+def test_commander_map_loads_every_level_and_overlay_without_errors(page, live_server, reports):
+    requests = []
+    page.on("requestfinished", lambda r: requests.append(r.url.removeprefix(live_server)))
+    open_map(page, live_server + "/")
+    levels = json.load(urllib.request.urlopen(live_server + "/api/levels"))["levels"]
+    sizes = page.evaluate("() => Object.fromEntries(Object.entries(window.geogridLayers)"
+                          ".map(([name, layer]) => [name, layer.getLayers().length]))")  # fmt: skip
+    assert sizes == {f"{lv['label']} {lv['key']}": lv["grids"] for lv in levels}
+    assert all(shown(page, name) for name in sizes)
+    overlays = page.evaluate(OVERLAYS)
+    assert len(overlays["heat"]) >= 3  # cells around 101, 103, 202 and 204
+    assert coloured(overlays) == WITH_REPORTS
+    assert any(url.startswith("/api/heat?") for url in requests)
+    assert any(url.startswith("/api/stats?level=grid") for url in requests)
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.problems == []
+
+
+def test_level_layers_toggle_from_the_layer_control(page, live_server, reports):
+    open_map(page, live_server + "/")
+    checkbox = page.get_by_label("网格 grid", exact=True)
+    pane = page.evaluate("() => window.geogridLayers['网格 grid'].options.pane")
+    assert checkbox.is_checked() and page.evaluate(DRAWN, pane) > 0
+    checkbox.click()
+    assert not checkbox.is_checked() and not shown(page, "网格 grid")
+    page.wait_for_function(f"() => ({DRAWN})({json.dumps(pane)}) === 0")
+    assert shown(page, "街道 street")
+    checkbox.click()
+    assert checkbox.is_checked() and shown(page, "网格 grid")
+    page.wait_for_function(f"() => ({DRAWN})({json.dumps(pane)}) > 0")
+    assert page.problems == []
+
+
+def test_overlays_toggle_and_come_back_fresh(page, live_server, reports):
+    open_map(page, live_server + "/")
+    heat = page.get_by_label("热力图", exact=True)
+    heat.click()
+    assert page.locator("canvas.leaflet-heatmap-layer").count() == 0
+    with page.expect_request(lambda r: "/api/heat?" in r.url):
+        heat.click()
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+    assert page.locator("canvas.leaflet-heatmap-layer").count() == 1
+    assert page.problems == []
+
+
+def test_clicking_inside_a_grid_shows_its_popup_with_code_and_counts(page, live_server, reports):
+    open_map(page, live_server + "/")
+    with page.expect_response(lambda r: "/api/stats/101?" in r.url) as stats:
+        page.mouse.click(*screen_point(page, SOUTH + 0.005, WEST + 0.005))
+    assert "status=received" in stats.value.url  # the popup counts what the filters show
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    text = popup.inner_text()
+    assert "第1网格" in text and "101" in text and "户数: 400" in text
+    assert "未结案: 2" in text and "超期: 0" in text and "总数: 2" in text
+    assert popup.get_by_role("link").get_attribute("href").endswith("/grids/101")
+    assert page.problems == []
+
+
+def test_category_filter_changes_heat_map_and_choropleth(page, live_server, reports):
+    open_map(page, live_server + "/")
+    before = page.evaluate(OVERLAYS)
+    with (page.expect_request(lambda r: "/api/heat?" in r.url) as heat,
+          page.expect_request(lambda r: "/api/stats?" in r.url) as stats):  # fmt: skip
+        page.select_option("#f-category", "fire")
+    assert "category=fire" in heat.value.url and "category=fire" in stats.value.url
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+    after = page.evaluate(OVERLAYS)
+    assert coloured(before) == WITH_REPORTS and coloured(after) == {"101", "202"}
+    assert after["heat"] != before["heat"] and 0 < len(after["heat"]) < len(before["heat"])
+    assert page.problems == []
+
+
+def test_english_switch(page, live_server, reports):
+    open_map(page, live_server + "/")
+    page.get_by_role("link", name="English").click()
+    page.wait_for_url("**/?lang=en")
+    wait_until_ready(page)
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "Grid map" in page.locator("#geogrid-title").inner_text()
+    assert page.locator("#geogrid-title a").inner_text() == "中文"
+    filters = page.locator(".geogrid-filters").inner_text()
+    assert "Filters" in filters and "Category" in filters and "Status" in filters
+    assert "Fire safety" in page.locator("#f-category").inner_text()
+    for label in ("Heat map", "Reports per grid", "Reports"):
+        assert page.get_by_label(label, exact=True).is_checked()
+    assert "Reports per grid" in page.locator(".geogrid-legend").inner_text()
+    assert "筛选" not in page.locator("body").inner_text()
+    assert page.problems == []
+
+
+# --- a grid's page ---------------------------------------------------------------------------
+
+
+def test_grid_page_lists_its_children(page, live_server, reports):
+    page.goto(live_server + "/grids/1")
+    page.wait_for_load_state("networkidle")
+    panel = page.locator(".geogrid-panel")
+    assert "东街道" in panel.locator("h3").inner_text()
+    rows = panel.locator("table").first.locator("tr")
+    children = {rows.nth(i).locator("td").first.inner_text(): rows.nth(i).locator("td").nth(1)
+                .inner_text() for i in range(1, rows.count())}  # fmt: skip
+    assert children == {"第1网格": "2", "第2网格": "0", "第3网格": "6", "第4网格": "0"}
+    link = panel.get_by_role("link", name="第3网格")
+    assert link.get_attribute("href").endswith("/grids/103")
+    assert page.locator(".leaflet-overlay-pane path, .leaflet-overlay-pane canvas").count() > 0
+    link.click()
+    page.wait_for_load_state("networkidle")
+    assert "第3网格" in page.locator(".geogrid-panel h3").inner_text()
+    assert page.problems == []
+
+
+# --- screenshots of the sample district -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_server(tmp_path_factory):
+    """The sample district with 5,000 generated reports, served on a free loopback port."""
+    import socket
+
+    import waitress
+
+    from geogrid.sample import sample_reports
+    from web import create_app
+    from web.state import store
+
+    folder = tmp_path_factory.mktemp("sample")
+    app = create_app({"STORE": f"sqlite:///{folder / 'sample.db'}",
+                      "MANIFEST": str(SAMPLE_MANIFEST), "TILES": "none"})  # fmt: skip
+    with app.app_context():
+        store().add_reports(sample_reports(store().hierarchy(), 5000), actor="test")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/api/levels", timeout=5).read()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield base
+    server.close()
+    thread.join(timeout=5)
+
+
+def settle(page) -> None:
+    """Let the last drawing (heat map, canvases) reach the screen."""
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => "
+                  "requestAnimationFrame(done)))")  # fmt: skip
+
+
+def test_screenshots_of_the_sample_district(page, sample_server, tmp_path):
+    from web.pages import MARKER_ZOOM
+
+    folder = DOCS if os.environ.get("GEOGRID_TEST_SCREENSHOTS") == "1" else tmp_path
+    open_map(page, sample_server + "/")
+    settle(page)
+    page.screenshot(path=folder / "commander-map.png")
+
+    open_map(page, sample_server + "/?lang=en")
+    heat = json.load(urllib.request.urlopen(sample_server + "/api/heat?size=32"))
+    lat, lon, _ = max(heat["points"], key=lambda point: point[2])
+    with page.expect_response(lambda r: "/api/reports.geojson?" in r.url):
+        page.evaluate(f"([lat, lon, zoom]) => void {MAP}.setView([lat, lon], zoom, "
+                      "{animate: false})", [lat, lon, MARKER_ZOOM])  # fmt: skip
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+    assert page.locator(".leaflet-marker-icon").count() > 10
+    settle(page)
+    page.screenshot(path=folder / "commander-map-en.png")
+
+    counts = json.load(urllib.request.urlopen(sample_server + "/api/stats?level=community"))
+    busiest = max(counts["grids"], key=lambda grid: grid["total"])["code"]
+    page.goto(f"{sample_server}/grids/{busiest}")
+    page.wait_for_load_state("networkidle")
+    assert page.locator(".geogrid-panel table").first.locator("tr").count() > 2
+    settle(page)
+    page.screenshot(path=folder / "grid-page.png")
+    assert page.problems == []
