@@ -50,7 +50,7 @@ def _config(h, words: dict) -> dict:
     lang = language()
     name = (lambda c: c.zh) if lang == "zh" else (lambda c: c.en)
     return {
-        "api": url_for("api.openapi").rsplit("/", 1)[0], "texts": words,
+        "api": url_for("api.openapi").rsplit("/", 1)[0], "texts": words, "lang": lang,
         "choroplethLevel": h.levels[min(2, len(h.levels) - 1)],
         "markerZoom": MARKER_ZOOM, "gridPage": url_for("pages.grid", code="") ,
         "categories": [{"code": c.code, "name": name(c)} for c in categories.roots()],

@@ -216,6 +216,21 @@ def test_overlays_toggle_and_come_back_fresh(page, live_server, reports):
     assert page.problems == []
 
 
+def test_risk_and_density_overlays_load_when_switched_on(page, live_server, reports):
+    open_map(page, live_server + "/")
+    with page.expect_response(lambda r: "/api/analysis/risk?" in r.url) as risk:
+        page.get_by_label("四色风险", exact=True).click()
+    assert risk.value.status == 200
+    page.wait_for_function("() => document.querySelectorAll('path.leaflet-interactive').length > 0")
+    colours = risk.value.json()["counts"]
+    assert sum(colours.values()) == 8  # every grid of the tiny district has a colour
+    with page.expect_response(lambda r: "/api/analysis/heat.png?" in r.url) as png:
+        page.get_by_label("核密度", exact=True).click()
+    assert png.value.status == 200 and png.value.headers["content-type"] == "image/png"
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+    assert page.problems == []
+
+
 def test_clicking_inside_a_grid_shows_its_popup_with_code_and_counts(page, live_server, reports):
     open_map(page, live_server + "/")
     with page.expect_response(lambda r: "/api/stats/101?" in r.url) as stats:

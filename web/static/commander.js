@@ -108,6 +108,39 @@
       });
   }
 
+  /* --- four-colour risk zones (四色安全图谱) and kernel density, on demand ---- */
+  var RISK_FILL = { red: "#d7191c", orange: "#fdae61", yellow: "#ffff66", blue: "#2c7bb6" };
+  var riskLayer = L.geoJSON(null, {
+    style: function (f) {
+      return { color: "#333", weight: 0.6, fillColor: RISK_FILL[f.properties.colour] || "#ccc",
+               fillOpacity: 0.55 };
+    },
+    onEachFeature: function (f, layer) {
+      var p = f.properties;
+      layer.bindTooltip("<b>" + escapeHtml(p.name || p.code) + "</b> " + escapeHtml(p.colour_zh || "") +
+        "<br>" + escapeHtml(cfg.lang === "en" ? p.reasons_en : p.reasons_zh), { sticky: true });
+    }
+  });
+  var riskLoaded = false;
+  function refreshRisk() {
+    if (riskLoaded || !map.hasLayer(riskLayer)) { return Promise.resolve(); }
+    return getJSON(cfg.api + "/analysis/risk?level=" + cfg.choroplethLevel).then(function (d) {
+      riskLayer.addData(d);
+      riskLoaded = true;
+    });
+  }
+  var density = L.imageOverlay("data:,", map.getBounds(), { opacity: 0.7 });
+  function refreshDensity() {
+    if (!map.hasLayer(density)) { return Promise.resolve(); }
+    var size = map.getSize();
+    var q = new URLSearchParams({ bbox: viewBbox(), width: size.x, height: size.y, bandwidth_m: 150 });
+    if (filters.category) { q.set("category", filters.category); }
+    var bounds = map.getBounds();
+    density.setUrl(cfg.api + "/analysis/heat.png?" + q.toString());
+    density.setBounds(bounds);
+    return Promise.resolve();
+  }
+
   /* --- planned patrol routes (a few lines per grid and shift) ----------------- */
   var routes = L.geoJSON(null, {
     style: { color: "#6a3d9a", weight: 3, dashArray: "6 4" },
@@ -174,7 +207,8 @@
 
   function refreshAll() {
     document.body.setAttribute("data-loading", "true");
-    return Promise.all([refreshHeat(), refreshChoropleth(), refreshMarkers(), refreshRoutes()])
+    return Promise.all([refreshHeat(), refreshChoropleth(), refreshMarkers(), refreshRoutes(),
+                        refreshRisk(), refreshDensity()])
       .catch(function (err) { console.warn(err); })
       .then(function () { document.body.setAttribute("data-loading", "false"); });
   }
@@ -205,6 +239,8 @@
     overlays[t.choropleth] = choropleth;
     overlays[t.markers] = markers;
     overlays[t.routes] = routes;
+    overlays[t.risk] = riskLayer;
+    overlays[t.density] = density;
     return overlays;
   })(), { collapsed: false, position: "topright" }).addTo(map);
 
