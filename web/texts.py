@@ -15,7 +15,7 @@ TEXTS = {
         "children": "下级网格", "population": "人口", "level": "层级",
         "recent": "最近事件", "received": "受理时间", "handler": "处置网格", "back": "返回地图",
         "other_language": "English", "no_reports": "暂无事件", "routes": "巡逻路线",
-        "risk": "四色风险", "density": "核密度",
+        "risk": "四色风险", "density": "核密度", "spots": "冷热点 Gi*", "frames": "逐周变化",
     },
     "en": {
         "title": "Grid map", "generation": "boundaries", "filters": "Filters", "since": "From",
@@ -28,7 +28,7 @@ TEXTS = {
         "level": "Level", "recent": "Recent reports", "received": "Received",
         "handler": "Handled by", "back": "Back to the map", "other_language": "中文",
         "no_reports": "No reports", "routes": "Patrol routes", "risk": "Four-colour risk",
-        "density": "Kernel density",
+        "density": "Kernel density", "spots": "Hot spots (Gi*)", "frames": "Week by week",
     },
 }  # fmt: skip
 

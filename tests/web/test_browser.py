@@ -231,6 +231,21 @@ def test_risk_and_density_overlays_load_when_switched_on(page, live_server, repo
     assert page.problems == []
 
 
+def test_hot_spots_and_the_week_by_week_animation(page, live_server, reports):
+    open_map(page, live_server + "/")
+    with page.expect_response(lambda r: "/api/analysis/hotspots?" in r.url) as spots:
+        page.get_by_label("冷热点 Gi*", exact=True).click()
+    assert spots.value.status == 200 and spots.value.json()["count"] == 8
+    with page.expect_response(lambda r: "/api/analysis/hexagons/slices?" in r.url) as slices:
+        page.get_by_label("逐周变化", exact=True).click()
+    assert slices.value.status == 200
+    page.wait_for_function("() => document.getElementById('p-label').textContent.length > 0")
+    page.locator("#p-slider").fill("0")
+    assert page.locator("#p-label").inner_text().count("–") == 1
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+    assert page.problems == []
+
+
 def test_clicking_inside_a_grid_shows_its_popup_with_code_and_counts(page, live_server, reports):
     open_map(page, live_server + "/")
     with page.expect_response(lambda r: "/api/stats/101?" in r.url) as stats:

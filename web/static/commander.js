@@ -141,6 +141,83 @@
     return Promise.resolve();
   }
 
+  /* --- Gi* hot and cold spots per grid --------------------------------------- */
+  var SPOT_FILL = { hot: ["#fcae91", "#fb6a4a", "#cb181d"], cold: ["#bdd7e7", "#6baed6", "#2171b5"] };
+  var spotLayer = L.geoJSON(null, { style: { weight: 0.5, color: "#555", fillOpacity: 0 } });
+  function refreshSpots() {
+    if (!map.hasLayer(spotLayer)) { return Promise.resolve(); }
+    var shapes = choroplethShapes || getJSON(cfg.api + "/levels/" + cfg.choroplethLevel + "/grids");
+    return Promise.all([shapes, getJSON(cfg.api + "/analysis/hotspots?" + query({ level: cfg.choroplethLevel })
+      .replace(/&?status=[^&]*/, ""))]).then(function (both) {
+      choroplethShapes = both[0];
+      var spots = {};
+      both[1].grids.forEach(function (g) { spots[g.code] = g; });
+      spotLayer.clearLayers();
+      spotLayer.addData(choroplethShapes);
+      spotLayer.eachLayer(function (layer) {
+        var g = spots[layer.feature.properties.code];
+        var level = g ? { 90: 0, 95: 1, 99: 2 }[g.confidence] : undefined;
+        var fill = g && g.spot !== "none" && level !== undefined ? SPOT_FILL[g.spot][level] : null;
+        layer.setStyle({ fillColor: fill || "#fff", fillOpacity: fill ? 0.6 : 0 });
+        if (g) { layer.bindTooltip(escapeHtml(cfg.lang === "en" ? g.label_en : g.label_zh), { sticky: true }); }
+      });
+    });
+  }
+
+  /* --- hexagons week by week, with a slider (an animation over time) ---------- */
+  var frames = L.layerGroup();
+  var frameData = null;
+  var Player = L.Control.extend({
+    onAdd: function () {
+      var div = L.DomUtil.create("div", "geogrid-box geogrid-player");
+      div.innerHTML = "<button id='p-play'>▶</button> <input id='p-slider' type='range' min='0' max='0' value='0'> " +
+        "<span id='p-label'></span>";
+      L.DomEvent.disableClickPropagation(div);
+      return div;
+    }
+  });
+  var player = new Player({ position: "bottomleft" });
+  function showFrame(i) {
+    if (!frameData) { return; }
+    var slice = { start: frameData.slices[i][0], end: frameData.slices[i][1] };
+    frames.clearLayers();
+    var max = 1;
+    frameData.features.forEach(function (f) { max = Math.max(max, f.properties.count); });
+    L.geoJSON({ type: "FeatureCollection", features: frameData.features.filter(function (f) {
+      return f.properties.start === slice.start;
+    }) }, { style: function (f) {
+      return { weight: 0.3, color: "#7f2704", fillColor: colour(f.properties.count, max) || "#fff",
+               fillOpacity: 0.7 };
+    } }).eachLayer(function (layer) { frames.addLayer(layer); });
+    document.getElementById("p-label").textContent = slice.start.slice(0, 10) + " – " + slice.end.slice(0, 10);
+  }
+  function refreshFrames() {
+    if (!map.hasLayer(frames)) { return Promise.resolve(); }
+    var since = new Date(Date.now() - 12 * 7 * 86400000).toISOString();
+    return getJSON(cfg.api + "/analysis/hexagons/slices?step=week&since=" + encodeURIComponent(since))
+      .then(function (d) {
+        frameData = d;
+        var slider = document.getElementById("p-slider");
+        slider.max = Math.max(0, d.slices.length - 1);
+        slider.value = slider.max;
+        showFrame(Number(slider.value));
+      });
+  }
+  map.on("overlayadd", function (e) {
+    if (e.layer !== frames) { return; }
+    player.addTo(map);
+    var slider = document.getElementById("p-slider");
+    slider.addEventListener("input", function () { showFrame(Number(slider.value)); });
+    document.getElementById("p-play").addEventListener("click", function () {
+      var i = 0;
+      var timer = setInterval(function () {
+        if (!frameData || i >= frameData.slices.length) { clearInterval(timer); return; }
+        slider.value = i; showFrame(i); i += 1;
+      }, 700);
+    });
+  });
+  map.on("overlayremove", function (e) { if (e.layer === frames) { player.remove(); } });
+
   /* --- planned patrol routes (a few lines per grid and shift) ----------------- */
   var routes = L.geoJSON(null, {
     style: { color: "#6a3d9a", weight: 3, dashArray: "6 4" },
@@ -208,7 +285,7 @@
   function refreshAll() {
     document.body.setAttribute("data-loading", "true");
     return Promise.all([refreshHeat(), refreshChoropleth(), refreshMarkers(), refreshRoutes(),
-                        refreshRisk(), refreshDensity()])
+                        refreshRisk(), refreshDensity(), refreshSpots(), refreshFrames()])
       .catch(function (err) { console.warn(err); })
       .then(function () { document.body.setAttribute("data-loading", "false"); });
   }
@@ -241,6 +318,8 @@
     overlays[t.routes] = routes;
     overlays[t.risk] = riskLayer;
     overlays[t.density] = density;
+    overlays[t.spots] = spotLayer;
+    overlays[t.frames] = frames;
     return overlays;
   })(), { collapsed: false, position: "topright" }).addTo(map);
 
