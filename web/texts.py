@@ -16,6 +16,8 @@ TEXTS = {
         "recent": "最近事件", "received": "受理时间", "handler": "处置网格", "back": "返回地图",
         "other_language": "English", "no_reports": "暂无事件", "routes": "巡逻路线",
         "risk": "四色风险", "density": "核密度", "spots": "冷热点 Gi*", "frames": "逐周变化",
+        "tracks": "巡查轨迹 GPX", "compliance": "巡查达标", "trackLines": "轨迹",
+        "patrols": "巡查次数",
     },
     "en": {
         "title": "Grid map", "generation": "boundaries", "filters": "Filters", "since": "From",
@@ -29,6 +31,8 @@ TEXTS = {
         "handler": "Handled by", "back": "Back to the map", "other_language": "中文",
         "no_reports": "No reports", "routes": "Patrol routes", "risk": "Four-colour risk",
         "density": "Kernel density", "spots": "Hot spots (Gi*)", "frames": "Week by week",
+        "tracks": "Patrol tracks (GPX)", "compliance": "Patrol compliance", "trackLines": "Tracks",
+        "patrols": "patrols",
     },
 }  # fmt: skip
 

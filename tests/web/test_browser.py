@@ -246,6 +246,20 @@ def test_hot_spots_and_the_week_by_week_animation(page, live_server, reports):
     assert page.problems == []
 
 
+def test_uploading_gps_tracks_shows_them_and_patrol_compliance(page, live_server, reports):
+    open_map(page, live_server + "/")
+    track = Path(__file__).parents[1] / "patrol" / "data" / "two_sides.gpx"
+    with page.expect_response(lambda r: "/api/patrol/compliance?" in r.url) as result:
+        page.locator("#g-gpx").set_input_files(str(track))
+    assert result.value.status == 200
+    layer = result.value.json()
+    assert any(f["properties"]["code"] == "101" and f["properties"]["patrols"] >= 1
+               for f in layer["features"])  # fmt: skip
+    page.wait_for_function("() => document.querySelectorAll('path.leaflet-interactive').length > 8")
+    assert page.locator("#g-status").inner_text() == ""
+    assert page.problems == []
+
+
 def test_clicking_inside_a_grid_shows_its_popup_with_code_and_counts(page, live_server, reports):
     open_map(page, live_server + "/")
     with page.expect_response(lambda r: "/api/stats/101?" in r.url) as stats:

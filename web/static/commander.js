@@ -218,6 +218,54 @@
   });
   map.on("overlayremove", function (e) { if (e.layer === frames) { player.remove(); } });
 
+  /* --- uploaded GPS tracks and patrol compliance (一日三巡) -------------------- */
+  var trackLayer = L.layerGroup();
+  var complianceLayer = L.geoJSON(null, {
+    style: function (f) {
+      return { weight: 0.6, color: "#333", fillColor: f.properties.colour || "#ccc", fillOpacity: 0.5 };
+    },
+    onEachFeature: function (f, layer) {
+      var p = f.properties;
+      layer.bindTooltip(escapeHtml((p.name || p.code) + " · " + (p.label || p.status || "") + " · " +
+        t.patrols + " " + (p.patrols || 0)), { sticky: true });
+    }
+  });
+  function gpxLines(text) {
+    var doc = new DOMParser().parseFromString(text, "application/xml");
+    return Array.prototype.map.call(doc.getElementsByTagName("trkseg"), function (seg) {
+      return Array.prototype.map.call(seg.getElementsByTagName("trkpt"), function (pt) {
+        return [Number(pt.getAttribute("lat")), Number(pt.getAttribute("lon"))];
+      });
+    });
+  }
+  function uploadTracks(text) {
+    trackLayer.clearLayers();
+    gpxLines(text).forEach(function (line) {
+      L.polyline(line, { color: "#00441b", weight: 3 }).addTo(trackLayer);
+    });
+    return fetch(cfg.api + "/patrol/compliance?format=geojson", {
+      method: "POST", body: text, headers: { "Content-Type": "application/gpx+xml" }
+    }).then(function (r) {
+      return r.json().then(function (d) {
+        if (!r.ok) { throw new Error(d.error ? d.error.message : r.status); }
+        complianceLayer.clearLayers();
+        complianceLayer.addData(d);
+        complianceLayer.addTo(map);
+        trackLayer.addTo(map);
+        document.getElementById("g-status").textContent = "";
+      });
+    }).catch(function (err) { document.getElementById("g-status").textContent = String(err.message || err); });
+  }
+  var Upload = L.Control.extend({
+    onAdd: function () {
+      var div = L.DomUtil.create("div", "geogrid-box");
+      div.innerHTML = "<b>" + t.tracks + "</b><br><input type='file' id='g-gpx' accept='.gpx'>" +
+        "<br><span id='g-status' class='hint'></span>";
+      L.DomEvent.disableClickPropagation(div);
+      return div;
+    }
+  });
+
   /* --- planned patrol routes (a few lines per grid and shift) ----------------- */
   var routes = L.geoJSON(null, {
     style: { color: "#6a3d9a", weight: 3, dashArray: "6 4" },
@@ -305,6 +353,11 @@
   }
 
   new Filters({ position: "topleft" }).addTo(map);
+  new Upload({ position: "topleft" }).addTo(map);
+  document.getElementById("g-gpx").addEventListener("change", function (e) {
+    var file = e.target.files[0];
+    if (file) { file.text().then(uploadTracks); }
+  });
   legendBox.addTo(map);
   heat.addTo(map);
   choropleth.addTo(map);
@@ -320,6 +373,8 @@
     overlays[t.density] = density;
     overlays[t.spots] = spotLayer;
     overlays[t.frames] = frames;
+    overlays[t.compliance] = complianceLayer;
+    overlays[t.trackLines] = trackLayer;
     return overlays;
   })(), { collapsed: false, position: "topright" }).addTo(map);
 
