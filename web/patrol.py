@@ -258,7 +258,12 @@ def routes():
     """Stored planned routes (of one grid with ``grid``) as GeoJSON."""
     frame = store().patrol_routes(request.args.get("grid") or None)
     keep = [c for c in ("id", "grid_code", "shift", "name", "geometry") if c in frame.columns]
-    return _geojson(frame[keep].to_geo_dict(drop_id=True))
+    out = frame[keep].copy()
+    # A planned route carries its length and walking time; the map shows them.
+    attributes = frame["attributes"] if "attributes" in frame.columns else [{}] * len(frame)
+    out["length_m"] = [(a or {}).get("length_m") for a in attributes]
+    out["walking_minutes"] = [(a or {}).get("walking_minutes") for a in attributes]
+    return _geojson(out.to_geo_dict(drop_id=True))
 
 
 @blueprint.post("/routes")

@@ -17,7 +17,7 @@ TEXTS = {
         "other_language": "English", "no_reports": "暂无事件", "routes": "巡逻路线",
         "risk": "四色风险", "density": "核密度", "spots": "冷热点 Gi*", "frames": "逐周变化",
         "tracks": "巡查轨迹 GPX", "compliance": "巡查达标", "trackLines": "轨迹",
-        "patrols": "巡查次数",
+        "patrols": "巡查次数", "minutes": "分钟步行",
     },
     "en": {
         "title": "Grid map", "generation": "boundaries", "filters": "Filters", "since": "From",
@@ -32,7 +32,7 @@ TEXTS = {
         "no_reports": "No reports", "routes": "Patrol routes", "risk": "Four-colour risk",
         "density": "Kernel density", "spots": "Hot spots (Gi*)", "frames": "Week by week",
         "tracks": "Patrol tracks (GPX)", "compliance": "Patrol compliance", "trackLines": "Tracks",
-        "patrols": "patrols",
+        "patrols": "patrols", "minutes": "min walk",
     },
 }  # fmt: skip
 

@@ -203,3 +203,23 @@ def test_openapi_document_lists_every_route(client, app):
     }
     assert routes - {"/api/openapi.json"} == documented
     json.dumps(document)
+
+
+def test_planned_routes_carry_length_and_walking_time(client, store):
+    from shapely.geometry import LineString
+
+    from geogrid.patrol import PatrolRoute
+
+    line = LineString([(WEST + 0.001, SOUTH + 0.001), (WEST + 0.009, SOUTH + 0.001)])
+    store.add_patrol_route(
+        PatrolRoute(
+            "101",
+            "morning",
+            line,
+            name="早巡",
+            attributes={"length_m": 784.2, "walking_minutes": 10.5},
+        )
+    )
+    (route,) = client.get("/api/patrol/routes").get_json()["features"]
+    assert route["properties"]["length_m"] == 784.2
+    assert route["properties"]["walking_minutes"] == 10.5

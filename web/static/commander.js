@@ -271,7 +271,10 @@
     style: { color: "#6a3d9a", weight: 3, dashArray: "6 4" },
     onEachFeature: function (f, layer) {
       var p = f.properties || {};
-      layer.bindTooltip((p.name || "") + " · " + (p.grid_code || "") + " · " + (p.shift || ""));
+      var length = p.length_m ? " · " + (p.length_m / 1000).toFixed(2) + " km" : "";
+      var minutes = p.walking_minutes ? " · " + Math.round(p.walking_minutes) + " " + t.minutes : "";
+      layer.bindTooltip(escapeHtml((p.name || "") + " · " + (p.grid_code || "") + " · " +
+        (p.shift || "") + length + minutes));
     }
   });
   var routesLoaded = false;
