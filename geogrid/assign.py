@@ -109,6 +109,33 @@ class Assigner:
         self, lon, lat, crs: str = "WGS-84", max_distance_m: float = DEFAULT_MAX_DISTANCE_M
     ) -> pd.DataFrame:
         """Row-aligned assignment: one ``<level>_code`` column per level, status, distances."""
+        return self._frame(self._outcome(lon, lat, crs, max_distance_m))
+
+    def lookup(
+        self,
+        lon: float,
+        lat: float,
+        crs: str = "WGS-84",
+        max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
+    ) -> dict:
+        """One point's assignment as plain values: a phone's or the API's single lookup.
+
+        The same answer as one row of :meth:`assign`, without building a DataFrame.
+        """
+        outcome = self._outcome([lon], [lat], crs, max_distance_m)
+        codes = {}
+        for depth, index in enumerate(self._index):
+            position = int(self._positions_at(depth, outcome)[0])
+            codes[index.level.key] = None if position < 0 else str(index.codes[position])
+        status = STATUSES[int(outcome.status[0])]
+        nearest = int(outcome.nearest[0])
+        distance = float(outcome.distance[0])
+        return {"codes": codes, "status": status,
+                "distance_m": None if np.isnan(distance) else round(distance, 2),
+                "nearest_code": None if status == ASSIGNED or nearest < 0
+                else str(self._index[self._base].codes[nearest])}  # fmt: skip
+
+    def _outcome(self, lon, lat, crs: str, max_distance_m: float) -> _Outcome:
         if not max_distance_m >= 0:
             raise InputError(f"max_distance_m must be ≥ 0, got {max_distance_m!r}")
         lon, lat = _coordinates(lon, lat, crs)
@@ -125,7 +152,7 @@ class Assigner:
         inside = outcome.base >= 0
         outcome.status[inside], outcome.distance[inside] = _STATUS_CODE[ASSIGNED], 0.0
         self._place_outside(lon, lat, todo[found < 0], max_distance_m, outcome)
-        return self._frame(outcome)
+        return outcome
 
     def _locate_partial(self, lon, lat, todo: np.ndarray, outcome: _Outcome) -> np.ndarray:
         """Look up partial levels, finest first; return the points still without a base grid."""

@@ -140,6 +140,23 @@ class Hierarchy:
         """
         return self._assigner.assign(lon, lat, crs=crs, max_distance_m=max_distance_m)
 
+    def lookup(
+        self,
+        lon: float,
+        lat: float,
+        crs: str = "WGS-84",
+        max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
+    ) -> dict:
+        """One point: the code at every level, status, distance and nearest code.
+
+        Examples
+        --------
+        >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+        >>> h.lookup(120.655, 28.01)["codes"]["street"]
+        '330399003'
+        """
+        return self._assigner.lookup(lon, lat, crs=crs, max_distance_m=max_distance_m)
+
     def prepare(self) -> Hierarchy:
         """Build the assignment index now instead of on the first :meth:`assign`.
 

@@ -137,17 +137,9 @@ def lookup():
     """The grid at every level for one point: ``?lon=&lat=&crs=``."""
     lon, lat = params.number("lon"), params.number("lat")
     crs = request.args.get("crs", "WGS-84")
-    h = hierarchy()
-    row = h.assign([lon], [lat], crs=crs, max_distance_m=current_app.config["MAX_DISTANCE_M"])
-    value = {column: row[column].iat[0] for column in row.columns}  # no per-row Series
-    codes = {key: _text(value[f"{key}_code"]) for key in h.levels}
-    distance = None if np.isnan(value["distance_m"]) else float(value["distance_m"])
-    return jsonify(lon=lon, lat=lat, crs=crs, status=str(value["status"]), codes=codes,
-                   distance_m=distance, nearest_code=_text(value["nearest_code"]))  # fmt: skip
-
-
-def _text(value) -> str | None:
-    return None if value is None or value != value else str(value)
+    found = hierarchy().lookup(lon, lat, crs=crs,
+                               max_distance_m=current_app.config["MAX_DISTANCE_M"])  # fmt: skip
+    return jsonify(lon=lon, lat=lat, crs=crs, **found)
 
 
 # --- reports -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from itertools import pairwise
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from hypothesis import given, settings
@@ -216,3 +217,20 @@ def test_sample_district_assignment_matches_exact_geos(sample_hierarchy):
     inside = expected >= 0
     np.testing.assert_array_equal(got[inside], expected[inside])
     assert (result["status"][~inside] != "assigned").all()
+
+
+def test_single_lookup_agrees_with_assign(sample_hierarchy):
+    rng = np.random.default_rng(3)
+    west, south, east, north = sample_hierarchy.grids("street").total_bounds
+    lon = rng.uniform(west - 0.002, east + 0.002, 300)
+    lat = rng.uniform(south - 0.002, north + 0.002, 300)
+    frame = sample_hierarchy.assign(lon, lat)
+    for i in range(len(lon)):
+        one = sample_hierarchy.lookup(lon[i], lat[i])
+        row = frame.iloc[i]
+        assert one["status"] == row["status"]
+        for key in sample_hierarchy.levels:
+            value = row[f"{key}_code"]
+            assert one["codes"][key] == (None if pd.isna(value) else value)
+        expected = None if np.isnan(row["distance_m"]) else row["distance_m"]
+        assert one["distance_m"] == expected
