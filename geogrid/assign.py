@@ -165,6 +165,8 @@ class Assigner:
         return todo
 
     def _place_outside(self, lon, lat, rows, max_distance_m, outcome: _Outcome) -> None:
+        if rows.size == 0:  # the common case for a single lookup: nothing to search
+            return
         owner, rough = self._locator.distance_to_nearest(lon[rows], lat[rows])
         outcome.nearest[rows], outcome.distance[rows] = owner, rough
         # The raster is off by at most a cell diagonal, so only points it cannot
@@ -172,6 +174,8 @@ class Assigner:
         close = rows[rough <= max_distance_m + 1.5 * self._locator.cell_m]
         far = rows[~np.isfinite(rough)]
         for candidates, radius in ((close, max_distance_m), (far, SEARCH_RADIUS_M)):
+            if candidates.size == 0:
+                continue
             index, exact = self._nearest.nearest(lon[candidates], lat[candidates], radius)
             found = index >= 0
             outcome.nearest[candidates[found]] = index[found]
