@@ -24,5 +24,9 @@ class CRSError(GeogridError):
     """A coordinate reference system is unknown or cannot be used here."""
 
 
+class NotFoundError(GeogridError):
+    """A grid, report or generation that does not exist."""
+
+
 class InputError(GeogridError):
     """Caller-supplied values (arrays, columns, options) are unusable."""

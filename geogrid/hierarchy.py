@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 
 from geogrid.assign import DEFAULT_MAX_DISTANCE_M, Assigner
-from geogrid.errors import InputError, LayerError
+from geogrid.errors import InputError, LayerError, NotFoundError
 from geogrid.layers import read_boundary_layer, read_layer, to_wgs84_geometry
 from geogrid.manifest import Manifest, load_manifest
 from geogrid.models import Level
@@ -101,6 +101,32 @@ class Hierarchy:
         """Grids of one level: code, name, parent, attributes, geometry (EPSG:4326)."""
         self.level(level)
         return self._grids[level].copy()
+
+    def find(self, code: str) -> tuple[str, gpd.GeoDataFrame]:
+        """The level of a grid code and the grid's row; :class:`NotFoundError` if none.
+
+        Examples
+        --------
+        >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+        >>> level, row = h.find("330399001001")
+        >>> level, row["name"].item()
+        ('community', '金水社区')
+        """
+        for level in self._levels:
+            frame = self._grids[level.key]
+            match = frame[frame["code"] == code]
+            if len(match):
+                return level.key, match.copy()
+        raise NotFoundError(f"grid {code} does not exist in this generation")
+
+    def children(self, code: str) -> tuple[str | None, gpd.GeoDataFrame]:
+        """The level below a grid and the grid's children there (empty at the finest level)."""
+        depth = self.levels.index(self.find(code)[0])
+        if depth + 1 == len(self._levels):
+            return None, self._grids[self._levels[depth].key].iloc[:0].copy()
+        below = self._levels[depth + 1].key
+        frame = self._grids[below]
+        return below, frame[frame["parent"] == code].copy()
 
     def roads(self) -> gpd.GeoDataFrame | None:
         """The road network layer named in the manifest's ``[roads]`` table, if any."""

@@ -105,31 +105,15 @@ def _level_geojson(_hierarchy_id: int, key: str) -> str:
 @blueprint.get("/grids/<code>")
 def grid(code: str):
     """One grid (of the active generation, or ``generation``) as a GeoJSON feature."""
-    h = store().hierarchy(_generation())
-    level, row = _find_grid(h, code)
+    level, row = store().hierarchy(_generation()).find(code)
     return geojson(grid_features(row, level)[0])
 
 
 @blueprint.get("/grids/<code>/children")
 def children(code: str):
     """The children of a grid, one level down, as GeoJSON."""
-    h = store().hierarchy(_generation())
-    level, _ = _find_grid(h, code)
-    depth = h.levels.index(level)
-    if depth + 1 == len(h.levels):
-        return geojson(feature_collection([]))
-    below = h.levels[depth + 1]
-    frame = h.grids(below)
-    return geojson(feature_collection(grid_features(frame[frame["parent"] == code], below)))
-
-
-def _find_grid(h, code: str):
-    for level in h.levels:
-        frame = h.grids(level)
-        match = frame[frame["code"] == code]
-        if len(match):
-            return level, match
-    raise NotFoundError(f"grid {code} does not exist in this generation")
+    below, kids = store().hierarchy(_generation()).children(code)
+    return geojson(feature_collection(grid_features(kids, below) if below else []))
 
 
 @blueprint.get("/lookup")
@@ -230,12 +214,10 @@ def stats():
 @blueprint.get("/stats/<code>")
 def grid_stats(code: str):
     """One grid's counts, and its children's."""
-    h = hierarchy()
-    level, row = _find_grid(h, code)
+    level, row = hierarchy().find(code)
+    below, _ = hierarchy().children(code)
     query = params.report_query()
     own = store().count_by_grid(level, _with_grid(query, code))
-    depth = h.levels.index(level)
-    below = h.levels[depth + 1] if depth + 1 < len(h.levels) else None
     kids = store().count_by_grid(below, _with_grid(query, code)) if below else None
     record = row.iloc[0]
     return jsonify(code=code, name=record["name"], level=level,

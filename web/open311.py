@@ -261,7 +261,7 @@ def check_format(fmt: str) -> str:
     >>> check_format("csv")
     Traceback (most recent call last):
     ...
-    geogrid.storage.store.NotFoundError: format 'csv' is not served; use .json or .xml
+    geogrid.errors.NotFoundError: format 'csv' is not served; use .json or .xml
     """
     if fmt not in FORMATS:
         raise NotFoundError(f"format {fmt!r} is not served; use .json or .xml")
@@ -644,7 +644,7 @@ def report_id(text: str) -> int:
     >>> report_id("SR-42")
     Traceback (most recent call last):
     ...
-    geogrid.storage.store.NotFoundError: service request 'SR-42' does not exist
+    geogrid.errors.NotFoundError: service request 'SR-42' does not exist
     """
     if not (text.isascii() and text.isdigit() and len(text) <= 18):
         raise NotFoundError(f"service request {text!r} does not exist")

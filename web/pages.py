@@ -9,7 +9,6 @@ from flask import Blueprint, current_app, render_template_string, request, url_f
 
 from geogrid.maps import LayerSpec, MapAssets, base_map, commander_map, level_style
 from geogrid.reports import ReportQuery
-from geogrid.storage import NotFoundError
 from geogrid.workflow import STATUS_LABELS, STATUSES
 from web.geojson import grid_features
 from web.state import hierarchy, store
@@ -116,55 +115,37 @@ PANEL = """
 def grid(code: str):
     """A grid: its boundary and children on a map, its counts, its recent reports."""
     h = hierarchy()
-    level, row = _find(h, code)
+    level, row = h.find(code)
     words = texts()
     fmap = base_map(row.total_bounds, map_assets())
     folium.GeoJson({"type": "FeatureCollection", "features": grid_features(row, level)},
                    style_function=lambda _: level_style(0)).add_to(fmap)  # fmt: skip
-    kids = _children(h, level, code)
-    if kids is not None and len(kids):
+    below, kids = h.children(code)
+    if len(kids):
         folium.GeoJson({"type": "FeatureCollection", "features": grid_features(kids, "")},
                        style_function=lambda _: level_style(2, fill=True),
                        tooltip=folium.GeoJsonTooltip(["name", "code"])).add_to(fmap)  # fmt: skip
-    panel = render_template_string(PANEL, **_panel(h, level, row, code, kids, words))
+    panel = render_template_string(PANEL, **_panel(h, level, row, code, (below, kids), words))
     root = fmap.get_root()
     root.header.add_child(folium.CssLink(url_for("static", filename="geogrid.css")))
     root.html.add_child(folium.Element(panel))
     return _html(fmap)
 
 
-def _find(h, code: str):
-    for level in h.levels:
-        frame = h.grids(level)
-        match = frame[frame["code"] == code]
-        if len(match):
-            return level, match
-    raise NotFoundError(f"grid {code} does not exist")
-
-
-def _children(h, level: str, code: str):
-    depth = h.levels.index(level)
-    if depth + 1 == len(h.levels):
-        return None
-    frame = h.grids(h.levels[depth + 1])
-    return frame[frame["parent"] == code]
-
-
-def _panel(h, level, row, code, kids, words) -> dict:
+def _panel(h, level, row, code, children, words) -> dict:
     lang = language()
+    below, kids = children
     counts = store().count_by_grid(level, ReportQuery(grid=code))
     totals = counts.iloc[0].to_dict() if len(counts) else {"open": 0, "overdue": 0, "total": 0}
     child_counts = {}
-    if kids is not None and len(kids):
-        below = h.levels[h.levels.index(level) + 1]
+    if len(kids):
         child_counts = store().count_by_grid(below, ReportQuery(grid=code)).set_index("code")
     record = row.iloc[0]
     return {
         "t": words, "code": code, "name": record["name"] or code, "level": h.level(level).label,
         "households": record.get("households", "—"), "population": record.get("population", "—"),
         "counts": totals, "back": url_for("pages.commander", lang=request.args.get("lang")),
-        "children": [_child(c, child_counts, lang) for c in
-                     ([] if kids is None else kids.itertuples())],
+        "children": [_child(c, child_counts, lang) for c in kids.itertuples()],
         "page": store().find_reports(ReportQuery(grid=code, limit=50)),
         "categories": {c.code: c.zh if lang == "zh" else c.en for c in store().categories},
         "statuses": {s: STATUS_LABELS[s][0 if lang == "zh" else 1] for s in STATUSES},

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 from geogrid.crs import normalize_crs
-from geogrid.errors import GeogridError, InputError
+from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hazards import Hazard, check_hazard
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
@@ -50,10 +50,6 @@ from geogrid.workflow import (
 MAX_LEVELS = 6
 CODE_COLUMNS = tuple(f"code{depth}" for depth in range(MAX_LEVELS))
 SYSTEM = "system"
-
-
-class NotFoundError(GeogridError):
-    """A report, generation or grid that does not exist."""
 
 
 class DuplicateReportError(InputError):
@@ -406,8 +402,8 @@ class Store:
         return _points_frame(rows, levels)
 
     def _depth_of_level(self, level: str) -> int:
-        generation = self.active_generation()
-        keys = [lv.key for lv in generation.levels] if generation else []
+        # The active boundaries are cached; listing generations would count grids.
+        keys = self.hierarchy().levels if self._active_id() is not None else []
         if level not in keys:
             raise InputError(f"level: {level!r} is not one of {', '.join(keys) or 'no levels'}")
         return keys.index(level)

@@ -15,8 +15,7 @@ from shapely.geometry import Point
 from geogrid.hazards import Hazard
 from geogrid.reports import NewReport
 from tests.analysis import ORANGE_LEC, RED_LEC, centre
-from tests.conftest import write_tiny_district
-from web import create_app
+from tests.web.conftest import tiny_app
 from web.analysis import OPENAPI_PATHS
 from web.openapi import openapi_document
 
@@ -25,8 +24,7 @@ AROUND = "119.98,27.98,120.06,28.04"  # the tiny district and 1.5 km around it
 
 @pytest.fixture
 def app(tmp_path, tiny_manifest):
-    app = create_app({"TESTING": True, "STORE": f"sqlite:///{tmp_path / 'analysis.db'}",
-                      "MANIFEST": str(tiny_manifest), "TILES": "none"})  # fmt: skip
+    app = tiny_app(tmp_path, tiny_manifest)
     return app
 
 
@@ -39,9 +37,7 @@ def client(app):
 def reader(tmp_path_factory):
     """A client over one store shared by the tests that only read (bad input, empty map)."""
     folder = tmp_path_factory.mktemp("analysis")
-    app = create_app({"TESTING": True, "STORE": f"sqlite:///{folder / 'read.db'}",
-                      "MANIFEST": str(write_tiny_district(folder / "district")),
-                      "TILES": "none"})  # fmt: skip
+    app = tiny_app(folder)
     return app.test_client()
 
 

@@ -385,7 +385,10 @@ def test_geodesic_area_ignores_orientation_and_subtracts_holes():
     inner = box(116.005, 39.005, 116.015, 39.015)
     cw_outer = shapely.reverse(outer)
     assert geodesic_area_m2(cw_outer) == pytest.approx(geodesic_area_m2(outer))
-    assert 1.5e6 < geodesic_area_m2(outer) < 4.0e6  # ~2.2 km x 1.7 km
+    # On a sphere of the authalic radius: R² Δλ (sin φ2 − sin φ1), within 0.5 % at this size.
+    radius = 6_371_007.2
+    sphere = radius**2 * np.radians(0.02) * (np.sin(np.radians(39.02)) - np.sin(np.radians(39.0)))
+    assert geodesic_area_m2(outer) == pytest.approx(sphere, rel=0.005)
     holed = Polygon(outer.exterior.coords, [inner.exterior.coords])  # hole same orientation
     expected = geodesic_area_m2(outer) - geodesic_area_m2(inner)
     assert geodesic_area_m2(holed) == pytest.approx(expected)

@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import threading
 import urllib.request
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
 from geogrid.reports import NewReport
-from tests.conftest import SOUTH, STEP, WEST
+from tests.conftest import SOUTH, STEP, WEST, write_tiny_district
 from web import create_app
+
+
+def tiny_app(folder: Path, manifest: Path | None = None, **config):
+    """The app over a new SQLite store in ``folder`` holding the tiny district.
+
+    The district is imported on first use; ``config`` adds or overrides settings.
+    """
+    manifest = manifest or write_tiny_district(folder / "district")
+    return create_app({"TESTING": True, "STORE": f"sqlite:///{folder / 'web.db'}",
+                       "MANIFEST": str(manifest), "TILES": "none", **config})  # fmt: skip
 
 
 @pytest.fixture
 def app(tmp_path, tiny_manifest):
     """The app over a new SQLite store holding the tiny district (imported on first use)."""
-    return create_app({"TESTING": True, "STORE": f"sqlite:///{tmp_path / 'web.db'}",
-                       "MANIFEST": str(tiny_manifest), "TILES": "none"})  # fmt: skip
+    return tiny_app(tmp_path, tiny_manifest)
 
 
 @pytest.fixture

@@ -12,17 +12,13 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.conftest import write_tiny_district
-from tests.web.conftest import sample_reports
-from web import create_app
+from tests.web.conftest import sample_reports, tiny_app
 
 
 @pytest.fixture(scope="module")
 def fuzzed_app(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
-    app = create_app({"TESTING": True, "STORE": f"sqlite:///{folder / 'fuzz.db'}",
-                      "MANIFEST": str(write_tiny_district(folder / "district")),
-                      "TILES": "none"})  # fmt: skip
+    app = tiny_app(folder)
     with app.app_context():
         from web.state import store
 

@@ -25,9 +25,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from geogrid.reports import NewReport
-from tests.conftest import SOUTH, STEP, WEST, write_tiny_district
-from tests.web.conftest import sample_reports
-from web import create_app
+from tests.conftest import SOUTH, STEP, WEST
+from tests.web.conftest import sample_reports, tiny_app
 from web.ogc import CONFORMANCE, GEOJSON, OPENAPI
 
 GRIDS = ["101", "102", "103", "104", "201", "202", "203", "204"]
@@ -38,9 +37,7 @@ COUNTS = {"street": 2, "grid": 8, "reports": 4}
 def shared_app(tmp_path_factory):
     """One app over the tiny district and the sample reports, for tests that only read."""
     folder = tmp_path_factory.mktemp("ogc")
-    return create_app({"TESTING": True, "STORE": f"sqlite:///{folder / 'ogc.db'}",
-                       "MANIFEST": str(write_tiny_district(folder / "district")),
-                       "TILES": "none"})  # fmt: skip
+    return tiny_app(folder)
 
 
 @pytest.fixture(scope="module")

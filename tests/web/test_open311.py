@@ -14,8 +14,8 @@ import pytest
 
 from geogrid.crs import wgs84_to_bd09, wgs84_to_gcj02
 from geogrid.reports import ReportQuery
-from tests.conftest import SOUTH, STEP, WEST, write_tiny_district
-from web import create_app
+from tests.conftest import SOUTH, STEP, WEST
+from tests.web.conftest import tiny_app
 from web.state import store as app_store
 
 BASE = "/open311/v2"
@@ -27,9 +27,7 @@ LON, LAT = WEST + 0.005, SOUTH + 0.005
 def shared_app(tmp_path_factory):
     """One app for the tests that only read or are refused, set up once: they store nothing."""
     folder = tmp_path_factory.mktemp("open311")
-    app = create_app({"TESTING": True, "STORE": f"sqlite:///{folder / 'web.db'}",
-                      "MANIFEST": str(write_tiny_district(folder / "district")),
-                      "TILES": "none"})  # fmt: skip
+    app = tiny_app(folder)
     with app.app_context():
         app_store()
     return app
