@@ -1,8 +1,9 @@
 """Benchmark: the web app under load (point lookup) and the commander's map over 1M reports.
 
 Each part serves the sample district from a SQLite store in a temporary folder,
-with waitress (8 threads) in a separate process on a free loopback port, and
-stops it at the end. Prints figures only; it asserts nothing.
+served as ``python -m web`` serves it (Granian, one worker process per CPU core)
+in a separate process on a free loopback port, and stops it at the end. Prints
+figures only; it asserts nothing.
 
 - ``lookup``: 50 keep-alive connections for 15 s against ``/api/lookup`` with
   random points over the district's bounding box (wrk when it is installed,
@@ -39,9 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 MANIFEST = ROOT / "data" / "boundaries" / "sample.toml"
 BATCH = 50_000
-THREADS = 8
-#: A server left behind by a crashed benchmark stops itself after this long.
-SERVER_MAX_S = 900
+#: Worker processes of ``python -m web`` (its default: one per CPU core).
+WORKERS = os.cpu_count() or 1
+#: Seconds of load before the measured run: every worker warm, every connection open.
+WARM_UP_S = 3
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -63,20 +65,6 @@ WATCH_READY = """(() => {
 # --- the server, in its own process ------------------------------------------------------------
 
 
-def serve(store_url: str, port: int) -> None:
-    """Serve the app over ``store_url`` on 127.0.0.1:``port`` (run in the server process)."""
-    import waitress
-
-    from web import create_app
-    from web.state import hierarchy
-
-    threading.Timer(SERVER_MAX_S, os._exit, (3,)).start()
-    app = create_app({"STORE": store_url, "MANIFEST": str(MANIFEST), "TILES": "none"})
-    with app.app_context():
-        hierarchy().prepare()  # build the point index before the first request, as `python -m web`
-    waitress.serve(app, host="127.0.0.1", port=port, threads=THREADS, _quiet=True)
-
-
 class Server:
     """The app in a child process; ``with Server(url) as base:`` gives its base URL."""
 
@@ -87,19 +75,24 @@ class Server:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        command = [sys.executable, __file__, "--serve", self.store_url, "--port", str(port)]
+        settings = {"STORE": self.store_url, "MANIFEST": str(MANIFEST), "TILES": "none",
+                    "HOST": "127.0.0.1", "PORT": str(port), "SAMPLE_REPORTS": "false"}  # fmt: skip
+        env = os.environ | {f"GEOGRID_{k}": v for k, v in settings.items()}
         with open(self.log, "w") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen([sys.executable, "-m", "web"], cwd=ROOT, env=env,
+                                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                urllib.request.urlopen(base + "/api/levels", timeout=5).read()
+            if self._workers_started() >= WORKERS:
+                urllib.request.urlopen(base + "/api/levels", timeout=30).read()
                 return base
-            except OSError:
-                time.sleep(0.2)
+            time.sleep(0.2)
         self.__exit__()
         raise RuntimeError(f"the server did not start; its log:\n{self.log.read_text()[-3000:]}")
+
+    def _workers_started(self) -> int:
+        return self.log.read_text().count("Started worker")
 
     def __exit__(self, *exc) -> None:
         self.process.terminate()
@@ -128,13 +121,18 @@ def bench_lookup(args) -> None:
     run = load_with_wrk if client == "wrk" else load_with_threads
     print(f"lookup: {args.connections} connections for {args.seconds:.0f} s against "
           f"/api/lookup, random points over the district's bounding box; server: "
-          f"waitress, {THREADS} threads, own process; client: {client}")  # fmt: skip
+          f"python -m web, {WORKERS} workers; client: {client}")  # fmt: skip
     with (tempfile.TemporaryDirectory() as tmp,
           Server(f"sqlite:///{tmp}/lookup.db", Path(tmp) / "server.log") as base):  # fmt: skip
+        run(base, bounds, args.connections, WARM_UP_S, Path(tmp))
         figures = run(base, bounds, args.connections, args.seconds, Path(tmp))
     print(f"  {figures['requests']:,} requests ({figures['errors']} not 200): "
           f"{figures['rps']:,.0f} requests/s; latency p50 {figures['p50']:.1f} ms, "
           f"p99 {figures['p99']:.1f} ms")  # fmt: skip
+    # Little's law: requests in flight = rate × mean latency; it shows every connection
+    # was kept busy, none left waiting outside the measurement.
+    in_flight = figures["rps"] * figures["mean"] / 1000
+    print(f"  requests in flight on average: {in_flight:.1f} of {args.connections}")
 
 
 def random_paths(bounds, count: int, seed: int = 7) -> list[str]:
@@ -175,7 +173,7 @@ def load_with_threads(base: str, bounds, connections: int, seconds: float, _tmp)
     every = np.concatenate([np.asarray(x) for x in latencies]) * 1000
     p50, p99 = np.percentile(every, [50, 99])
     return {"requests": len(every), "errors": sum(errors), "rps": len(every) / elapsed,
-            "p50": float(p50), "p99": float(p99)}  # fmt: skip
+            "p50": float(p50), "p99": float(p99), "mean": float(every.mean())}  # fmt: skip
 
 
 #: wrk's request generator: a random point in BOUNDS for every request, seeded per thread.
@@ -201,7 +199,8 @@ def load_with_wrk(base: str, bounds, connections: int, seconds: float, tmp: Path
     return {"requests": int(re.search(r"(\d+) requests in", output).group(1)),
             "errors": int(errors.group(1)) if errors else 0,
             "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-            "p50": percentile["50"], "p99": percentile["99"]}  # fmt: skip
+            "p50": percentile["50"], "p99": percentile["99"],
+            "mean": _millis(re.search(r"Latency\s+(\S+)", output).group(1))}  # fmt: skip
 
 
 def _millis(text: str) -> float:
@@ -318,12 +317,7 @@ def main() -> None:
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto",
                         help="lookup load generator (auto: wrk if installed)")  # fmt: skip
     parser.add_argument("--views", type=int, default=3, help="first views of the map to time")
-    parser.add_argument("--serve", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.port)
-        return
     if args.part in ("lookup", "all"):
         bench_lookup(args)
     if args.part in ("map", "all"):

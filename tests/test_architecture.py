@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FORBIDDEN_IN_LIBRARY = {"flask", "werkzeug", "web", "waitress"}
+FORBIDDEN_IN_LIBRARY = {"flask", "werkzeug", "web", "granian"}
 
 
 def imported_modules(path: Path) -> set[str]:

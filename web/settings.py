@@ -55,7 +55,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("HOST", "127.0.0.1", "address the server listens on"),
     Setting("PORT", 8000, "port the server listens on", int),
-    Setting("THREADS", 8, "worker threads of the WSGI server (waitress)", int),
+    Setting("WORKERS", 0, "server worker processes; 0: one per CPU core", int),
+    Setting(
+        "THREADS",
+        1,
+        "threads per worker process; more let slow requests overlap but lengthen the tail",
+        int,
+    ),
     Setting(
         "TILES",
         "OpenStreetMap",

@@ -70,7 +70,7 @@ def live_server(app):
     """The app served over real HTTP on a free loopback port; yields its base URL.
 
     Werkzeug's threaded server stops cleanly (``shutdown``), which a test needs;
-    production serving is waitress (``python -m web``).
+    production serving is Granian (``python -m web``, tested in test_serve.py).
     """
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

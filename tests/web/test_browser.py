@@ -333,9 +333,8 @@ def test_grid_page_lists_its_children(page, live_server, reports):
 @pytest.fixture(scope="module")
 def sample_server(tmp_path_factory):
     """The sample district with 5,000 generated reports, served on a free loopback port."""
-    import socket
 
-    import waitress
+    from werkzeug.serving import make_server
 
     from geogrid.sample import sample_reports
     from web import create_app
@@ -346,13 +345,10 @@ def sample_server(tmp_path_factory):
                       "MANIFEST": str(SAMPLE_MANIFEST), "TILES": "none"})  # fmt: skip
     with app.app_context():
         store().add_reports(sample_reports(store().hierarchy(), 5000), actor="test")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = waitress.create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{server.server_port}"
     for _ in range(100):
         try:
             urllib.request.urlopen(base + "/api/levels", timeout=5).read()
@@ -360,7 +356,7 @@ def sample_server(tmp_path_factory):
         except OSError:
             time.sleep(0.05)
     yield base
-    server.close()
+    server.shutdown()
     thread.join(timeout=5)
 
 

@@ -7,7 +7,7 @@ one app holding both (``reader``, ``sample``): importing the district costs
 most of a second per app. Tests that change something get a fresh app.
 
 GDAL's ``ogrinfo`` (OAPIF driver) and OWSLib read every collection from the
-app served by waitress. Without ``ogrinfo`` those tests skip on a developer's
+app served over HTTP. Without ``ogrinfo`` those tests skip on a developer's
 machine and fail under CI (``CI=true``), like the PostGIS tests.
 """
 

@@ -1,0 +1,145 @@
+"""``python -m web``: the production server, started as the README's serve command starts it.
+
+A real Granian server in its own process with two worker processes, over a
+SQLite store and the tiny district, answered over loopback HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SOUTH, STEP, WEST
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _children(pid: int) -> set[int]:
+    """Process ids whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.load(response)
+
+
+def _wait_until(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _answers(base: str) -> bool:
+    try:
+        _get(base + "/api/levels")
+    except OSError:
+        return False
+    return True
+
+
+def _start(folder: Path, manifest: Path, port: int) -> subprocess.Popen:
+    """``python -m web`` with two workers over a new store, logging to ``server.log``."""
+    settings = {"STORE": f"sqlite:///{folder / 'served.db'}", "MANIFEST": str(manifest),
+                "PORT": str(port), "WORKERS": "2", "TILES": "none"}  # fmt: skip
+    env = os.environ | {f"GEOGRID_{name}": value for name, value in settings.items()}
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen([sys.executable, "-m", "web"], cwd=ROOT, env=env,
+                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    process.stdout_file = log
+    return process
+
+
+def _logged(folder: Path, text: str) -> int:
+    """How often the server's log says ``text`` (a worker says "Started" once it is ready)."""
+    return (folder / "server.log").read_text().count(text)
+
+
+@pytest.fixture
+def served(tmp_path, tiny_manifest):
+    """``python -m web`` with two workers; yields (base URL, server process)."""
+    port = _free_port()
+    process = _start(tmp_path, tiny_manifest, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until(lambda: _logged(tmp_path, "Started worker") == 2 or process.poll() is not None,
+                    120, "two workers")  # fmt: skip
+        assert process.poll() is None, (tmp_path / "server.log").read_text()
+        assert _answers(base)
+        yield base, process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        finally:
+            process.stdout_file.close()
+
+
+def test_serve_answers_lookups_from_two_worker_processes(served):
+    base, process = served
+    assert len(_children(process.pid)) == 2
+    # 64 points over the 4 × 2 grid centres; codes numbered as in tests/conftest.py.
+    cells = [(i % 4, i // 4 % 2) for i in range(64)]
+    expected = [f"{1 + column // 2}0{column % 2 * 2 + row + 1}" for column, row in cells]
+    urls = [f"{base}/api/lookup?lon={WEST + STEP * (column + 0.5)}&lat={SOUTH + STEP * (row + 0.5)}"
+            for column, row in cells]  # fmt: skip
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(_get, urls))
+    assert [a["codes"]["grid"] for a in answers] == expected
+    assert {a["status"] for a in answers} == {"assigned"}
+
+
+def test_a_worker_that_dies_is_replaced_and_serving_goes_on(served):
+    base, process = served
+    victim = min(_children(process.pid))
+    os.kill(victim, signal.SIGKILL)
+    _wait_until(lambda: len(_children(process.pid) - {victim}) == 2, 60, "a new worker")
+    assert _get(f"{base}/api/lookup?lon={WEST + STEP / 2}&lat={SOUTH + STEP / 2}")["codes"] == {
+        "street": "1",
+        "grid": "101",
+    }
+
+
+def test_serve_stops_cleanly_on_sigterm(served):
+    _, process = served
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert _children(process.pid) == set()
+
+
+def test_sigterm_while_workers_are_still_loading_stops_the_server(tmp_path, tiny_manifest):
+    process = _start(tmp_path, tiny_manifest, _free_port())
+    try:
+        _wait_until(lambda: _logged(tmp_path, "Spawning worker") == 2, 120, "the workers")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+        process.stdout_file.close()
