@@ -25,7 +25,8 @@ from geogrid.analysis.planning import (
     plan_street_coverage,
     store_places,
 )
-from geogrid.analysis.tracks import analyse_track, parse_route_gpx, read_gpx
+from geogrid.analysis.trackfiles import analyse_gpx_files
+from geogrid.analysis.tracks import parse_route_gpx
 from geogrid.crs import geometry_to_wgs84, to_wgs84
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
@@ -217,19 +218,16 @@ def _import(args: argparse.Namespace) -> int:
     hierarchy = store.hierarchy()
     route = _stored_route(store, args.grid) if args.grid else None
     # Read every file before printing anything: one bad file stops the batch, named.
-    tracks = [track for path in args.files for track in read_gpx(path, crs=args.crs)]
-    analyses = [
-        analyse_track(
-            t,
-            hierarchy,
-            level=args.level,
-            route=route,
-            tolerance_m=args.tolerance,
-            stop_minutes=args.stop_minutes,
-            stop_radius_m=args.stop_radius,
-        )
-        for t in tracks
-    ]
+    analyses = analyse_gpx_files(
+        args.files,
+        hierarchy,
+        crs=args.crs,
+        level=args.level,
+        route=route,
+        tolerance_m=args.tolerance,
+        stop_minutes=args.stop_minutes,
+        stop_radius_m=args.stop_radius,
+    )
     if args.json:
         print(json.dumps([a.to_dict() for a in analyses], ensure_ascii=False, indent=2))
         return EXIT_OK
@@ -303,10 +301,11 @@ def _compliance(args: argparse.Namespace) -> int:
         merge_minutes=args.merge_minutes,
     )
     hierarchy = open_store(args.store).hierarchy()
-    tracks = [track for path in args.files for track in read_gpx(path, crs=args.crs)]
-    result = compliance_of_tracks(
-        tracks, hierarchy, level=args.level, since=args.since, until=args.until, rule=rule
-    )
+    analyses = analyse_gpx_files(args.files, hierarchy, crs=args.crs, level=args.level)
+    tracks = [analysis.track for analysis in analyses]
+    visits = pd.concat([analysis.visits for analysis in analyses], ignore_index=True)
+    result = compliance_of_tracks(tracks, hierarchy, level=args.level, since=args.since,
+                                  until=args.until, rule=rule, visits=visits)  # fmt: skip
     counts = result.summary["status"].value_counts()
     days = result.table["day"].nunique()
     print(

@@ -24,7 +24,7 @@ from geogrid.analysis.planning import (
     plan_street_coverage,
     store_places,
 )
-from geogrid.analysis.tracks import analyse_track, parse_gpx
+from geogrid.analysis.tracks import analyse_tracks, parse_gpx
 from geogrid.crs import to_wgs84
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
@@ -191,7 +191,7 @@ def tracks():
     for name, value in options.items():
         if not 0 < value <= 10_000:
             raise InputError(f"query parameter '{name}' must be > 0 and ≤ 10000")
-    analyses = [analyse_track(t, h, level=level, route=route, **options) for t in _gpx_tracks()]
+    analyses = analyse_tracks(_gpx_tracks(), h, level=level, route=route, **options)
     return jsonify(tracks=[a.to_dict() for a in analyses])
 
 

@@ -275,19 +275,23 @@ def compliance_of_tracks(
     since: date | str | None = None,
     until: date | str | None = None,
     rule: PatrolRule | None = None,
+    visits: pd.DataFrame | None = None,
 ) -> ComplianceResult:
     """Compliance of the grids of ``level`` from GPS tracks over a period.
 
     The period defaults to the local days the tracks span. A track far from every grid
-    stops the whole computation with its name (see :func:`grid_visits`).
+    stops the whole computation with its name (see :func:`visits_of_tracks`). Give
+    ``visits`` when the tracks' visits of ``level`` are already known, to skip
+    assigning their points again.
     """
-    from geogrid.analysis.tracks import grid_visits
+    from geogrid.analysis.tracks import visits_of_tracks
 
     rule = rule or PatrolRule()
     tracks = list(tracks)
     if not tracks:
         raise InputError("tracks: give at least one track")
-    visits = pd.concat([grid_visits(t, hierarchy, level) for t in tracks], ignore_index=True)
+    if visits is None:
+        visits = visits_of_tracks(tracks, hierarchy, level)
     local = [
         pd.Timestamp(t.times[i], tz="UTC").tz_convert(rule.timezone).date()
         for t in tracks
