@@ -32,6 +32,7 @@ Examples
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, fields
 from functools import cached_property
@@ -56,6 +57,10 @@ DEFAULT_TOLERANCE_M = 30.0
 DEFAULT_CHECKPOINT_RADIUS_M = 30.0
 DEFAULT_STOP_MINUTES = 5.0
 DEFAULT_STOP_RADIUS_M = 30.0
+#: An XML declaration, its encoding in group 2 (groups 1 and 3: what surrounds it).
+_DECLARED = re.compile(r"""(^\s*<\?xml[^>]*?encoding\s*=\s*["'])([A-Za-z0-9._-]+)(["'])""")
+#: Encodings expat reads itself; any other declared one is decoded by Python first.
+_EXPAT_ENCODINGS = {"utf-8", "utf8", "utf-16", "us-ascii", "ascii", "iso-8859-1", "latin-1"}
 #: Largest GPX accepted, in bytes (a day at one point a second is about 3 MB).
 MAX_GPX_BYTES = 50_000_000
 
@@ -197,10 +202,16 @@ def parse_gpx(
 
 
 def _checked_gpx(text: str | bytes, source: str) -> bytes:
-    """The GPX as bytes, once expat has found it well-formed (fast: it builds no tree)."""
+    """The GPX as UTF-8 bytes, once expat has found it well-formed (fast: it builds no tree).
+
+    Text, and files declared in an encoding expat cannot read (GBK or GB18030, as
+    some Chinese apps export), are re-encoded as UTF-8, their declaration to match.
+    """
     if not text or not text.strip():
         raise InputError(f"{source}: the file is empty")
-    data = text.encode("utf-8") if isinstance(text, str) else text
+    if isinstance(text, bytes):
+        text = _decoded(text, source)
+    data = _DECLARED.sub(r"\1UTF-8\3", text, count=1).encode() if isinstance(text, str) else text
     try:
         expat.ParserCreate().Parse(data, True)
     except expat.ExpatError as exc:
@@ -210,6 +221,20 @@ def _checked_gpx(text: str | bytes, source: str) -> bytes:
             f"column {exc.offset + 1})"
         ) from None
     return data
+
+
+def _decoded(data: bytes, source: str) -> bytes | str:
+    """``data`` as expat reads it (bytes), or decoded when declared in another encoding."""
+    declared = _DECLARED.match(data[:200].decode("latin-1"))
+    if not declared or declared.group(2).replace("_", "-").lower() in _EXPAT_ENCODINGS:
+        return data
+    name = declared.group(2)
+    try:
+        return data.decode(name)
+    except LookupError:
+        raise InputError(f"{source}: unknown encoding {name!r} in the XML declaration") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: not {name} text (byte {exc.start + 1})") from None
 
 
 def _gpx_root(text: str | bytes, source: str) -> ET.Element:

@@ -172,3 +172,35 @@ def test_a_bad_point_is_named_by_the_tree_reading_after_the_scan_declines():
 def test_malformed_xml_is_refused_with_its_line_and_column(document, where):
     with pytest.raises(InputError, match=f"malformed XML: .*{where}"):
         parse_gpx(document)
+
+
+def test_text_already_decoded_is_read_whatever_its_declaration_says():
+    document = (
+        '<?xml version="1.0" encoding="GBK"?><gpx><trk><name>早巡</name><trkseg>'
+        '<trkpt lat="28" lon="120"><time>2026-11-23T00:00:00Z</time></trkpt></trkseg></trk></gpx>'
+    )
+    (track,) = parse_gpx(document)
+    assert track.name == "早巡"
+
+
+@pytest.mark.parametrize("encoding", ["GBK", "GB18030", "UTF-8", "ISO-8859-1"])
+def test_files_in_the_encodings_chinese_apps_export_are_read(encoding):
+    name = "早巡" if encoding != "ISO-8859-1" else "Café"
+    document = (
+        f'<?xml version="1.0" encoding="{encoding}"?><gpx><trk><name>{name}</name><trkseg>'
+        '<trkpt lat="28" lon="120"><time>2026-11-23T00:00:00Z</time></trkpt></trkseg></trk></gpx>'
+    )
+    (track,) = parse_gpx(document.encode(encoding))
+    assert (track.name, track.lon.tolist()) == (name, [120.0])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'<?xml version="1.0" encoding="KLINGON"?><gpx/>', "unknown encoding 'KLINGON'"),
+        (b'<?xml version="1.0" encoding="GBK"?><gpx>\xff\xff</gpx>', "not GBK text"),
+    ],
+)  # fmt: skip
+def test_a_wrong_declared_encoding_is_named(data, message):
+    with pytest.raises(InputError, match=message):
+        parse_gpx(data)
