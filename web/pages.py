@@ -30,7 +30,7 @@ def commander():
     fmap = commander_map(layers, h.grids(h.levels[0]).total_bounds, _title(words),
                          _config(h, words), scripts=_scripts(), styles=_styles(),
                          assets=map_assets())  # fmt: skip
-    return _html(fmap)
+    return _html(fmap, f"{store().active_generation().label} · {words['title']}")
 
 
 def _title(words: dict) -> str:
@@ -71,9 +71,12 @@ def _styles() -> list[str]:
             url_for("static", filename="geogrid.css")]  # fmt: skip
 
 
-def _html(fmap: folium.Map) -> str:
+def _html(fmap: folium.Map, title: str) -> str:
+    """The page, in the reader's language, with the browser tab's title."""
     lang = "zh-CN" if language() == "zh" else "en"
-    return fmap.get_root().render().replace("<html>", f'<html lang="{lang}">', 1)
+    root = fmap.get_root()
+    root.header.add_child(folium.Element(f"<title>{escape(title)}</title>"))
+    return root.render().replace("<html>", f'<html lang="{lang}">', 1)
 
 
 def map_assets() -> MapAssets:
@@ -129,7 +132,8 @@ def grid(code: str):
     root = fmap.get_root()
     root.header.add_child(folium.CssLink(url_for("static", filename="geogrid.css")))
     root.html.add_child(folium.Element(panel))
-    return _html(fmap)
+    name = row.iloc[0]["name"] or code
+    return _html(fmap, f"{name} {code} · {store().active_generation().label}")
 
 
 def _panel(h, level, row, code, children, words) -> dict:

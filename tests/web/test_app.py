@@ -88,6 +88,7 @@ def test_commander_page_carries_settings_not_data(client, filled):
     assert "楼上漏水" not in html  # reports come from the API, never inside the page
     english = client.get("/?lang=en").get_data(as_text=True)
     assert '<html lang="en">' in english and "Grid map" in english
+    assert "<title>小区 Tiny district · 网格地图</title>" in html
 
 
 def test_grid_page(client, filled):
@@ -95,6 +96,7 @@ def test_grid_page(client, filled):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "东街道" in html and "/grids/101" in html
+    assert "<title>东街道 1 · 小区 Tiny district</title>" in html
     assert "邻里纠纷" in html and "消防通道堵塞" in html  # its two reports, by category
     assert client.get("/grids/101?lang=en").status_code == 200
     assert client.get("/grids/999").status_code == 404
