@@ -92,7 +92,7 @@ def _add_plan(sub) -> None:
 
 
 def _add_import(sub) -> None:
-    command = sub.add_parser("import", help="analyse GPX tracks, or store a planned route")
+    command = sub.add_parser("import", help="store and analyse GPX tracks, or store a route")
     command.add_argument("files", type=Path, nargs="+", help="GPX tracks (or a route file)")
     command.add_argument("--crs", default="WGS-84", help="WGS-84 (GPX), GCJ-02 or BD-09")
     command.add_argument(
@@ -108,13 +108,17 @@ def _add_import(sub) -> None:
     command.add_argument("--stop-minutes", type=float, default=5.0)
     command.add_argument("--stop-radius", type=float, default=30.0)
     command.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    command.add_argument("--dry-run", action="store_true", help="analyse only, store nothing")
+    command.add_argument("--actor", default="cli", help="who imports (kept with the tracks)")
     _store_option(command)
     command.set_defaults(run=_import)
 
 
 def _add_compliance(sub) -> None:
     command = sub.add_parser("compliance", help="patrols per grid and day from GPX tracks")
-    command.add_argument("files", type=Path, nargs="+", help="GPX tracks of the period")
+    command.add_argument(
+        "files", type=Path, nargs="*", help="GPX tracks of the period (none: the stored tracks)"
+    )
     command.add_argument("--crs", default="WGS-84")
     command.add_argument("--level", default="grid")
     command.add_argument("--since", help="first day (default: the tracks' first)")
@@ -228,11 +232,18 @@ def _import(args: argparse.Namespace) -> int:
         stop_minutes=args.stop_minutes,
         stop_radius_m=args.stop_radius,
     )
+    stored = [] if args.dry_run else store.add_tracks([a.track for a in analyses], actor=args.actor)
     if args.json:
-        print(json.dumps([a.to_dict() for a in analyses], ensure_ascii=False, indent=2))
-        return EXIT_OK
-    for analysis in analyses:
-        _print_analysis(analysis)
+        records = [a.to_dict() for a in analyses]
+        for record, intake in zip(records, stored, strict=False):
+            record.update(id=intake.id, new=intake.created)
+        print(json.dumps(records, ensure_ascii=False, indent=2))
+    else:
+        for analysis in analyses:
+            _print_analysis(analysis)
+    if stored:
+        new = sum(intake.created for intake in stored)
+        print(f"stored {new} new tracks ({len(stored) - new} stored before)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -300,10 +311,14 @@ def _compliance(args: argparse.Namespace) -> int:
         min_length_m=args.min_length,
         merge_minutes=args.merge_minutes,
     )
-    hierarchy = open_store(args.store).hierarchy()
-    analyses = analyse_gpx_files(args.files, hierarchy, crs=args.crs, level=args.level)
-    tracks = [analysis.track for analysis in analyses]
-    visits = pd.concat([analysis.visits for analysis in analyses], ignore_index=True)
+    store = open_store(args.store)
+    hierarchy = store.hierarchy()
+    if args.files:
+        analyses = analyse_gpx_files(args.files, hierarchy, crs=args.crs, level=args.level)
+        tracks = [analysis.track for analysis in analyses]
+        visits = pd.concat([analysis.visits for analysis in analyses], ignore_index=True)
+    else:
+        tracks, visits = _stored_tracks(store, args, rule), None
     result = compliance_of_tracks(tracks, hierarchy, level=args.level, since=args.since,
                                   until=args.until, rule=rule, visits=visits)  # fmt: skip
     counts = result.summary["status"].value_counts()
@@ -324,6 +339,18 @@ def _compliance(args: argparse.Namespace) -> int:
         result.layer.to_file(args.layer)
         print(f"layer written to {args.layer}", file=sys.stderr)
     return EXIT_OK
+
+
+def _stored_tracks(store, args: argparse.Namespace, rule: PatrolRule) -> list:
+    """The stored tracks of the local days --since … --until."""
+    if not (args.since and args.until):
+        raise InputError("give GPX files, or --since and --until to count the stored tracks")
+    try:
+        first = pd.Timestamp(args.since).tz_localize(rule.timezone)
+        last = pd.Timestamp(args.until).tz_localize(rule.timezone) + pd.Timedelta(days=1)
+    except (ValueError, TypeError):
+        raise InputError(f"--since/--until: {args.since!r}, {args.until!r} are not dates") from None
+    return store.patrol_tracks(first.to_pydatetime(), last.to_pydatetime())
 
 
 __all__ = ["add_patrol_commands"]

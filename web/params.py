@@ -119,12 +119,13 @@ def report_query(limit_default: int = 100) -> ReportQuery:
     return ReportQuery(
         grid=request.args.get("grid") or None, bbox=bbox(), since=time("since"),
         until=time("until"), category=words("category"), status=words("status"),
-        overdue_at=datetime.now().astimezone() if _flag("overdue") else None,
+        overdue_at=datetime.now().astimezone() if flag("overdue") else None,
         limit=limit, offset=integer("offset", 0, 0, 10_000_000),
     )  # fmt: skip
 
 
-def _flag(name: str) -> bool:
+def flag(name: str) -> bool:
+    """A yes/no query parameter (true/false/1/0), false when absent."""
     raw = request.args.get(name, "false").lower()
     if raw not in ("true", "false", "1", "0"):
         raise InputError(f"query parameter '{name}' must be true or false")

@@ -11,8 +11,12 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import shapely
+import shapely.geometry
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from geogrid.analysis.compliance import PatrolRule, compliance_of_tracks, never_visited
@@ -24,7 +28,7 @@ from geogrid.analysis.planning import (
     plan_street_coverage,
     store_places,
 )
-from geogrid.analysis.tracks import analyse_tracks, parse_gpx
+from geogrid.analysis.tracks import analyse_tracks, parse_gpx, track_length_m
 from geogrid.crs import to_wgs84
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
@@ -45,6 +49,9 @@ PLAN_FIELDS = {
     "places",
     "format",
 }
+#: Longest period the stored tracks are read for in one request: a week of a district's
+#: patrols (~12 M points for 100 workers); `geogrid patrol compliance` counts longer ones.
+MAX_PERIOD_DAYS = 7
 _network_lock = threading.Lock()
 
 
@@ -192,7 +199,56 @@ def tracks():
         if not 0 < value <= 10_000:
             raise InputError(f"query parameter '{name}' must be > 0 and ≤ 10000")
     analyses = analyse_tracks(_gpx_tracks(), h, level=level, route=route, **options)
-    return jsonify(tracks=[a.to_dict() for a in analyses])
+    records = [a.to_dict() for a in analyses]
+    if not params.flag("store"):
+        return jsonify(tracks=records)
+    actor = request.headers.get("X-Actor", "api")
+    stored = store().add_tracks([a.track for a in analyses], actor=actor)
+    for record, intake in zip(records, stored, strict=True):
+        record.update(id=intake.id, new=intake.created)
+    return jsonify(tracks=records), 201 if any(i.created for i in stored) else 200
+
+
+@blueprint.get("/tracks")
+def stored_tracks():
+    """Stored tracks that overlap ``since``…``until`` (at most a week) as GeoJSON lines."""
+    since, until = _period()
+    tolerance_m = params.number("simplify_m", 5.0)
+    if not 0 <= tolerance_m <= 1000:
+        raise InputError("query parameter 'simplify_m' must be between 0 and 1000")
+    found = store().patrol_tracks(since, until, request.args.get("worker") or None)
+    return _geojson({"type": "FeatureCollection",
+                     "features": [_track_feature(t, tolerance_m) for t in found]})  # fmt: skip
+
+
+def _period() -> tuple[datetime, datetime]:
+    """``since`` and ``until`` (required; a date alone is that whole day, China time)."""
+    since, until = params.time("since"), params.time("until")
+    if since is None or until is None:
+        raise InputError("query parameters 'since' and 'until' are required")
+    if "T" not in request.args["until"]:
+        until += timedelta(days=1)  # a day given alone runs to its end
+    if until <= since:
+        given = request.args
+        raise InputError(f"until ({given['until']}) is before since ({given['since']})")
+    if until - since > timedelta(days=MAX_PERIOD_DAYS):
+        raise InputError(f"since/until: at most {MAX_PERIOD_DAYS} days at once")
+    return since, until
+
+
+def _track_feature(track, tolerance_m: float) -> dict[str, Any]:
+    # Degrees per metre along a meridian: tolerance in degrees, close enough to thin a line.
+    line = track.line() if len(track.lon) > 1 else shapely.points(track.lon[0], track.lat[0])
+    line = shapely.simplify(line, tolerance_m / 111_000)
+    return {
+        "type": "Feature",
+        "geometry": shapely.geometry.mapping(line),
+        "properties": {
+            "id": track.id, "worker": track.worker, "name": track.name, "source": track.source,
+            "start": track.start.isoformat(), "end": track.end.isoformat(),
+            "points": len(track.lon), "length_m": round(track_length_m(track), 1),
+        },
+    }  # fmt: skip
 
 
 def _level(h) -> str:
@@ -215,21 +271,42 @@ def _stored_route(grid: str | None):
 def compliance():
     """Patrols per grid and day from the GPX tracks in the body; a table or a map layer."""
     h = hierarchy()
-    rule = PatrolRule(
-        required_per_day=params.integer("required", 3, 1, 48),
-        min_minutes=params.number("min_minutes", 2.0),
-        min_length_m=params.number("min_length_m", 100.0),
-        merge_minutes=params.number("merge_minutes", 60.0),
-    )
     since, until = params.time("since"), params.time("until")
     result = compliance_of_tracks(
         _gpx_tracks(),
         h,
         level=_level(h),
-        rule=rule,
+        rule=_rule(),
         since=since and since.date(),
         until=until and until.date(),
     )
+    return _compliance_response(result)
+
+
+@blueprint.get("/compliance")
+def stored_compliance():
+    """Patrols per grid and day from the stored tracks of ``since``…``until`` (local days)."""
+    h = hierarchy()
+    rule = _rule()
+    since, until = _period()
+    tracks = store().patrol_tracks(since, until)
+    last_day = (until - timedelta(microseconds=1)).astimezone(ZoneInfo(rule.timezone)).date()
+    first_day = since.astimezone(ZoneInfo(rule.timezone)).date()
+    result = compliance_of_tracks(tracks, h, level=_level(h), rule=rule, since=first_day,
+                                  until=last_day)  # fmt: skip
+    return _compliance_response(result)
+
+
+def _rule() -> PatrolRule:
+    return PatrolRule(
+        required_per_day=params.integer("required", 3, 1, 48),
+        min_minutes=params.number("min_minutes", 2.0),
+        min_length_m=params.number("min_length_m", 100.0),
+        merge_minutes=params.number("merge_minutes", 60.0),
+    )
+
+
+def _compliance_response(result) -> Response:
     if request.args.get("format", "json") == "geojson":
         return _geojson(result.layer.to_geo_dict(drop_id=True))
     return jsonify(
@@ -320,6 +397,26 @@ _TRACK_QUERY = [
     _query("level", "level of the grids reported (default grid)", {"type": "string"}),
     _query("worker", "who walked the tracks (default: the GPX author)", {"type": "string"}),
 ]
+_PERIOD_QUERY = [
+    {**_query("since", "first day or time (ISO 8601; a date is a day in China time)",
+              {"type": "string", "format": "date", "example": "2026-11-23"}), "required": True},
+    {**_query("until", "last day or time (a date runs to its end)",
+              {"type": "string", "format": "date", "example": "2026-11-23"}), "required": True},
+]  # fmt: skip
+_RULE_QUERY = [
+    _query("required", "patrols a day", {"type": "integer", "minimum": 1, "maximum": 48}),
+    _query("min_minutes", "least minutes in a grid", _NUMBER),
+    _query("min_length_m", "least metres in a grid", _NUMBER),
+    _query("merge_minutes", "passes closer than this are one", _NUMBER),
+    _query("format", "json (default) or geojson", {"type": "string", "enum": ["json", "geojson"]}),
+]
+_COMPLIANCE_RESPONSES = {
+    "200": {
+        "description": "summary, table and never-visited grids, "
+        "or a GeoJSON layer with a colour per grid"
+    },
+    "400": _ERROR,
+}
 _PLACE = {
     "type": "object",
     "required": ["weight", "lon", "lat"],
@@ -381,10 +478,34 @@ OPENAPI_PATHS: dict[str, Any] = {
                 _query("tolerance_m", "route tolerance in metres", _NUMBER),
                 _query("stop_minutes", "shortest stop", _NUMBER),
                 _query("stop_radius_m", "radius of a stop", _NUMBER),
+                _query("store", "also store the tracks (kept once)", {"type": "boolean"}),
             ],
             "requestBody": _GPX_BODY,
-            "responses": {"200": {"description": "one analysis per track"}, "400": _ERROR},
-        }
+            "responses": {
+                "200": {"description": "one analysis per track"},
+                "201": {"description": "stored: one analysis per track, with its id and new"},
+                "400": _ERROR,
+            },
+        },
+        "get": {
+            "summary": "Stored tracks of a period (at most a week) as GeoJSON lines",
+            "parameters": [
+                *_PERIOD_QUERY,
+                _query("worker", "only this worker's tracks", {"type": "string"}),
+                _query(
+                    "simplify_m",
+                    "thin the lines to this many metres (default 5)",
+                    {"type": "number", "minimum": 0, "maximum": 1000},
+                ),
+            ],
+            "responses": {
+                "200": {
+                    "description": "a FeatureCollection, a line per track",
+                    "content": {GEOJSON: {"schema": {"type": "object"}}},
+                },
+                "400": _ERROR,
+            },
+        },
     },
     "/api/patrol/compliance": {
         "post": {
@@ -393,27 +514,20 @@ OPENAPI_PATHS: dict[str, Any] = {
                 *_TRACK_QUERY,
                 _query("since", "first day (ISO 8601)", {"type": "string"}),
                 _query("until", "last day (ISO 8601)", {"type": "string"}),
-                _query(
-                    "required", "patrols a day", {"type": "integer", "minimum": 1, "maximum": 48}
-                ),
-                _query("min_minutes", "least minutes in a grid", _NUMBER),
-                _query("min_length_m", "least metres in a grid", _NUMBER),
-                _query("merge_minutes", "passes closer than this are one", _NUMBER),
-                _query(
-                    "format",
-                    "json (default) or geojson",
-                    {"type": "string", "enum": ["json", "geojson"]},
-                ),
+                *_RULE_QUERY,
             ],
             "requestBody": _GPX_BODY,
-            "responses": {
-                "200": {
-                    "description": "summary, table and never-visited grids, "
-                    "or a GeoJSON layer with a colour per grid"
-                },
-                "400": _ERROR,
-            },
-        }
+            "responses": _COMPLIANCE_RESPONSES,
+        },
+        "get": {
+            "summary": "Patrols per grid and day from the stored tracks of a week or less",
+            "parameters": [
+                *_PERIOD_QUERY,
+                *_RULE_QUERY,
+                _query("level", "level of the grids (default grid)", {"type": "string"}),
+            ],
+            "responses": _COMPLIANCE_RESPONSES,
+        },
     },
     "/api/patrol/routes": {
         "get": {

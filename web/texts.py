@@ -17,6 +17,7 @@ TEXTS = {
         "other_language": "English", "no_reports": "暂无事件", "routes": "巡逻路线",
         "risk": "四色风险", "density": "核密度", "spots": "冷热点 Gi*", "frames": "逐周变化",
         "tracks": "巡查轨迹 GPX", "compliance": "巡查达标", "trackLines": "轨迹",
+        "noTracks": "所选日期没有已存轨迹",
         "patrols": "巡查次数", "minutes": "分钟步行",
     },
     "en": {
@@ -32,6 +33,7 @@ TEXTS = {
         "no_reports": "No reports", "routes": "Patrol routes", "risk": "Four-colour risk",
         "density": "Kernel density", "spots": "Hot spots (Gi*)", "frames": "Week by week",
         "tracks": "Patrol tracks (GPX)", "compliance": "Patrol compliance", "trackLines": "Tracks",
+        "noTracks": "No stored tracks on the chosen days",
         "patrols": "patrols", "minutes": "min walk",
     },
 }  # fmt: skip

@@ -279,7 +279,8 @@ def compliance_of_tracks(
 ) -> ComplianceResult:
     """Compliance of the grids of ``level`` from GPS tracks over a period.
 
-    The period defaults to the local days the tracks span. A track far from every grid
+    The period defaults to the local days the tracks span; with no tracks it must be
+    given, and every grid of it is missed. A track far from every grid
     stops the whole computation with its name (see :func:`visits_of_tracks`). Give
     ``visits`` when the tracks' visits of ``level`` are already known, to skip
     assigning their points again.
@@ -288,17 +289,23 @@ def compliance_of_tracks(
 
     rule = rule or PatrolRule()
     tracks = list(tracks)
-    if not tracks:
-        raise InputError("tracks: give at least one track")
+    if not tracks and not (since and until):
+        raise InputError("tracks: give at least one track, or since and until")
     if visits is None:
-        visits = visits_of_tracks(tracks, hierarchy, level)
-    local = [
+        visits = visits_of_tracks(tracks, hierarchy, level) if tracks else _no_visits()
+    days = [
         pd.Timestamp(t.times[i], tz="UTC").tz_convert(rule.timezone).date()
         for t in tracks
         for i in (0, -1)
     ]
+    first, last = since or min(days), until or max(days)  # days is empty only with both given
     patrols = count_patrols(visits, rule)
     grids = hierarchy.grids(level)
-    table = compliance_table(patrols, grids["code"], since or min(local), until or max(local), rule)
+    table = compliance_table(patrols, grids["code"], first, last, rule)
     summary = compliance_summary(table)
     return ComplianceResult(patrols, table, summary, compliance_layer(summary, grids))
+
+
+def _no_visits() -> pd.DataFrame:
+    """The visits of no track: a period nobody patrolled."""
+    return pd.DataFrame({column: [] for column in sorted(_VISIT_COLUMNS)})

@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field, fields
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.parsers import expat
@@ -48,8 +47,9 @@ from scipy.spatial import cKDTree
 from shapely.geometry import LineString
 
 from geogrid.analysis.gpxscan import SEGMENT_ATTRIBUTE, cut_segments, scan_segment
-from geogrid.crs import from_wgs84, geodesic_distance_m, metric_crs, to_wgs84
+from geogrid.crs import from_wgs84, geodesic_distance_m, to_wgs84
 from geogrid.errors import InputError
+from geogrid.patrol import Track
 
 #: A step longer than this (seconds) is a gap in the track: it counts for no grid.
 DEFAULT_MAX_GAP_S = 600.0
@@ -63,76 +63,6 @@ _DECLARED = re.compile(r"""(^\s*<\?xml[^>]*?encoding\s*=\s*["'])([A-Za-z0-9._-]+
 _EXPAT_ENCODINGS = {"utf-8", "utf8", "utf-16", "us-ascii", "ascii", "iso-8859-1", "latin-1"}
 #: Largest GPX accepted, in bytes (a day at one point a second is about 3 MB).
 MAX_GPX_BYTES = 50_000_000
-
-
-@dataclass(frozen=True, eq=False)
-class Track:
-    """A GPS track: WGS-84 points in time order, each with a UTC time.
-
-    Examples
-    --------
-    >>> t = Track("早巡", "张三", np.array(["2026-11-23T00:00", "2026-11-23T00:10"],
-    ...           dtype="datetime64[ns]"), np.array([120.0, 120.0]), np.array([28.0, 28.001]))
-    >>> t.duration_s
-    600.0
-    """
-
-    name: str
-    worker: str
-    times: np.ndarray  # datetime64[ns], UTC
-    lon: np.ndarray
-    lat: np.ndarray
-    source: str = ""
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def duration_s(self) -> float:
-        """Seconds from the first point to the last."""
-        return float((self.times[-1] - self.times[0]) / np.timedelta64(1, "s"))
-
-    @property
-    def start(self) -> pd.Timestamp:
-        """Time of the first point (UTC)."""
-        return pd.Timestamp(self.times[0], tz="UTC")
-
-    @property
-    def end(self) -> pd.Timestamp:
-        """Time of the last point (UTC)."""
-        return pd.Timestamp(self.times[-1], tz="UTC")
-
-    @property
-    def label(self) -> str:
-        """How messages name the track: its file and name."""
-        return f"{self.source}: track {self.name!r}" if self.source else f"track {self.name!r}"
-
-    @cached_property
-    def crs(self) -> pyproj.CRS:
-        """The Gauss-Krüger zone its distances are measured in."""
-        return metric_crs(float(np.median(self.lon)))
-
-    @cached_property
-    def xy(self) -> np.ndarray:
-        """(n, 2) point coordinates in metres (:attr:`crs`)."""
-        return np.column_stack(from_wgs84(self.lon, self.lat, self.crs))
-
-    @cached_property
-    def steps_m(self) -> np.ndarray:
-        """Length of each step between consecutive points, in metres (n - 1 values)."""
-        return np.hypot(*np.diff(self.xy, axis=0).T)
-
-    @cached_property
-    def steps_s(self) -> np.ndarray:
-        """Seconds of each step between consecutive points (n - 1 values)."""
-        return np.diff(self.times) / np.timedelta64(1, "s")
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Pickled (to and from reading processes) without its cached measures:
-        # they double its size and are quicker to compute again than to copy.
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def line(self) -> LineString:
-        """The track as a WGS-84 LineString."""
-        return LineString(np.column_stack([self.lon, self.lat]))
 
 
 # --- reading GPX --------------------------------------------------------------------------
@@ -801,6 +731,7 @@ __all__ = [
     "Track",
     "TrackAnalysis",
     "analyse_track",
+    "analyse_tracks",
     "checkpoints_reached",
     "find_stops",
     "grid_visits",
@@ -810,5 +741,6 @@ __all__ = [
     "route_coverage",
     "time_in_grids",
     "track_length_m",
+    "visits_of_tracks",
     "write_gpx",
 ]

@@ -465,6 +465,43 @@ class Dialect:
             row["attributes"] = _json(row["attributes"])
         return rows
 
+    # --- patrol tracks ------------------------------------------------------------------
+
+    def track_ids(self, tx, digests: Sequence[str]) -> dict[str, int]:
+        """Ids of the stored tracks among ``digests``."""
+        if not digests:
+            return {}
+        marks = ", ".join("?" * len(digests))
+        query = f"SELECT id, digest FROM patrol_tracks WHERE digest IN ({marks})"
+        return {row["digest"]: row["id"] for row in self.rows(tx, query, list(digests))}
+
+    def insert_tracks(self, tx, rows: list[dict], actor: str, now: datetime) -> None:
+        ids = self.allocate_ids(tx, "patrol_tracks", len(rows))
+        self.executemany(
+            tx,
+            "INSERT INTO patrol_tracks (id, digest, worker, name, source, started_at, ended_at, "
+            f"points, times, created_at, actor, geometry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            f"{self.geometry_param()}) ON CONFLICT (digest) DO NOTHING",
+            [
+                (track_id, row["digest"], row["worker"], row["name"], row["source"],
+                 self.encode_time(row["started_at"]), self.encode_time(row["ended_at"]),
+                 row["points"], row["times"], self.encode_time(now), actor, row["geometry"])
+                for track_id, row in zip(ids, rows, strict=True)
+            ],
+        )  # fmt: skip
+
+    def fetch_tracks(self, tx, since: datetime, until: datetime, worker: str | None) -> list:
+        query = (
+            "SELECT id, worker, name, source, points, times, "
+            f"{self.geometry_select()} AS geometry FROM patrol_tracks "
+            "WHERE ended_at >= ? AND started_at <= ?"
+        )
+        params: list = [self.encode_time(since), self.encode_time(until)]
+        if worker:
+            query += " AND worker = ?"
+            params.append(worker)
+        return self.rows(tx, query + " ORDER BY started_at, id", params)
+
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value

@@ -19,7 +19,7 @@ import psycopg
 from geogrid.errors import GeogridError
 from geogrid.storage.dialect import CODE_COLUMNS_DDL, CODE_INDEXES, Dialect
 
-SEQUENCES = ("generations", "reports", "hazards", "patrol_routes")
+SEQUENCES = ("generations", "reports", "hazards", "patrol_routes", "patrol_tracks")
 #: Taken while creating the schema, so that processes starting together do not collide.
 SCHEMA_LOCK = 727_001
 
@@ -74,6 +74,14 @@ CREATE TABLE IF NOT EXISTS patrol_routes (
     geometry geometry(Geometry, 4326) NOT NULL);
 CREATE INDEX IF NOT EXISTS patrol_routes_grid ON patrol_routes (grid_code);
 CREATE INDEX IF NOT EXISTS patrol_routes_geometry ON patrol_routes USING GIST (geometry);
+CREATE TABLE IF NOT EXISTS patrol_tracks (
+    id BIGINT PRIMARY KEY, digest TEXT NOT NULL UNIQUE, worker TEXT NOT NULL,
+    name TEXT NOT NULL, source TEXT, started_at TIMESTAMPTZ NOT NULL,
+    ended_at TIMESTAMPTZ NOT NULL, points INTEGER NOT NULL, times BYTEA NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL, actor TEXT NOT NULL,
+    geometry geometry(Geometry, 4326) NOT NULL);
+CREATE INDEX IF NOT EXISTS patrol_tracks_time ON patrol_tracks (started_at, ended_at);
+CREATE INDEX IF NOT EXISTS patrol_tracks_geometry ON patrol_tracks USING GIST (geometry);
 """
 
 

@@ -65,6 +65,12 @@ CREATE TABLE IF NOT EXISTS patrol_routes (
     id INTEGER PRIMARY KEY, grid_code TEXT NOT NULL, shift TEXT NOT NULL, name TEXT,
     attributes TEXT, created_at TEXT NOT NULL, geometry BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS patrol_routes_grid ON patrol_routes (grid_code);
+CREATE TABLE IF NOT EXISTS patrol_tracks (
+    id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, worker TEXT NOT NULL,
+    name TEXT NOT NULL, source TEXT, started_at TEXT NOT NULL, ended_at TEXT NOT NULL,
+    points INTEGER NOT NULL, times BLOB NOT NULL, created_at TEXT NOT NULL,
+    actor TEXT NOT NULL, geometry BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS patrol_tracks_time ON patrol_tracks (started_at, ended_at);
 """
 
 

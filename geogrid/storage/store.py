@@ -34,7 +34,7 @@ from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hazards import Hazard, check_hazard
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
-from geogrid.patrol import PatrolRoute, check_route
+from geogrid.patrol import PatrolRoute, Track, check_route, check_track
 from geogrid.reports import HistoryEntry, NewReport, Page, Report, ReportQuery, check_reports
 from geogrid.storage.dialect import Dialect
 from geogrid.topology import TopologyReport
@@ -76,6 +76,15 @@ class Generation:
     levels: tuple[Level, ...]
     grid_count: int
     active: bool
+
+
+@dataclass(frozen=True)
+class TrackIntake:
+    """What :meth:`Store.add_tracks` did with one track: its id and whether it is new."""
+
+    id: int
+    digest: str
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -584,6 +593,39 @@ class Store:
             rows = self.db.fetch_routes(tx, grid_code)
         return _frame(rows)
 
+    def add_tracks(self, tracks: Iterable[Track], *, actor: str = SYSTEM) -> list[TrackIntake]:
+        """Store recorded patrol tracks (巡查轨迹) in one transaction: all of them or none.
+
+        A track stored before (the same worker, times and positions, see
+        :meth:`Track.digest`) is kept once and comes back with ``created=False``.
+        """
+        tracks = list(tracks)
+        for number, track in enumerate(tracks):
+            check_track(track, f"tracks[{number}]")
+        rows = {row["digest"]: row for row in map(_track_row, tracks)}
+        digests = [track.digest() for track in tracks]
+        with self.db.transaction() as tx:
+            before = self.db.track_ids(tx, list(rows))
+            new = [row for digest, row in rows.items() if digest not in before]
+            self.db.insert_tracks(tx, new, actor, _now())
+            ids = self.db.track_ids(tx, list(rows))
+        first = {digest: digests.index(digest) for digest in rows}
+        return [
+            TrackIntake(ids[digest], digest, digest not in before and first[digest] == i)
+            for i, digest in enumerate(digests)
+        ]
+
+    def patrol_tracks(
+        self, since: datetime, until: datetime, worker: str | None = None
+    ) -> list[Track]:
+        """Stored tracks that overlap ``since``…``until`` (aware times), in order of start."""
+        since, until = _aware(since, "since"), _aware(until, "until")
+        if until < since:
+            raise InputError(f"until ({until.isoformat()}) is before since ({since.isoformat()})")
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.fetch_tracks(tx, since, until, worker)
+        return [_track(row) for row in rows]
+
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -829,6 +871,32 @@ def _counts_frame(rows: list[dict]) -> pd.DataFrame:
     table["open"] = table[list(OPEN_STATUSES)].sum(axis=1)
     table["overdue"] = frame.groupby("code")["overdue"].sum().reindex(table.index).fillna(0)
     return table.astype(int).reset_index()[columns].rename_axis(columns=None)
+
+
+def _track_row(track: Track) -> dict:
+    """A track as the store keeps it: a line of its positions, its times as int64 ns."""
+    positions = np.column_stack([track.lon, track.lat])
+    if len(positions) == 1:
+        positions = np.repeat(positions, 2, axis=0)  # a line needs two points
+    return {
+        "digest": track.digest(),
+        "worker": track.worker,
+        "name": track.name,
+        "source": track.source,
+        "started_at": track.start.floor("us").to_pydatetime(),
+        "ended_at": track.end.ceil("us").to_pydatetime(),
+        "points": len(track.lon),
+        "times": np.asarray(track.times, "datetime64[ns]").view(np.int64).tobytes(),
+        "geometry": shapely.to_wkb(shapely.linestrings(positions)),
+    }
+
+
+def _track(row: dict) -> Track:
+    positions = shapely.get_coordinates(shapely.from_wkb(bytes(row["geometry"])))
+    positions = positions[: row["points"]]
+    times = np.frombuffer(bytes(row["times"]), dtype=np.int64).view("datetime64[ns]")
+    return Track(row["name"], row["worker"], times.copy(), positions[:, 0].copy(),
+                 positions[:, 1].copy(), row["source"] or "", id=row["id"])  # fmt: skip
 
 
 def _frame(rows: list[dict]) -> gpd.GeoDataFrame:

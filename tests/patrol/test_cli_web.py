@@ -6,6 +6,7 @@ import argparse
 import copy
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,34 @@ def test_cli_compliance_writes_a_table_and_a_layer(store_url, tmp_path, capsys):
     assert colours["101"] == "#1a9850" and colours["204"] == "#d73027"
 
 
+NOV_23 = (datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC))
+
+
+def test_cli_import_stores_each_track_once_and_a_dry_run_nothing(store_url, tmp_path, capsys):
+    gpx = str(DATA / "two_sides.gpx")
+    code, _, err = run(["import", gpx, "--dry-run"], capsys)
+    assert code == 0 and "stored" not in err
+    assert open_store(store_url).patrol_tracks(*NOV_23) == []
+    code, _, err = run(["import", gpx], capsys)
+    assert code == 0 and "stored 1 new tracks (0 stored before)" in err
+    code, printed, err = run(["import", gpx, "--json"], capsys)
+    assert "stored 0 new tracks (1 stored before)" in err and json.loads(printed)[0]["new"] is False
+    code, _, _ = run(["import", *day_of_tracks(tmp_path), str(DATA / "no_time.gpx")], capsys)
+    assert code == 2  # one bad file: none of the batch is stored
+    assert [t.worker for t in open_store(store_url).patrol_tracks(*NOV_23)] == ["张三"]
+
+
+def test_cli_compliance_counts_the_stored_tracks_of_a_period(store_url, tmp_path, capsys):
+    assert run(["import", *day_of_tracks(tmp_path)], capsys)[0] == 0
+    code, printed, _ = run(["compliance", "--since", "2026-11-23", "--until", "2026-11-23"], capsys)
+    assert code == 0
+    assert "3 tracks, 3 patrols, 1 days, 8 grids: 1 met, 0 partly, 0 short, 7 never" in printed
+    code, printed, _ = run(["compliance", "--since", "2026-11-30", "--until", "2026-12-01"], capsys)
+    assert "0 tracks, 0 patrols, 2 days, 8 grids: 0 met, 0 partly, 0 short, 8 never" in printed
+    code, _, err = run(["compliance"], capsys)
+    assert code == 2 and "--since and --until" in err
+
+
 # --- web -------------------------------------------------------------------------------------
 
 
@@ -290,6 +319,47 @@ def test_api_compliance_table_and_layer(client, tmp_path):
     assert colours["101"] == "short" and colours["204"] == "never"
 
 
+def test_api_stores_tracks_once_and_serves_them_and_their_compliance(client, tmp_path):
+    bodies = [Path(p).read_bytes() for p in day_of_tracks(tmp_path)]
+    first = client.post(
+        "/api/patrol/tracks?store=true", data=bodies[0], headers={"X-Actor": "张三"}
+    )
+    assert first.status_code == 201 and first.get_json()["tracks"][0]["new"] is True
+    again = client.post("/api/patrol/tracks?store=true", data=bodies[0])
+    assert again.status_code == 200 and again.get_json()["tracks"][0]["new"] is False
+    for body in bodies[1:]:
+        assert client.post("/api/patrol/tracks?store=true", data=body).status_code == 201
+    day = "since=2026-11-23&until=2026-11-23"
+    lines = client.get(f"/api/patrol/tracks?{day}")
+    assert lines.mimetype == "application/geo+json"
+    features = lines.get_json()["features"]
+    assert [f["properties"]["worker"] for f in features] == ["张三", "李四", "王五"]
+    assert features[0]["geometry"]["type"] == "LineString"
+    assert features[0]["properties"]["length_m"] == pytest.approx(4 * 1030, rel=0.05)  # around 101
+    table = client.get(f"/api/patrol/compliance?{day}").get_json()
+    assert table["patrols"] == 3 and "101" not in table["never_visited"]
+    layer = client.get(f"/api/patrol/compliance?{day}&format=geojson&required=4").get_json()
+    statuses = {f["properties"]["code"]: f["properties"]["status"] for f in layer["features"]}
+    assert statuses["101"] == "short" and statuses["204"] == "never"
+    nobody = client.get("/api/patrol/compliance?since=2026-11-30&until=2026-11-30").get_json()
+    assert nobody["patrols"] == 0 and len(nobody["never_visited"]) == 8
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "'since' and 'until' are required"),
+        ("?since=2026-11-01&until=2026-11-30", "at most 7 days"),
+        ("?since=2026-11-23&until=2026-11-22", "is before since"),
+        ("?since=yesterday&until=2026-11-23", "'since' must be an ISO 8601 time"),
+    ],
+)
+def test_stored_track_periods_are_checked(client, query, message):
+    for path in ("/api/patrol/tracks", "/api/patrol/compliance"):
+        response = client.get(path + query)
+        assert response.status_code == 400 and message in response.get_json()["error"]["message"]
+
+
 def test_the_openapi_paths_fuzz_without_a_server_error(app):
     import schemathesis
     from hypothesis import HealthCheck, given, settings
@@ -302,7 +372,7 @@ def test_the_openapi_paths_fuzz_without_a_server_error(app):
     schema = schemathesis.openapi.from_dict(document)
     schema.app = app
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 5
+    assert len(operations) == 7
     for operation in operations:
 
         @given(case=operation.as_strategy())

@@ -12,7 +12,7 @@ from geogrid import Hierarchy, Level
 from geogrid.crs import wgs84_to_gcj02
 from geogrid.errors import CRSError, InputError
 from geogrid.hazards import Hazard
-from geogrid.patrol import PatrolRoute
+from geogrid.patrol import PatrolRoute, Track
 from geogrid.reports import NewReport, ReportQuery
 from geogrid.storage import (
     DuplicateReportError,
@@ -366,6 +366,64 @@ def test_patrol_routes(active):
     assert len(active.patrol_routes("102")) == 0
     with pytest.raises(NotFoundError, match="grid 777"):
         active.add_patrol_route(PatrolRoute("777", "morning", line))
+
+
+# --- patrol tracks -------------------------------------------------------------------------
+
+DAY = (datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC))
+
+
+def walked(worker: str = "张三", points: int = 5, start: str = "2026-11-23T00:00:00") -> Track:
+    """A straight walk east through grid 101, one point every 5 s (times to the nanosecond)."""
+    times = np.datetime64(start, "ns") + np.arange(points) * np.timedelta64(5_000_000_001, "ns")
+    lon = WEST + 0.002 + np.arange(points) * 0.000123456789
+    return Track("早巡", worker, times, lon, np.full(points, SOUTH + 0.002), source="a.gpx")
+
+
+def test_tracks_come_back_exactly_and_are_stored_once(active):
+    first, second = walked(), walked("李四", points=1)
+    results = active.add_tracks([first, second, first], actor="张三")
+    assert [r.created for r in results] == [True, True, False]
+    assert results[2].id == results[0].id
+    (again,) = active.add_tracks([first])
+    assert (again.id, again.created) == (results[0].id, False)
+    stored = active.patrol_tracks(*DAY)
+    assert [(t.id, t.worker, t.name, t.source) for t in stored] == [
+        (results[0].id, "张三", "早巡", "a.gpx"),
+        (results[1].id, "李四", "早巡", "a.gpx"),
+    ]
+    for original, back in zip([first, second], stored, strict=True):
+        assert (back.times == original.times).all()
+        assert (back.lon == original.lon).all() and (back.lat == original.lat).all()
+        assert back.digest() == original.digest()
+
+
+def test_stored_tracks_are_found_by_time_and_worker(active):
+    active.add_tracks([walked(), walked("李四", start="2026-11-24T23:59:58")])
+    assert [t.worker for t in active.patrol_tracks(*DAY, worker="李四")] == []
+    late = active.patrol_tracks(
+        datetime(2026, 11, 25, tzinfo=UTC), datetime(2026, 11, 26, tzinfo=UTC)
+    )
+    assert [t.worker for t in late] == ["李四"]  # it runs past midnight into the 25th
+    assert len(active.patrol_tracks(DAY[0], DAY[0] + timedelta(seconds=1))) == 1
+
+
+def test_a_bad_track_stores_nothing_of_its_batch(active):
+    far = walked()
+    bad = Track("x", "李四", far.times, far.lon, np.full(5, 95.0))
+    with pytest.raises(InputError, match=r"tracks\[1\]: lon/lat must be WGS-84"):
+        active.add_tracks([walked("王五"), bad])
+    unordered = Track("x", "李四", far.times[::-1], far.lon, far.lat)
+    with pytest.raises(InputError, match=r"tracks\[0\]\.times: not in time order"):
+        active.add_tracks([unordered])
+    assert active.patrol_tracks(*DAY) == []
+
+
+def test_track_periods_need_aware_times_in_order(active):
+    with pytest.raises(InputError, match="since: needs a time with a time zone"):
+        active.patrol_tracks(datetime(2026, 11, 23), DAY[1])
+    with pytest.raises(InputError, match="is before since"):
+        active.patrol_tracks(DAY[1], DAY[0])
 
 
 # --- opening -------------------------------------------------------------------------------

@@ -159,6 +159,19 @@ def screen_point(page, lat: float, lon: float) -> tuple[float, float]:
     }}""", [lat, lon]))  # fmt: skip
 
 
+#: The properties of the GeoJSON features on the map whose ``key`` is ``value``.
+FEATURES = f"""((key, value) => {{
+    const found = [];
+    {MAP}.eachLayer(l => {{ if (l.feature && l.feature.properties[key] === value)
+                              found.push(l.feature.properties); }});
+    return found;
+}})"""
+
+
+def features_shown(page, key: str, value: str) -> int:
+    return page.evaluate(f"([key, value]) => {FEATURES}(key, value).length", [key, value])
+
+
 def shown(page, name: str) -> bool:
     return page.evaluate(f"name => {MAP}.hasLayer(window.geogridLayers[name])", name)
 
@@ -257,6 +270,27 @@ def test_uploading_gps_tracks_shows_them_and_patrol_compliance(page, live_server
                for f in layer["features"])  # fmt: skip
     page.wait_for_function("() => document.querySelectorAll('path.leaflet-interactive').length > 8")
     assert page.locator("#g-status").inner_text() == ""
+    assert page.problems == []
+
+
+def test_stored_tracks_and_their_compliance_show_for_the_chosen_days(page, live_server, reports):
+    from geogrid.analysis.tracks import parse_gpx
+    from tests.patrol import AROUND_101, gpx_text, walk_points
+
+    walks = [("巡", walk_points(AROUND_101, f"2026-11-20T{hour}:00:00+08:00")) for hour in (8, 14)]
+    reports.add_tracks(parse_gpx(gpx_text(walks, author="张三")))
+    open_map(page, live_server + "/")
+    with page.expect_response(lambda r: "/api/patrol/tracks?" in r.url) as today:
+        page.get_by_label("轨迹", exact=True).click()
+    assert today.value.status == 200  # today's, by default: none stored
+    day = "since=2026-11-20&until=2026-11-20"
+    with page.expect_response(lambda r: f"/api/patrol/compliance?format=geojson&{day}" in r.url):
+        page.locator("#f-since").fill("2026-11-20")
+        page.locator("#f-until").fill("2026-11-20")
+    page.wait_for_function("() => document.getElementById('g-status').textContent === ''")
+    assert features_shown(page, "worker", "张三") == 2
+    page.get_by_label("巡查达标", exact=True).click()
+    page.wait_for_function(f"() => {FEATURES}('code', '101').some(p => p.patrols === 2)")
     assert page.problems == []
 
 

@@ -238,7 +238,49 @@
       });
     });
   }
+  /* Switched on with no upload, the two layers show the stored tracks and their
+     compliance for the filter's days (default today), at most a week. */
+  var uploaded = false, storedQuery = null;
+  function localDay(date) {
+    var d = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
+    return d.toISOString().slice(0, 10);
+  }
+  function loadStoredPatrols() {
+    if (uploaded || !(map.hasLayer(trackLayer) || map.hasLayer(complianceLayer))) { return; }
+    var until = filters.until || localDay(new Date());
+    var query = "since=" + (filters.since || until) + "&until=" + until;
+    if (query === storedQuery) { return; }
+    storedQuery = query;
+    var status = document.getElementById("g-status");
+    Promise.all([
+      fetchJson(cfg.api + "/patrol/tracks?" + query),
+      fetchJson(cfg.api + "/patrol/compliance?format=geojson&" + query)
+    ]).then(function (found) {
+      if (query !== storedQuery) { return; }  // the days changed while this was on its way
+      trackLayer.clearLayers();
+      L.geoJSON(found[0], {
+        style: { color: "#00441b", weight: 3 },
+        onEachFeature: function (f, layer) {
+          var p = f.properties;
+          layer.bindTooltip(escapeHtml(p.worker + " · " + p.name + " · " +
+            (p.length_m / 1000).toFixed(1) + " km"), { sticky: true });
+        }
+      }).addTo(trackLayer);
+      complianceLayer.clearLayers();
+      complianceLayer.addData(found[1]);
+      status.textContent = found[0].features.length ? "" : t.noTracks;
+    }).catch(function (err) { storedQuery = null; status.textContent = String(err.message || err); });
+  }
+  function fetchJson(url) {
+    return fetch(url).then(function (r) {
+      return r.json().then(function (d) {
+        if (!r.ok) { throw new Error(d.error ? d.error.message : r.status); }
+        return d;
+      });
+    });
+  }
   function uploadTracks(text) {
+    uploaded = true;
     trackLayer.clearLayers();
     gpxLines(text).forEach(function (line) {
       L.polyline(line, { color: "#00441b", weight: 3 }).addTo(trackLayer);
@@ -390,5 +432,9 @@
   });
   map.on("moveend", refreshAll);
   map.on("overlayadd", refreshAll);
+  map.on("overlayadd", loadStoredPatrols);
+  ["f-since", "f-until"].forEach(function (id) {
+    document.getElementById(id).addEventListener("change", loadStoredPatrols);
+  });
   refreshAll();
 })();
