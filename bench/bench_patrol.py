@@ -99,11 +99,14 @@ def plan_part() -> dict:
 
 
 def worker_gpx(worker: int, hours: float, rng, bounds) -> str:
-    """A random walk at 1.25 m/s that turns gently and stays in the district's middle."""
+    """A random walk at 1.25 m/s that turns gently, stays in the district's middle and,
+    once every two hours or so, stops for ten minutes (a check-in, a talk with a resident)."""
     n = int(hours * 3600 / 5)
     west, south, east, north = bounds
     heading = np.cumsum(rng.normal(0, 0.25, n))
-    step_deg = 6.25 / 98_000
+    step_deg = np.full(n, 6.25 / 98_000)
+    for first in rng.integers(0, max(1, n - 120), max(1, n // 1440)):
+        step_deg[first : first + 120] = 0.3 / 98_000  # standing, the fix wandering a little
     lon = np.empty(n)
     lat = np.empty(n)
     lon[0], lat[0] = rng.uniform(west, east), rng.uniform(south, north)

@@ -506,6 +506,14 @@ def find_stops(
     the first point farther than ``radius_m``; a long enough stop is kept and the scan
     continues after it.
 
+    Examples
+    --------
+    >>> t = Track("t", "w", np.array(["2026-11-23T00:00", "2026-11-23T00:06",
+    ...           "2026-11-23T00:07"], dtype="datetime64[ns]"), np.array([120.0, 120.0, 120.01]),
+    ...           np.array([28.0, 28.0001, 28.0]))
+    >>> find_stops(t)[["minutes", "points"]].values.tolist()
+    [[6.0, 2.0]]
+
     Returns
     -------
     DataFrame
@@ -513,35 +521,52 @@ def find_stops(
     """
     if not (min_minutes > 0 and radius_m > 0):
         raise InputError("min_minutes and radius_m must be > 0")
-    exits = _exit_indices(track.xy, radius_m)
-    minutes = (track.times[exits - 1] - track.times) / np.timedelta64(60, "s")
-    rows, i = [], 0
-    candidates = np.flatnonzero(minutes >= min_minutes)
-    while True:
-        k = np.searchsorted(candidates, i)
-        if k == len(candidates):
-            break
-        first, last = candidates[k], exits[candidates[k]] - 1
-        rows.append(_stop_row(track, first, last))
-        i = last + 1
+    starts = _possible_stop_starts(track, min_minutes, radius_m)
+    exits = _exit_indices(track.xy, starts, radius_m)
+    lasted = (track.times[exits - 1] - track.times[starts]) / np.timedelta64(60, "s")
+    kept = lasted >= min_minutes
+    rows, scanned_to = [], 0
+    for first, exit_at in zip(starts[kept], exits[kept], strict=True):
+        if first >= scanned_to:  # stops do not overlap: the scan goes on after each
+            rows.append(_stop_row(track, int(first), int(exit_at) - 1))
+            scanned_to = exit_at
     columns = ["start", "end", "minutes", "lon", "lat", "points"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def _exit_indices(xy: np.ndarray, radius_m: float) -> np.ndarray:
-    """For each point i, the first j > i farther than radius_m from it (n if none)."""
+def _possible_stop_starts(track: Track, min_minutes: float, radius_m: float) -> np.ndarray:
+    """Points a stop could begin at: still within ``radius_m`` ``min_minutes`` later.
+
+    A stop from point i lasting ``min_minutes`` keeps every point up to the first one
+    ``min_minutes`` later within the radius, that one included; on a walk few points
+    pass, so the exact search runs on few.
+    """
+    later = np.searchsorted(
+        track.times, track.times + np.timedelta64(round(min_minutes * 60e9), "ns")
+    )
+    possible = np.flatnonzero(later < len(track.times))
+    moved = np.hypot(*(track.xy[later[possible]] - track.xy[possible]).T)
+    return possible[moved <= radius_m]
+
+
+def _exit_indices(xy: np.ndarray, starts: np.ndarray, radius_m: float) -> np.ndarray:
+    """For each start i, the first j > i farther than ``radius_m`` from it (n if none).
+
+    Looks ahead in windows that double in length, all starts at once.
+    """
     n = len(xy)
-    exits = np.full(n, n, dtype=np.int64)
-    active = np.arange(n - 1)
-    offset = 1
-    while active.size:
-        ahead = active + offset
-        inside = ahead < n
-        active, ahead = active[inside], ahead[inside]
-        far = np.hypot(*(xy[ahead] - xy[active]).T) > radius_m
-        exits[active[far]] = ahead[far]
-        active = active[~far]
-        offset += 1
+    exits = np.full(len(starts), n, dtype=np.int64)
+    pending, offset, window = np.arange(len(starts)), 1, 64
+    while pending.size:
+        ahead = starts[pending, None] + np.arange(offset, offset + window)
+        within = ahead < n
+        ahead = np.minimum(ahead, n - 1)
+        away = xy[ahead] - xy[starts[pending]][:, None, :]
+        far = (np.hypot(away[..., 0], away[..., 1]) > radius_m) & within
+        found = far.any(axis=1)
+        exits[pending[found]] = ahead[found, far[found].argmax(axis=1)]
+        pending = pending[~found & within[:, -1]]  # neither found nor past the end
+        offset, window = offset + window, window * 2
     return exits
 
 

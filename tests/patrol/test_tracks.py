@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString
 
 from geogrid import Hierarchy
 from geogrid.analysis.tracks import (
+    Track,
     analyse_track,
     checkpoints_reached,
     find_stops,
@@ -202,6 +205,49 @@ def test_stops_of_at_least_n_minutes_within_r_metres_are_found():
     assert stops["minutes"][0] == pytest.approx(10, abs=0.6)
     assert stops["lon"][0] == pytest.approx(120.004, abs=1e-4)
     assert len(find_stops(track, min_minutes=2, radius_m=30)) == 2
+
+
+def stops_by_definition(track, min_minutes: float, radius_m: float) -> list[tuple[int, int]]:
+    """Stops point by point, as find_stops defines them (slow: for checking it)."""
+    found, i, n = [], 0, len(track.lon)
+    while i < n:
+        j = i + 1
+        while j < n and np.hypot(*(track.xy[j] - track.xy[i])) <= radius_m:
+            j += 1
+        if (track.times[j - 1] - track.times[i]) / np.timedelta64(60, "s") >= min_minutes:
+            found.append((i, j - 1))
+            i = j
+        else:
+            i += 1
+    return found
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    legs=st.lists(st.tuples(st.booleans(), st.integers(1, 80)), min_size=1, max_size=8),
+    step_s=st.integers(1, 40),
+    min_minutes=st.floats(0.5, 6),
+    radius_m=st.floats(5, 60),
+    seed=st.integers(0, 1000),
+)
+def test_stops_are_found_as_defined(legs, step_s, min_minutes, radius_m, seed):
+    rng = np.random.default_rng(seed)
+    # Legs of walking (1–2 m a step) and standing (the fix wandering up to ~8 m).
+    steps = np.concatenate(
+        [rng.normal(0, 3, (count, 2)) if stand else rng.uniform(1, 2, (count, 2))
+         for stand, count in legs]
+    )  # fmt: skip
+    metres = np.cumsum(steps, axis=0)
+    times = np.datetime64("2026-11-23T00:00", "ns") + np.arange(len(metres)) * np.timedelta64(
+        step_s, "s"
+    )
+    track = Track("t", "w", times, 120.0 + metres[:, 0] / 98_300, 28.0 + metres[:, 1] / 110_800)
+    stops = find_stops(track, min_minutes, radius_m)
+    expected = stops_by_definition(track, min_minutes, radius_m)
+    assert stops["points"].tolist() == [last - first + 1 for first, last in expected]
+    assert stops["start"].tolist() == [
+        pd.Timestamp(times[first], tz="UTC") for first, _ in expected
+    ]
 
 
 def test_analyse_track_gives_the_whole_picture_as_json(district):
