@@ -12,7 +12,9 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import pandas as pd
@@ -320,7 +322,10 @@ def _compliance(args: argparse.Namespace) -> int:
     else:
         tracks, visits = _stored_tracks(store, args, rule), None
     result = compliance_of_tracks(tracks, hierarchy, level=args.level, since=args.since,
-                                  until=args.until, rule=rule, visits=visits)  # fmt: skip
+                                  until=args.until, rule=rule, visits=visits,
+                                  skip_outside=not args.files)  # fmt: skip
+    for track in result.outside:
+        print(f"left out: {track.label} ({track.worker}) passes no grid", file=sys.stderr)
     counts = result.summary["status"].value_counts()
     days = result.table["day"].nunique()
     print(
@@ -346,11 +351,13 @@ def _stored_tracks(store, args: argparse.Namespace, rule: PatrolRule) -> list:
     if not (args.since and args.until):
         raise InputError("give GPX files, or --since and --until to count the stored tracks")
     try:
-        first = pd.Timestamp(args.since).tz_localize(rule.timezone)
-        last = pd.Timestamp(args.until).tz_localize(rule.timezone) + pd.Timedelta(days=1)
+        first, last = pd.Timestamp(args.since).date(), pd.Timestamp(args.until).date()
     except (ValueError, TypeError):
         raise InputError(f"--since/--until: {args.since!r}, {args.until!r} are not dates") from None
-    return store.patrol_tracks(first.to_pydatetime(), last.to_pydatetime())
+    zone = ZoneInfo(rule.timezone)
+    return store.patrol_tracks(
+        datetime.combine(first, time(), zone), datetime.combine(last, time(), zone) + timedelta(1)
+    )
 
 
 __all__ = ["add_patrol_commands"]

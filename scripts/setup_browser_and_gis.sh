@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the web tests drive for real: Chromium (browser tests, with
 # CJK fonts for screenshots) and GDAL's command-line tools (ogrinfo reads the
-# OGC API – Features endpoint). Idempotent; needs root (CI is).
+# OGC API – Features endpoint); and wrk, the load generator of
+# bench/bench_web.py. Idempotent; needs root (CI is).
 set -euo pipefail
 
 if [ "$(id -u)" != "0" ]; then
@@ -13,6 +14,7 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v ogrinfo >/dev/null || missing+=(gdal-bin)
 fc-list 2>/dev/null | grep -qi "noto sans cjk" || missing+=(fonts-noto-cjk)
+command -v wrk >/dev/null || missing+=(wrk)
 if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -226,14 +226,22 @@ def _period() -> tuple[datetime, datetime]:
     since, until = params.time("since"), params.time("until")
     if since is None or until is None:
         raise InputError("query parameters 'since' and 'until' are required")
-    if "T" not in request.args["until"]:
+    if _is_date(request.args["until"]):
         until += timedelta(days=1)  # a day given alone runs to its end
     if until <= since:
         given = request.args
-        raise InputError(f"until ({given['until']}) is before since ({given['since']})")
+        raise InputError(f"until ({given['until']}) must be after since ({given['since']})")
     if until - since > timedelta(days=MAX_PERIOD_DAYS):
         raise InputError(f"since/until: at most {MAX_PERIOD_DAYS} days at once")
     return since, until
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _track_feature(track, tolerance_m: float) -> dict[str, Any]:
@@ -289,11 +297,16 @@ def stored_compliance():
     h = hierarchy()
     rule = _rule()
     since, until = _period()
-    tracks = store().patrol_tracks(since, until)
-    last_day = (until - timedelta(microseconds=1)).astimezone(ZoneInfo(rule.timezone)).date()
-    first_day = since.astimezone(ZoneInfo(rule.timezone)).date()
+    zone = ZoneInfo(rule.timezone)
+    first_day = since.astimezone(zone).date()
+    last_day = (until - timedelta(microseconds=1)).astimezone(zone).date()
+    # Whole local days: a day's table counts the day's every patrol, not the hours asked.
+    tracks = store().patrol_tracks(
+        datetime.combine(first_day, time(), zone),
+        datetime.combine(last_day + timedelta(days=1), time(), zone),
+    )
     result = compliance_of_tracks(tracks, h, level=_level(h), rule=rule, since=first_day,
-                                  until=last_day)  # fmt: skip
+                                  until=last_day, skip_outside=True)  # fmt: skip
     return _compliance_response(result)
 
 
@@ -313,7 +326,8 @@ def _compliance_response(result) -> Response:
         summary=_rows(result.summary),
         table=_rows(result.table),
         never_visited=never_visited(result.table),
-        patrols=len(result.patrols),
+        patrols=int(result.table["patrols"].sum()),  # on the table's days only
+        tracks_outside=[t.id if t.id is not None else t.label for t in result.outside],
     )
 
 

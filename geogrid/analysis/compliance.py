@@ -36,7 +36,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -265,6 +265,7 @@ class ComplianceResult:
     table: pd.DataFrame
     summary: pd.DataFrame
     layer: gpd.GeoDataFrame
+    outside: list = field(default_factory=list)  # tracks left out: they pass no grid
 
 
 def compliance_of_tracks(
@@ -276,6 +277,7 @@ def compliance_of_tracks(
     until: date | str | None = None,
     rule: PatrolRule | None = None,
     visits: pd.DataFrame | None = None,
+    skip_outside: bool = False,
 ) -> ComplianceResult:
     """Compliance of the grids of ``level`` from GPS tracks over a period.
 
@@ -283,7 +285,9 @@ def compliance_of_tracks(
     given, and every grid of it is missed. A track far from every grid
     stops the whole computation with its name (see :func:`visits_of_tracks`). Give
     ``visits`` when the tracks' visits of ``level`` are already known, to skip
-    assigning their points again.
+    assigning their points again. With ``skip_outside``, a track that passes no grid
+    (stored before the boundaries were redrawn, say) is left out and listed in the
+    result's ``outside`` instead of stopping the count.
     """
     from geogrid.analysis.tracks import visits_of_tracks
 
@@ -291,8 +295,11 @@ def compliance_of_tracks(
     tracks = list(tracks)
     if not tracks and not (since and until):
         raise InputError("tracks: give at least one track, or since and until")
+    outside: list = [] if skip_outside else None
     if visits is None:
-        visits = visits_of_tracks(tracks, hierarchy, level) if tracks else _no_visits()
+        visits = (
+            visits_of_tracks(tracks, hierarchy, level, outside=outside) if tracks else _no_visits()
+        )
     days = [
         pd.Timestamp(t.times[i], tz="UTC").tz_convert(rule.timezone).date()
         for t in tracks
@@ -303,7 +310,9 @@ def compliance_of_tracks(
     grids = hierarchy.grids(level)
     table = compliance_table(patrols, grids["code"], first, last, rule)
     summary = compliance_summary(table)
-    return ComplianceResult(patrols, table, summary, compliance_layer(summary, grids))
+    return ComplianceResult(
+        patrols, table, summary, compliance_layer(summary, grids), outside or []
+    )
 
 
 def _no_visits() -> pd.DataFrame:

@@ -37,18 +37,26 @@ import re
 import numpy as np
 import pandas as pd
 
+#: Track times outside these are refused: a phone whose clock was never set, or a typo.
+EARLIEST, LATEST = np.datetime64("2000-01-01"), np.datetime64("2100-01-01")
 #: Attribute the skeleton's placeholder ``<trkseg/>`` carries: the segment's index.
 SEGMENT_ATTRIBUTE = "geogrid-segment"
 _MARK = SEGMENT_ATTRIBUTE.encode()
 
-# A point's start tag, then its children up to <time>, never past its own end tag. expat
-# has already found the file well-formed, so a quote opened is closed by its own kind.
-_POINT_REST = rb"[\"']\s*>[^<]*(?:<(?!/trkpt\s*>|time>)[^<]*)*<time>([^<]*)</time>"
+# A point's start tag, then the elements before its <time> child: leaves only (<ele>,
+# <ele/>), so the <time> found is the point's own, never one nested in <extensions>.
+# expat has already found the file well-formed: a quote opened is closed by its kind.
+_POINT_REST = (
+    rb"[\"']\s*>\s*(?:<(?!time>)[^/!?<>][^<>]*(?:/>|>[^<]*</[^<>]*>)\s*)*<time>([^<]*)</time>"
+)
 _LAT_LON = re.compile(rb"<trkpt\s+lat=[\"']([^\"'<]*)[\"']\s+lon=[\"']([^\"'<]*)" + _POINT_REST)
 _LON_LAT = re.compile(rb"<trkpt\s+lon=[\"']([^\"'<]*)[\"']\s+lat=[\"']([^\"'<]*)" + _POINT_REST)
 # Markup the cut cannot see through (comments, CDATA, DOCTYPE; prefixed track
 # elements): the whole file is then read from the tree.
 _OPAQUE = (b"<!", b":trk")
+_PLAIN_SEGMENT = re.compile(rb"<trkseg\s*/?>")
+#: Times the scan reads with numpy: "2026-11-23T08:00:00Z", with or without a fraction.
+_UTC_SHAPE = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":"}
 
 
 def cut_segments(data: bytes) -> tuple[bytes, list[bytes]]:
@@ -64,6 +72,8 @@ def cut_segments(data: bytes) -> tuple[bytes, list[bytes]]:
         open_end = search = data.find(b">", start) + 1
         if data[start + 7 : start + 8] not in b" \t\r\n/>":
             continue  # another element whose name begins with "trkseg"
+        if not _PLAIN_SEGMENT.fullmatch(data, start, open_end):
+            return data, []  # attributes (a namespace?) on a segment: the tree reads it
         if data[open_end - 2 : open_end] == b"/>":
             content_end = open_end  # <trkseg/>
         else:
@@ -112,18 +122,39 @@ def _utc_times(stamps: np.ndarray) -> np.ndarray | None:
     stamps = np.char.strip(stamps)
     first = stamps.astype("S1")
     if not ((first >= b"0") & (first <= b"9")).all():
-        return None  # numpy would read words such as "now"; the tree reading refuses them
-    if np.char.endswith(stamps, b"Z").all() and not np.char.endswith(stamps, b"ZZ").any():
-        # The common form (UTC, "Z"): numpy parses it ten times faster than pandas.
+        return None  # parsers read words such as "now"; the tree reading refuses them
+    if _utc_shaped(stamps):
+        # The common form: numpy parses it ten times faster than pandas.
         try:
-            return np.char.rstrip(stamps, b"Z").astype("datetime64[ns]")
+            times = np.char.rstrip(stamps, b"Z").astype("datetime64[us]")
         except ValueError:
             return None
-    try:
-        parsed = pd.to_datetime(stamps.astype(str), utc=True, format="ISO8601")
-    except (ValueError, TypeError):
-        return None
-    return parsed.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    else:
+        try:
+            parsed = pd.to_datetime(stamps.astype(str), utc=True, format="ISO8601")
+        except (ValueError, TypeError):
+            return None
+        times = parsed.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    # Checked before nanoseconds, whose range (1678–2262) would wrap a year such as 1500.
+    return times.astype("datetime64[ns]") if in_time_range(times) else None
+
+
+def _utc_shaped(stamps: np.ndarray) -> bool:
+    """Whether every stamp is "YYYY-MM-DDTHH:MM:SS[.fff…]Z", the form numpy reads strictly."""
+    lengths = np.char.str_len(stamps)
+    if len(stamps) == 0 or lengths.min() < 20 or lengths.max() > 30:
+        return False
+    chars = np.ascontiguousarray(stamps).view("S1").reshape(len(stamps), -1)
+    shaped = chars[np.arange(len(stamps)), lengths - 1] == b"Z"
+    shaped &= (lengths == 20) | (chars[:, 19] == b".")  # "…:SSZ" or "…:SS.fffZ"
+    for position, char in _UTC_SHAPE.items():
+        shaped &= chars[:, position] == char
+    return bool(shaped.all())
+
+
+def in_time_range(times: np.ndarray) -> bool:
+    """Whether every time lies in 2000–2099: a GPS patrol's, not a clock's mistake."""
+    return bool(((times >= EARLIEST) & (times < LATEST)).all())
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -46,7 +46,14 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString
 
-from geogrid.analysis.gpxscan import SEGMENT_ATTRIBUTE, cut_segments, scan_segment
+from geogrid.analysis.gpxscan import (
+    EARLIEST,
+    LATEST,
+    SEGMENT_ATTRIBUTE,
+    cut_segments,
+    in_time_range,
+    scan_segment,
+)
 from geogrid.crs import from_wgs84, geodesic_distance_m, to_wgs84
 from geogrid.errors import InputError
 from geogrid.patrol import Track
@@ -60,7 +67,7 @@ DEFAULT_STOP_RADIUS_M = 30.0
 #: An XML declaration, its encoding in group 2 (groups 1 and 3: what surrounds it).
 _DECLARED = re.compile(r"""(^\s*<\?xml[^>]*?encoding\s*=\s*["'])([A-Za-z0-9._-]+)(["'])""")
 #: Encodings expat reads itself; any other declared one is decoded by Python first.
-_EXPAT_ENCODINGS = {"utf-8", "utf8", "utf-16", "us-ascii", "ascii", "iso-8859-1", "latin-1"}
+_EXPAT_ENCODINGS = {"utf-8", "utf-16", "iso-8859-1", "us-ascii"}  # by these names only
 #: Largest GPX accepted, in bytes (a day at one point a second is about 3 MB).
 MAX_GPX_BYTES = 50_000_000
 
@@ -112,7 +119,7 @@ def parse_gpx(
     data = _checked_gpx(text, source)
     skeleton, segments = cut_segments(data)
     scanned = [scan_segment(segment) for segment in segments]
-    if any(points is None for points in scanned):
+    if any(points is None for points in scanned) or not _parses(skeleton):
         skeleton, scanned = data, []  # a form the scan does not read: the tree reads it all
     root = _gpx_root(skeleton, source)
     author = _find_text(root, "metadata", "author", "name") or _find_text(root, "author")
@@ -156,7 +163,7 @@ def _checked_gpx(text: str | bytes, source: str) -> bytes:
 def _decoded(data: bytes, source: str) -> bytes | str:
     """``data`` as expat reads it (bytes), or decoded when declared in another encoding."""
     declared = _DECLARED.match(data[:200].decode("latin-1"))
-    if not declared or declared.group(2).replace("_", "-").lower() in _EXPAT_ENCODINGS:
+    if not declared or declared.group(2).lower() in _EXPAT_ENCODINGS:
         return data
     name = declared.group(2)
     try:
@@ -165,6 +172,15 @@ def _decoded(data: bytes, source: str) -> bytes | str:
         raise InputError(f"{source}: unknown encoding {name!r} in the XML declaration") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{source}: not {name} text (byte {exc.start + 1})") from None
+
+
+def _parses(skeleton: bytes) -> bool:
+    """Whether the cut left well-formed XML (a segment nested in a point would not)."""
+    try:
+        expat.ParserCreate().Parse(skeleton, True)
+    except expat.ExpatError:
+        return False
+    return True
 
 
 def _gpx_root(text: str | bytes, source: str) -> ET.Element:
@@ -251,18 +267,29 @@ def _times(stamps: list, where: str) -> np.ndarray:
             "a patrol track needs a time at every point"
         )
     try:
+        if not all(s.strip()[:1].isdigit() for s in stamps):
+            raise ValueError("a word, not a time")
         parsed = pd.to_datetime(pd.Series(stamps).str.strip(), utc=True, format="ISO8601")
     except (ValueError, TypeError):
-        bad = next(i for i, s in enumerate(stamps) if not _is_time(s))
+        bad = next((i for i, s in enumerate(stamps) if not _is_time(s)), 0)
         raise InputError(
             f"{where}, point {bad + 1}: <time> {stamps[bad]!r} is not an ISO 8601 time"
         ) from None
-    return parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    times = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    if not in_time_range(times):  # before nanoseconds, whose range would wrap the year 1500
+        bad = int(np.flatnonzero((times < EARLIEST) | (times >= LATEST))[0])
+        raise InputError(
+            f"{where}, point {bad + 1}: <time> {stamps[bad]!r} is not between 2000 and 2099"
+        )
+    return times.astype("datetime64[ns]")
 
 
 def _is_time(value: str) -> bool:
+    """Whether one stamp reads as the whole column is read (the same parser, alone)."""
+    if not value.strip()[:1].isdigit():
+        return False  # pandas reads "now" and "today"
     try:
-        pd.Timestamp(value.strip())
+        pd.to_datetime([value.strip()], utc=True, format="ISO8601")
     except (ValueError, TypeError):
         return False
     return True
@@ -321,22 +348,32 @@ def visits_of_tracks(
     *,
     max_distance_m: float = 50.0,
     max_gap_s: float = DEFAULT_MAX_GAP_S,
+    outside: list[Track] | None = None,
 ) -> pd.DataFrame:
     """:func:`grid_visits` of many tracks at once, one after another in one table.
 
     All their points are assigned in one call, which for a day's tracks of a
     hundred workers is several times faster than track by track.
 
+    Give a list as ``outside`` to collect there the tracks that pass no grid (they
+    have no visits) instead of refusing them.
+
     Raises
     ------
     InputError
-        A track has no point near a grid: the first such is named.
+        A track has no point near a grid (and no ``outside`` list): the first is named.
     """
-    return _visits_with_owner(list(tracks), hierarchy, level, max_distance_m, max_gap_s)[0]
+    tracks = list(tracks)
+    return _visits_with_owner(tracks, hierarchy, level, max_distance_m, max_gap_s, outside)[0]
 
 
 def _visits_with_owner(
-    tracks: list[Track], hierarchy: Any, level: str, max_distance_m: float, max_gap_s: float
+    tracks: list[Track],
+    hierarchy: Any,
+    level: str,
+    max_distance_m: float,
+    max_gap_s: float,
+    outside: list[Track] | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """:func:`visits_of_tracks`, and for each visit the index of its track."""
     if not tracks:
@@ -348,8 +385,10 @@ def _visits_with_owner(
     bounds = np.cumsum([0] + [len(t.lon) for t in tracks])
     for track, first, last in zip(tracks, bounds[:-1], bounds[1:], strict=True):
         if (grid[first:last] < 0).all():
-            far = assigned.iloc[first:last]
-            raise InputError(_far_message(track, far, hierarchy, max_distance_m))
+            if outside is None:
+                far = assigned.iloc[first:last]
+                raise InputError(_far_message(track, far, hierarchy, max_distance_m))
+            outside.append(track)
     return _visits(tracks, grid, np.asarray(codes, dtype=object), max_gap_s)
 
 

@@ -345,12 +345,31 @@ def test_api_stores_tracks_once_and_serves_them_and_their_compliance(client, tmp
     assert nobody["patrols"] == 0 and len(nobody["never_visited"]) == 8
 
 
+def test_stored_compliance_counts_whole_days_and_leaves_out_tracks_off_the_grids(
+    client, app, tmp_path
+):
+    for path in day_of_tracks(tmp_path):  # patrols at 08:00, 14:00 and 20:00 China time
+        client.post("/api/patrol/tracks?store=true", data=Path(path).read_bytes())
+    with app.app_context():  # a track stored before the grids moved: it passes none now
+        from geogrid.analysis.tracks import parse_gpx
+        from web.state import store
+
+        far = walk_points([(121.0, 28.5), (121.001, 28.5)], "2026-11-23T10:00:00+08:00")
+        (stored,) = store().add_tracks(parse_gpx(gpx_text([("远", far)], "赵六")))
+    afternoon = "since=2026-11-23T12:00:00%2B08:00&until=2026-11-23T18:00:00%2B08:00"
+    table = client.get(f"/api/patrol/compliance?{afternoon}").get_json()
+    assert table["patrols"] == 3  # the day's table: the morning and evening patrols count
+    assert table["tracks_outside"] == [stored.id]
+    lines = client.get("/api/patrol/tracks?since=2026-11-23&until=2026-11-23 09:00").get_json()
+    assert [f["properties"]["worker"] for f in lines["features"]] == ["张三"]  # not a whole day
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
         ("", "'since' and 'until' are required"),
         ("?since=2026-11-01&until=2026-11-30", "at most 7 days"),
-        ("?since=2026-11-23&until=2026-11-22", "is before since"),
+        ("?since=2026-11-23&until=2026-11-22", "must be after since"),
         ("?since=yesterday&until=2026-11-23", "'since' must be an ISO 8601 time"),
     ],
 )

@@ -204,3 +204,65 @@ def test_files_in_the_encodings_chinese_apps_export_are_read(encoding):
 def test_a_wrong_declared_encoding_is_named(data, message):
     with pytest.raises(InputError, match=message):
         parse_gpx(data)
+
+
+def one_point(inside: str, segment: str = "<trkseg>") -> str:
+    return f'<gpx><trk>{segment}<trkpt lat="28" lon="120">{inside}</trkpt></trkseg></trk></gpx>'
+
+
+def outcome(read, document):
+    """The times read, or the message of the refusal."""
+    try:
+        return [str(t) for track in read(document) for t in track.times]
+    except InputError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        # a <time> nested in <extensions> before the point's own, or instead of it
+        one_point("<extensions><time>2026-11-23T05:00:00Z</time></extensions>"
+                  "<time>2026-11-23T00:00:00Z</time>"),
+        one_point("<extensions><time>2026-11-23T05:00:00Z</time></extensions>"),
+        one_point("<ele>3</ele><time>2026-11-23T00:00:00Z</time><extensions><time>x</time>"
+                  "</extensions>"),
+        # stamps numpy would read and the ISO 8601 reading would not, or out of range
+        one_point("<time>2026-11-23T08:00:00+08:00Z</time>"),
+        one_point("<time>2026-11-23Z</time>"),
+        one_point("<time>2026Z</time>"),
+        one_point("<time>1-11-23T00:00:00Z</time>"),
+        one_point("<time>1500-11-23T00:00:00Z</time>"),
+        one_point("<time>2026-11-23T00:00:00z</time>"),
+        one_point("<time>now</time>"),
+        one_point("<time>2026-11-23T00:00:00.123456Z</time>"),
+        # segments the cut must leave to the tree
+        one_point("<time>2026-11-23T00:00:00Z</time>", '<trkseg xmlns="urn:other">'),
+        one_point("<time>2026-11-23T00:00:00Z</time><extensions><trkseg></trkseg></extensions>"),
+    ],
+)  # fmt: skip
+def test_odd_forms_are_read_as_the_tree_reads_them(document):
+    assert outcome(parse_gpx, document) == outcome(read_from_tree, document)
+
+
+@pytest.mark.parametrize(
+    ("inside", "message"),
+    [
+        (
+            "<time>2026-11-23T00:00:00z</time>",
+            "point 1: <time> '2026-11-23T00:00:00z' is not an ISO",
+        ),
+        ("<time>1500-11-23T00:00:00Z</time>", "is not between 2000 and 2099"),
+        ("<time>now</time>", "point 1: <time> 'now' is not an ISO 8601 time"),
+    ],
+)
+def test_times_that_cannot_be_a_patrols_are_named(inside, message):
+    with pytest.raises(InputError, match=message):
+        parse_gpx(one_point(inside))
+
+
+def test_a_file_declared_utf8_without_the_dash_is_read():
+    declared = '<?xml version="1.0" encoding="utf8"?>'
+    document = declared + one_point("<name>早巡</name><time>2026-11-23T00:00:00Z</time>")
+    (track,) = parse_gpx(document.encode("utf-8"))
+    assert len(track.times) == 1

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from geogrid import Hierarchy
 from geogrid.analysis.compliance import compliance_of_tracks
 from geogrid.analysis.trackfiles import analyse_gpx_files, read_gpx_files
-from geogrid.analysis.tracks import analyse_track, grid_visits, read_gpx, visits_of_tracks
+from geogrid.analysis.tracks import Track, analyse_track, read_gpx, visits_of_tracks
 from geogrid.errors import InputError
 from tests.conftest import write_tiny_district
 from tests.patrol import AROUND_101, DATA, TWO_SIDES, gpx_text, walk_points
@@ -69,12 +70,47 @@ def test_a_bad_file_among_many_stops_the_batch_and_is_named(gpx_files, tmp_path)
         read_gpx_files(paths, processes=2)
 
 
-def test_visits_of_many_tracks_are_those_of_each_track(gpx_files, district):
+def visits_by_definition(track, district, max_gap_s: float = 600.0) -> list[tuple]:
+    """A track's visits point by point, as grid_visits defines them (slow: for checking)."""
+    codes = district.assign(track.lon, track.lat, max_distance_m=50.0)["grid_code"].tolist()
+    visits, current = [], None
+    for i, code in enumerate(codes):
+        code = code if isinstance(code, str) else None
+        counted = i + 1 < len(codes) and track.steps_s[i] <= max_gap_s
+        gap_before = i > 0 and track.steps_s[i - 1] > max_gap_s
+        if current is None or code != current[0] or gap_before:
+            current = [code, track.times[i], track.times[i], 0.0, 0.0, 0]
+            visits.append(current)
+        current[2] = track.times[i + 1] if counted else track.times[i]
+        current[3] += track.steps_s[i] if counted else 0.0
+        current[4] += track.steps_m[i] if counted else 0.0
+        current[5] += 1
+    return [tuple(v) for v in visits if v[0] is not None]
+
+
+def with_a_gap(track, after: int, minutes: float):
+    """The track with its clock jumping ``minutes`` ahead after point ``after``."""
+    times = track.times.copy()
+    times[after + 1 :] += np.timedelta64(int(minutes * 60), "s")
+    return Track(track.name, track.worker, times, track.lon, track.lat, track.source)
+
+
+def test_visits_of_many_tracks_are_as_defined_point_by_point(gpx_files, district):
     tracks = one_by_one(gpx_files)
-    together = visits_of_tracks(tracks, district)
-    alone = pd.concat([grid_visits(t, district) for t in tracks], ignore_index=True)
-    pd.testing.assert_frame_equal(together, alone)
-    assert {"101", "204"} <= set(together["code"])  # the walk across the district
+    tracks += [with_a_gap(tracks[0], 40, 15), with_a_gap(tracks[2], 10, 11)]  # gaps > 10 min
+    tracks.append(Track("一点", "王五", tracks[0].times[:1], tracks[0].lon[:1], tracks[0].lat[:1]))
+    visits = visits_of_tracks(tracks, district)
+    found = [
+        (r.code, r.start.to_datetime64(), r.end.to_datetime64(), r.seconds, r.length_m, r.points)
+        for r in visits.itertuples()
+    ]
+    expected = [v for t in tracks for v in visits_by_definition(t, district)]
+    assert len(found) == len(expected)
+    for got, want in zip(found, expected, strict=True):
+        assert got[:3] == want[:3] and got[5] == want[5]
+        assert got[3:5] == pytest.approx(want[3:5])
+    assert {"101", "204"} <= set(visits["code"])  # the walk across the district
+    assert visits["track"].tolist().count("一点") == 1
 
 
 def test_analysing_files_in_two_processes_equals_analysing_each_track(gpx_files, district):

@@ -419,6 +419,21 @@ def test_a_bad_track_stores_nothing_of_its_batch(active):
     assert active.patrol_tracks(*DAY) == []
 
 
+def test_a_batch_of_tracks_that_fails_while_written_leaves_nothing(active, monkeypatch):
+    insert = active.db.insert_tracks
+
+    def insert_then_fail(*args, **kwargs):
+        insert(*args, **kwargs)  # every row written, then the connection drops
+        raise ConnectionError("lost the database")
+
+    monkeypatch.setattr(active.db, "insert_tracks", insert_then_fail)
+    with pytest.raises(ConnectionError):
+        active.add_tracks([walked(), walked("李四")])
+    monkeypatch.undo()
+    assert active.patrol_tracks(*DAY) == []
+    assert [r.created for r in active.add_tracks([walked()])] == [True]
+
+
 def test_track_periods_need_aware_times_in_order(active):
     with pytest.raises(InputError, match="since: needs a time with a time zone"):
         active.patrol_tracks(datetime(2026, 11, 23), DAY[1])

@@ -127,19 +127,31 @@ def test_a_worker_that_dies_is_replaced_and_serving_goes_on(served):
     }
 
 
-def test_serve_stops_cleanly_on_sigterm(served):
+def _running(pid: int) -> bool:
+    """Whether a process is alive (a zombie waiting for its parent counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_serve_stops_cleanly_on_sigterm_workers_and_all(served):
     _, process = served
+    workers = _children(process.pid)
+    assert len(workers) == 2 and all(_running(pid) for pid in workers)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
-    assert _children(process.pid) == set()
+    _wait_until(lambda: not any(_running(pid) for pid in workers), 30, "the workers to stop")
 
 
 def test_sigterm_while_workers_are_still_loading_stops_the_server(tmp_path, tiny_manifest):
     process = _start(tmp_path, tiny_manifest, _free_port())
     try:
         _wait_until(lambda: _logged(tmp_path, "Spawning worker") == 2, 120, "the workers")
+        workers = _children(process.pid)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
+        _wait_until(lambda: not any(_running(pid) for pid in workers), 30, "the workers to stop")
     finally:
         process.kill()
         process.stdout_file.close()

@@ -256,7 +256,8 @@
       fetchJson(cfg.api + "/patrol/tracks?" + query),
       fetchJson(cfg.api + "/patrol/compliance?format=geojson&" + query)
     ]).then(function (found) {
-      if (query !== storedQuery) { return; }  // the days changed while this was on its way
+      // The days changed, or a file was dropped in, while this was on its way.
+      if (uploaded || query !== storedQuery) { return; }
       trackLayer.clearLayers();
       L.geoJSON(found[0], {
         style: { color: "#00441b", weight: 3 },
@@ -281,6 +282,7 @@
   }
   function uploadTracks(text) {
     uploaded = true;
+    storedQuery = null;
     trackLayer.clearLayers();
     gpxLines(text).forEach(function (line) {
       L.polyline(line, { color: "#00441b", weight: 3 }).addTo(trackLayer);
