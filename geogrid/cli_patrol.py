@@ -12,9 +12,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import pandas as pd
@@ -354,10 +352,7 @@ def _stored_tracks(store, args: argparse.Namespace, rule: PatrolRule) -> list:
         first, last = pd.Timestamp(args.since).date(), pd.Timestamp(args.until).date()
     except (ValueError, TypeError):
         raise InputError(f"--since/--until: {args.since!r}, {args.until!r} are not dates") from None
-    zone = ZoneInfo(rule.timezone)
-    return store.patrol_tracks(
-        datetime.combine(first, time(), zone), datetime.combine(last, time(), zone) + timedelta(1)
-    )
+    return store.patrol_tracks(*rule.day_bounds(first, last))
 
 
 __all__ = ["add_patrol_commands"]

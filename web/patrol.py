@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -301,10 +301,7 @@ def stored_compliance():
     first_day = since.astimezone(zone).date()
     last_day = (until - timedelta(microseconds=1)).astimezone(zone).date()
     # Whole local days: a day's table counts the day's every patrol, not the hours asked.
-    tracks = store().patrol_tracks(
-        datetime.combine(first_day, time(), zone),
-        datetime.combine(last_day + timedelta(days=1), time(), zone),
-    )
+    tracks = store().patrol_tracks(*rule.day_bounds(first_day, last_day))
     result = compliance_of_tracks(tracks, h, level=_level(h), rule=rule, since=first_day,
                                   until=last_day, skip_outside=True)  # fmt: skip
     return _compliance_response(result)

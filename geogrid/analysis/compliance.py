@@ -37,8 +37,9 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -91,6 +92,19 @@ class PatrolRule:
             pd.Timestamp("2026-01-01", tz=self.timezone)
         except Exception:
             raise InputError(f"timezone: unknown time zone {self.timezone!r}") from None
+
+    def day_bounds(self, first: date, last: date) -> tuple[datetime, datetime]:
+        """When local day ``first`` begins and local day ``last`` ends, as aware times.
+
+        Examples
+        --------
+        >>> start, end = PatrolRule().day_bounds(date(2026, 11, 23), date(2026, 11, 23))
+        >>> start.isoformat(), end.isoformat()
+        ('2026-11-23T00:00:00+08:00', '2026-11-24T00:00:00+08:00')
+        """
+        zone = ZoneInfo(self.timezone)
+        return (datetime.combine(first, time(), zone),
+                datetime.combine(last + timedelta(days=1), time(), zone))  # fmt: skip
 
 
 def count_patrols(visits: pd.DataFrame, rule: PatrolRule | None = None) -> pd.DataFrame:

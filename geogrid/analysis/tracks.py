@@ -54,6 +54,7 @@ from geogrid.analysis.gpxscan import (
     in_time_range,
     scan_segment,
 )
+from geogrid.assign import DEFAULT_MAX_DISTANCE_M
 from geogrid.crs import from_wgs84, geodesic_distance_m, to_wgs84
 from geogrid.errors import InputError
 from geogrid.patrol import Track
@@ -266,15 +267,12 @@ def _times(stamps: list, where: str) -> np.ndarray:
             f"{where}, point {missing[0] + 1} has no <time>; "
             "a patrol track needs a time at every point"
         )
-    try:
-        if not all(s.strip()[:1].isdigit() for s in stamps):
-            raise ValueError("a word, not a time")
-        parsed = pd.to_datetime(pd.Series(stamps).str.strip(), utc=True, format="ISO8601")
-    except (ValueError, TypeError):
+    parsed = _parsed_times(stamps)
+    if parsed is None:
         bad = next((i for i, s in enumerate(stamps) if not _is_time(s)), 0)
         raise InputError(
             f"{where}, point {bad + 1}: <time> {stamps[bad]!r} is not an ISO 8601 time"
-        ) from None
+        )
     times = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
     if not in_time_range(times):  # before nanoseconds, whose range would wrap the year 1500
         bad = int(np.flatnonzero((times < EARLIEST) | (times >= LATEST))[0])
@@ -284,15 +282,20 @@ def _times(stamps: list, where: str) -> np.ndarray:
     return times.astype("datetime64[ns]")
 
 
+def _parsed_times(stamps: list[str]) -> pd.Series | None:
+    """ISO 8601 stamps as aware UTC times, or ``None`` if one is not such a stamp."""
+    stamps = [s.strip() for s in stamps]
+    if not all(s[:1].isdigit() for s in stamps):
+        return None  # pandas reads "now" and "today"
+    try:
+        return pd.to_datetime(pd.Series(stamps), utc=True, format="ISO8601")
+    except (ValueError, TypeError):
+        return None
+
+
 def _is_time(value: str) -> bool:
     """Whether one stamp reads as the whole column is read (the same parser, alone)."""
-    if not value.strip()[:1].isdigit():
-        return False  # pandas reads "now" and "today"
-    try:
-        pd.to_datetime([value.strip()], utc=True, format="ISO8601")
-    except (ValueError, TypeError):
-        return False
-    return True
+    return _parsed_times([value]) is not None
 
 
 # --- measures -------------------------------------------------------------------------------
@@ -316,7 +319,7 @@ def grid_visits(
     hierarchy: Any,
     level: str = "grid",
     *,
-    max_distance_m: float = 50.0,
+    max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
     max_gap_s: float = DEFAULT_MAX_GAP_S,
 ) -> pd.DataFrame:
     """The grids a track passed through, in order, with the time and distance in each.
@@ -346,7 +349,7 @@ def visits_of_tracks(
     hierarchy: Any,
     level: str = "grid",
     *,
-    max_distance_m: float = 50.0,
+    max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
     max_gap_s: float = DEFAULT_MAX_GAP_S,
     outside: list[Track] | None = None,
 ) -> pd.DataFrame:
@@ -714,7 +717,7 @@ def analyse_tracks(
         A track is far from every grid (the first is named), or an option is out of range.
     """
     tracks = list(tracks)
-    visits, owner = _visits_with_owner(tracks, hierarchy, level, 50.0, max_gap_s)
+    visits, owner = _visits_with_owner(tracks, hierarchy, level, DEFAULT_MAX_DISTANCE_M, max_gap_s)
     first_visit = np.searchsorted(owner, np.arange(len(tracks) + 1))
     analyses = []
     for i, track in enumerate(tracks):

@@ -602,18 +602,18 @@ class Store:
         tracks = list(tracks)
         for number, track in enumerate(tracks):
             check_track(track, f"tracks[{number}]")
-        rows = {row["digest"]: row for row in map(_track_row, tracks)}
-        digests = [track.digest() for track in tracks]
+        rows = [_track_row(track) for track in tracks]
+        once = {row["digest"]: row for row in rows}  # a batch may hold a track twice
         with self.db.transaction() as tx:
-            before = self.db.track_ids(tx, list(rows))
-            new = [row for digest, row in rows.items() if digest not in before]
+            before = self.db.track_ids(tx, list(once))
+            new = [row for digest, row in once.items() if digest not in before]
             self.db.insert_tracks(tx, new, actor, _now())
-            ids = self.db.track_ids(tx, list(rows))
-        first = {digest: digests.index(digest) for digest in rows}
-        return [
-            TrackIntake(ids[digest], digest, digest not in before and first[digest] == i)
-            for i, digest in enumerate(digests)
-        ]
+            ids = self.db.track_ids(tx, list(once))
+        results, seen = [], set(before)
+        for digest in (row["digest"] for row in rows):
+            results.append(TrackIntake(ids[digest], digest, digest not in seen))
+            seen.add(digest)
+        return results
 
     def patrol_tracks(
         self, since: datetime, until: datetime, worker: str | None = None

@@ -30,17 +30,22 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _state_and_parent(pid: int | str) -> tuple[str, int] | None:
+    """A process's state letter and parent id from /proc, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
 def _children(pid: int) -> set[int]:
-    """Process ids whose parent is ``pid`` (from /proc)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
+    """Process ids whose parent is ``pid``."""
+    return {
+        int(entry.name)
+        for entry in Path("/proc").glob("[0-9]*")
+        if (_state_and_parent(entry.name) or ("", 0))[1] == pid
+    }
 
 
 def _get(url: str) -> dict:
@@ -129,10 +134,8 @@ def test_a_worker_that_dies_is_replaced_and_serving_goes_on(served):
 
 def _running(pid: int) -> bool:
     """Whether a process is alive (a zombie waiting for its parent counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    found = _state_and_parent(pid)
+    return found is not None and found[0] != "Z"
 
 
 def test_serve_stops_cleanly_on_sigterm_workers_and_all(served):

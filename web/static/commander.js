@@ -30,10 +30,13 @@
     }).join(",");
   }
 
-  function getJSON(url) {
-    return fetch(url).then(function (r) {
-      if (!r.ok) { throw new Error(url + " → " + r.status); }
-      return r.json();
+  /* JSON from the API; a refusal throws the message the API gave, naming the field. */
+  function getJSON(url, init) {
+    return fetch(url, init).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (d) {
+        if (!r.ok) { throw new Error(d.error ? d.error.message : url + " → " + r.status); }
+        return d;
+      });
     });
   }
 
@@ -253,8 +256,8 @@
     storedQuery = query;
     var status = document.getElementById("g-status");
     Promise.all([
-      fetchJson(cfg.api + "/patrol/tracks?" + query),
-      fetchJson(cfg.api + "/patrol/compliance?format=geojson&" + query)
+      getJSON(cfg.api + "/patrol/tracks?" + query),
+      getJSON(cfg.api + "/patrol/compliance?format=geojson&" + query)
     ]).then(function (found) {
       // The days changed, or a file was dropped in, while this was on its way.
       if (uploaded || query !== storedQuery) { return; }
@@ -272,14 +275,6 @@
       status.textContent = found[0].features.length ? "" : t.noTracks;
     }).catch(function (err) { storedQuery = null; status.textContent = String(err.message || err); });
   }
-  function fetchJson(url) {
-    return fetch(url).then(function (r) {
-      return r.json().then(function (d) {
-        if (!r.ok) { throw new Error(d.error ? d.error.message : r.status); }
-        return d;
-      });
-    });
-  }
   function uploadTracks(text) {
     uploaded = true;
     storedQuery = null;
@@ -287,17 +282,14 @@
     gpxLines(text).forEach(function (line) {
       L.polyline(line, { color: "#00441b", weight: 3 }).addTo(trackLayer);
     });
-    return fetch(cfg.api + "/patrol/compliance?format=geojson", {
+    return getJSON(cfg.api + "/patrol/compliance?format=geojson", {
       method: "POST", body: text, headers: { "Content-Type": "application/gpx+xml" }
-    }).then(function (r) {
-      return r.json().then(function (d) {
-        if (!r.ok) { throw new Error(d.error ? d.error.message : r.status); }
-        complianceLayer.clearLayers();
-        complianceLayer.addData(d);
-        complianceLayer.addTo(map);
-        trackLayer.addTo(map);
-        document.getElementById("g-status").textContent = "";
-      });
+    }).then(function (d) {
+      complianceLayer.clearLayers();
+      complianceLayer.addData(d);
+      complianceLayer.addTo(map);
+      trackLayer.addTo(map);
+      document.getElementById("g-status").textContent = "";
     }).catch(function (err) { document.getElementById("g-status").textContent = String(err.message || err); });
   }
   var Upload = L.Control.extend({
