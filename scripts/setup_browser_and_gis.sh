@@ -15,6 +15,8 @@ command -v chromium >/dev/null || missing+=(chromium)
 command -v ogrinfo >/dev/null || missing+=(gdal-bin)
 fc-list 2>/dev/null | grep -qi "noto sans cjk" || missing+=(fonts-noto-cjk)
 command -v wrk >/dev/null || missing+=(wrk)
+# faketime: tests/test_clock.py runs the date-sensitive tests a year ahead.
+command -v faketime >/dev/null || missing+=(faketime)
 if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -18,7 +18,7 @@ from granian.constants import Interfaces
 from geogrid.reports import ReportQuery
 from geogrid.sample import sample_reports
 from web import create_app
-from web.state import hierarchy, store
+from web.state import hierarchy, now, store
 
 #: Reports generated into an empty store when GEOGRID_SAMPLE_REPORTS is on.
 SAMPLE_COUNT = 20_000
@@ -33,7 +33,7 @@ def main() -> None:
         name = store().active_generation().label
         if app.config["SAMPLE_REPORTS"] and store().find_reports(ReportQuery(limit=1)).total == 0:
             print(f"geogrid: storing {SAMPLE_COUNT:,} sample reports …", flush=True)
-            reports = sample_reports(hierarchy(), SAMPLE_COUNT)
+            reports = sample_reports(hierarchy(), SAMPLE_COUNT, end=now())
             for start in range(0, SAMPLE_COUNT, 5000):
                 store().add_reports(reports[start : start + 5000], actor="sample")
             store().optimize()

@@ -19,7 +19,7 @@ from geogrid.analysis import heat, hotspots, risk
 from geogrid.errors import InputError
 from web import params
 from web.geojson import feature_collection, grid_features
-from web.state import hierarchy, store
+from web.state import hierarchy, now, store
 
 blueprint = Blueprint("analysis", __name__)
 GEOJSON = "application/geo+json"
@@ -54,7 +54,7 @@ def risk_colours():
     """Four-colour risk of every grid of a level, with reasons and trend, as GeoJSON."""
     level = _level()
     rules = _rules()
-    as_of = risk.as_of_moment(request.args.get("date"))
+    as_of = risk.as_of_moment(request.args.get("date") or now())
     points = _points(since=as_of - 2 * timedelta(days=rules.window_days))
     maps = risk.colour_grids(hierarchy(), store().hazards(), points, as_of, rules,
                              store().categories)  # fmt: skip
@@ -150,7 +150,7 @@ def hexagon_counts():
 @blueprint.get("/hexagons/slices")
 def hexagon_time_slices():
     """H3 hexagon counts per day or week, as GeoJSON time slices for a time slider."""
-    until = params.time("until") or datetime.now().astimezone()
+    until = params.time("until") or now()
     since = params.time("since") or until - timedelta(days=28)
     step = request.args.get("step", "week")
     if step not in heat.STEPS:
@@ -180,7 +180,7 @@ def hot_spot_table():
 def pai_table():
     """PAI of kernel density, Gi* and plain counts: trained on one window, tested on the next."""
     level = _level()
-    test_until = params.time("test_until") or datetime.now().astimezone()
+    test_until = params.time("test_until") or now()
     test_since = params.time("test_since") or test_until - timedelta(days=30)
     train_until = params.time("train_until") or test_since
     train_since = params.time("train_since") or train_until - timedelta(days=30)

@@ -41,7 +41,7 @@ from geogrid.errors import InputError
 from geogrid.reports import Report, ReportQuery
 from geogrid.storage import NotFoundError
 from web.geojson import feature_collection, grid_features, report_feature
-from web.state import hierarchy, store
+from web.state import hierarchy, now, store
 
 blueprint = Blueprint("ogc", __name__)
 
@@ -485,7 +485,7 @@ def _respond(body: dict, media_type: str = JSON) -> Response:
 
 
 def _now() -> str:
-    return _instant(datetime.now(UTC).replace(microsecond=0))
+    return _instant(now().replace(microsecond=0))
 
 
 def _instant(moment: datetime) -> str:

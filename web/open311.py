@@ -66,7 +66,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -86,7 +86,7 @@ from geogrid.workflow import (
     UnknownCategoryError,
 )
 from web.errors import http_status
-from web.state import store
+from web.state import now, store
 
 blueprint = Blueprint("open311", __name__)
 
@@ -155,8 +155,7 @@ def list_requests(fmt: str):
         reports = _reports_by_id(args["service_request_id"], page_limit)
         total = len(reports)
     else:
-        now = datetime.now(UTC)
-        query = requests_query(args, view.categories, view.timezone, now, page_limit)
+        query = requests_query(args, view.categories, view.timezone, now(), page_limit)
         page = store().find_reports(query)
         reports, total = page.items, page.total
     response = _reply(fmt, "service_requests", [request_entry(r, view) for r in reports])

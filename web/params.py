@@ -15,6 +15,7 @@ from flask import current_app, request
 
 from geogrid.errors import InputError
 from geogrid.reports import NewReport, ReportQuery
+from web.state import now
 
 REPORT_FIELDS = {"category", "lon", "lat", "crs", "source", "reported_at", "description",
                  "external_id", "reporter"}  # fmt: skip
@@ -119,7 +120,7 @@ def report_query(limit_default: int = 100) -> ReportQuery:
     return ReportQuery(
         grid=request.args.get("grid") or None, bbox=bbox(), since=time("since"),
         until=time("until"), category=words("category"), status=words("status"),
-        overdue_at=datetime.now().astimezone() if flag("overdue") else None,
+        overdue_at=now() if flag("overdue") else None,
         limit=limit, offset=integer("offset", 0, 0, 10_000_000),
     )  # fmt: skip
 

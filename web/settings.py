@@ -12,6 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from geogrid.clock import Clock, parse_clock
+from geogrid.errors import InputError
+
 PREFIX = "GEOGRID_"
 
 
@@ -35,6 +38,17 @@ def _flag(text: str) -> bool:
 
 
 _flag.__name__ = "yes/no flag"
+
+
+def _clock(text: str) -> Clock:
+    """Parse the clock setting: empty, or a start time with its zone."""
+    try:
+        return parse_clock(text)
+    except InputError:
+        raise ValueError(text) from None
+
+
+_clock.__name__ = "ISO 8601 time with its zone, e.g. 2026-11-20T09:00+08:00"
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -79,6 +93,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("MAX_BODY_BYTES", 5_000_000, "largest request body accepted (larger: 413)", int),
     Setting("PAGE_LIMIT", 1000, "most items one page of a listing may hold", int),
+    Setting(
+        "CLOCK",
+        "",
+        "the app's clock: empty for the system's, or an ISO 8601 time with its zone at which "
+        "it starts and runs on (training, demonstrations, tests)",
+        _clock,
+    ),
 )
 
 

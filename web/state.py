@@ -7,10 +7,12 @@ imported and activated, so a new installation serves its district at once.
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 from flask import Flask, current_app
 
 from geogrid import Hierarchy
+from geogrid.clock import Clock, parse_clock
 from geogrid.storage import Store, open_store
 
 _setup_lock = threading.Lock()
@@ -32,8 +34,21 @@ def hierarchy() -> Hierarchy:
     return store().hierarchy()
 
 
+def clock() -> Clock:
+    """The app's clock (the ``CLOCK`` setting): where every route reads "now"."""
+    app = current_app._get_current_object()
+    if "geogrid.clock" not in app.extensions:
+        app.extensions["geogrid.clock"] = parse_clock(app.config["CLOCK"])
+    return app.extensions["geogrid.clock"]
+
+
+def now() -> datetime:
+    """The current time by the app's clock, aware, in UTC."""
+    return clock()()
+
+
 def _open(app: Flask) -> Store:
-    opened = open_store(app.config["STORE"])
+    opened = open_store(app.config["STORE"], clock=clock())
     if opened.active_generation() is None:
         district = Hierarchy.from_manifest(app.config["MANIFEST"])
         opened.import_generation(district, district.name or "boundaries", activate=True,

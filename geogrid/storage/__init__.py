@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
+from geogrid.clock import Clock, system_clock
 from geogrid.errors import GeogridError, InputError
 from geogrid.storage.store import (
     Activation,
@@ -49,22 +50,25 @@ class StoreUnavailableError(GeogridError):
     """The store named by a URL cannot be reached or opened."""
 
 
-def open_store(url: str = DEFAULT_URL, categories: CategoryTree | None = None) -> Store:
+def open_store(
+    url: str = DEFAULT_URL, categories: CategoryTree | None = None, clock: Clock = system_clock
+) -> Store:
     """Open (and on first use, set up) the store a URL names.
 
     ``sqlite:///relative.db`` is relative to the working directory,
     ``sqlite:////abs/path.db`` absolute; ``postgresql://`` and ``postgres://``
-    take any libpq URL.
+    take any libpq URL. ``clock`` is where the store reads "now" (the time a
+    report is received, whether it is overdue); tests pass a fixed one.
     """
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
         from geogrid.storage.sqlite import SqliteDialect
 
-        return Store(SqliteDialect(_sqlite_path(url)), categories)
+        return Store(SqliteDialect(_sqlite_path(url)), categories, clock)
     if scheme in ("postgresql", "postgres"):
         from geogrid.storage.postgis import PostgisDialect
 
-        return Store(PostgisDialect(url), categories)
+        return Store(PostgisDialect(url), categories, clock)
     raise InputError(f"store URL {url!r}: use sqlite:///path/to/file.db or postgresql://…")
 
 

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geogrid.clock import Clock, system_clock
 from geogrid.crs import normalize_crs
 from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hazards import Hazard, check_hazard
@@ -117,8 +118,11 @@ class Store:
     []
     """
 
-    def __init__(self, dialect: Dialect, categories: CategoryTree | None = None) -> None:
+    def __init__(
+        self, dialect: Dialect, categories: CategoryTree | None = None, clock: Clock = system_clock
+    ) -> None:
         self.db = dialect
+        self.clock = clock
         self.categories = categories or CategoryTree.default()
         self.calendar: WorkingCalendar = self.categories.calendar
         self._hierarchies: dict[int, Hierarchy] = {}
@@ -149,7 +153,7 @@ class Store:
             raise TopologyRefusedError(report)
         levels = [hierarchy.level(key) for key in hierarchy.levels]
         with self.db.transaction() as tx:
-            generation_id = self.db.insert_generation(tx, label, _now(), _levels_json(levels))
+            generation_id = self.db.insert_generation(tx, label, self.clock(), _levels_json(levels))
             rows = _grid_rows(generation_id, hierarchy)
             self.db.insert_grids(tx, rows)
         if activate:
@@ -224,7 +228,7 @@ class Store:
         lat = np.array([r["lat"] for r in rows], dtype=float)
         placed = _placements(hierarchy, lon, lat)
         depth_count, base = len(generation.levels), _base_depth(hierarchy)
-        now, updates, history, changed = _now(), [], [], 0
+        now, updates, history, changed = self.clock(), [], [], 0
         for row, new in zip(rows, placed, strict=True):
             old_codes = {c: row[c] for c in CODE_COLUMNS}
             depth = row["handler_depth"]
@@ -267,7 +271,7 @@ class Store:
         """
         lon, lat = check_reports(reports, self.categories)
         unique, stands_for = _dedupe_batch(reports)
-        received_at = _now()
+        received_at = self.clock()
         for _ in range(3):  # a generation activated meanwhile means: assign again
             generation_id = self._active_id()
             hierarchy = self.hierarchy(generation_id) if generation_id is not None else None
@@ -356,7 +360,7 @@ class Store:
         """
         depth = self._depth_of_level(level)
         where, params = self._where(query or ReportQuery())
-        now_value = self.db.encode_time(_aware(now or _now(), "now"))
+        now_value = self.db.encode_time(_aware(now or self.clock(), "now"))
         with self.db.transaction(write=False) as tx:
             rows = self.db.count_grouped(tx, f"code{depth}", where, params, now_value,
                                          list(OPEN_STATUSES))  # fmt: skip
@@ -511,7 +515,7 @@ class Store:
             if row is None:
                 raise NotFoundError(f"report {report_id} does not exist")
             check_transition(row["status"], target, note)
-            now = _now()
+            now = self.clock()
             self.db.update_status(tx, report_id, target, now)
             self.db.insert_history(
                 tx, [_history_row(report_id, now, actor, "transition", row["status"], target, note)]
@@ -520,7 +524,7 @@ class Store:
 
     def overdue(self, now: datetime | None = None, limit: int = 1000) -> list[Report]:
         """Open reports past their deadline at ``now``."""
-        query = ReportQuery(overdue_at=now or _now(), limit=limit)
+        query = ReportQuery(overdue_at=now or self.clock(), limit=limit)
         return self.find_reports(query).items
 
     def escalate_overdue(self, now: datetime | None = None, *, actor: str = SYSTEM) -> list[Report]:
@@ -529,7 +533,7 @@ class Store:
         "小事不出社，大事不出街": what the grid cannot settle in time goes up one
         level. A report already at the top level stays there, still overdue.
         """
-        now = _aware(now or _now(), "now")
+        now = _aware(now or self.clock(), "now")
         escalated = []
         with self.db.transaction() as tx:
             for row in self.db.lock_overdue(tx, OPEN_STATUSES, self.db.encode_time(now)):
@@ -572,7 +576,7 @@ class Store:
         check_hazard(hazard)
         self.categories.check(hazard.category)
         with self.db.transaction() as tx:
-            return self.db.insert_hazard(tx, hazard, _now())
+            return self.db.insert_hazard(tx, hazard, self.clock())
 
     def hazards(self, bbox: Sequence[float] | None = None) -> gpd.GeoDataFrame:
         """Hazards (in a bbox, if given) with their method, scores, score and radius."""
@@ -585,7 +589,7 @@ class Store:
         check_route(route)
         self._depth_of_code(route.grid_code)
         with self.db.transaction() as tx:
-            return self.db.insert_route(tx, route, _now())
+            return self.db.insert_route(tx, route, self.clock())
 
     def patrol_routes(self, grid_code: str | None = None) -> gpd.GeoDataFrame:
         """Planned patrol routes, of one grid if given."""
@@ -607,7 +611,7 @@ class Store:
         with self.db.transaction() as tx:
             before = self.db.track_ids(tx, list(once))
             new = [row for digest, row in once.items() if digest not in before]
-            self.db.insert_tracks(tx, new, actor, _now())
+            self.db.insert_tracks(tx, new, actor, self.clock())
             ids = self.db.track_ids(tx, list(once))
         results, seen = [], set(before)
         for digest in (row["digest"] for row in rows):
@@ -628,10 +632,6 @@ class Store:
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _aware(value: datetime, field: str) -> datetime:

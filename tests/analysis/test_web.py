@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import schemathesis
@@ -15,7 +15,7 @@ from shapely.geometry import Point
 from geogrid.hazards import Hazard
 from geogrid.reports import NewReport
 from tests.analysis import ORANGE_LEC, RED_LEC, centre
-from tests.web.conftest import tiny_app
+from tests.web.conftest import NOW, tiny_app
 from web.analysis import OPENAPI_PATHS
 from web.openapi import openapi_document
 
@@ -50,7 +50,7 @@ def store(app):
 
 
 def add_reports(store, where: dict[str, int], days_ago: float, category="dispute.neighbour"):
-    when = datetime.now(UTC) - timedelta(days=days_ago)
+    when = NOW - timedelta(days=days_ago)
     reports = [NewReport(category, *centre(code), reported_at=when)
                for code, count in where.items() for _ in range(count)]  # fmt: skip
     store.add_reports(reports)

@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import threading
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
+from geogrid.clock import fixed_clock
 from geogrid.reports import NewReport
 from tests.conftest import SOUTH, STEP, WEST, write_tiny_district
 from web import create_app
+
+#: The time the test apps' clock reads: 10:00 in Shanghai, so "today" is the same
+#: day in UTC and in local time, whatever the day and hour the tests run.
+NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 
 
 def tiny_app(folder: Path, manifest: Path | None = None, **config):
     """The app over a new SQLite store in ``folder`` holding the tiny district.
 
-    The district is imported on first use; ``config`` adds or overrides settings.
+    The district is imported on first use; the app's clock reads :data:`NOW`;
+    ``config`` adds or overrides settings.
     """
     manifest = manifest or write_tiny_district(folder / "district")
     return create_app({"TESTING": True, "STORE": f"sqlite:///{folder / 'web.db'}",
-                       "MANIFEST": str(manifest), "TILES": "none", **config})  # fmt: skip
+                       "MANIFEST": str(manifest), "TILES": "none",
+                       "CLOCK": fixed_clock(NOW), **config})  # fmt: skip
 
 
 @pytest.fixture

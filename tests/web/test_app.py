@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import SOUTH, WEST
+from tests.web.conftest import tiny_app
 from web.settings import settings_from_environ
 
 
@@ -79,6 +80,20 @@ def test_settings_come_from_the_environment_with_prefix():
 def test_bad_setting_names_the_variable():
     with pytest.raises(ValueError, match="GEOGRID_PORT='eighty'"):
         settings_from_environ({"GEOGRID_PORT": "eighty"})
+
+
+def test_bad_clock_setting_names_the_variable_and_the_form():
+    with pytest.raises(ValueError, match=r"GEOGRID_CLOCK='2026-11-20'.*ISO 8601 time"):
+        settings_from_environ({"GEOGRID_CLOCK": "2026-11-20"})
+
+
+def test_the_clock_setting_dates_what_the_app_receives(tmp_path):
+    clock = settings_from_environ({"GEOGRID_CLOCK": "2027-02-01T09:30+08:00"})["CLOCK"]
+    client = tiny_app(tmp_path, CLOCK=clock).test_client()
+    reply = client.post("/api/reports", json={"category": "city.rubbish", "lon": 120.005,
+                                              "lat": 28.005})  # fmt: skip
+    received = client.get(f"/api/reports/{reply.get_json()['id']}").get_json()["received_at"]
+    assert received.startswith("2027-02-01T01:30")  # UTC, a moment after the clock started
 
 
 def test_commander_page_carries_settings_not_data(client, filled):
