@@ -106,7 +106,7 @@ def _step(scale, value, rng):
 
 def sample_points(hierarchy, count: int, seed: int = 2026) -> pd.DataFrame:
     """Reports as a store would hand them over: lon, lat, time, category, codes per level."""
-    from geogrid.workflow import CategoryTree
+    from geogrid.categories import CategoryTree
 
     rng = np.random.default_rng(seed)
     west, south, east, north = hierarchy.grids(hierarchy.levels[0]).total_bounds

@@ -31,7 +31,7 @@ import pandas as pd
 from geogrid.crs import to_wgs84
 from geogrid.errors import InputError
 from geogrid.locate import NO_GRID, PointLocator
-from geogrid.models import ASSIGNED, NEAREST, STATUSES, UNASSIGNED, Level
+from geogrid.models import ASSIGNED, ASSIGNMENT_OUTCOMES, NEAREST, UNASSIGNED, Level
 from geogrid.nearest import NearestFinder
 
 DEFAULT_MAX_DISTANCE_M = 50.0
@@ -40,8 +40,8 @@ DEFAULT_MAX_DISTANCE_M = 50.0
 RASTER_MARGIN_M = 250.0
 #: How far (metres) beyond the raster the nearest grid is still looked for.
 SEARCH_RADIUS_M = 100_000.0
-_STATUS_CODE = {status: code for code, status in enumerate(STATUSES)}
-_STATUS_DTYPE = pd.CategoricalDtype(STATUSES)
+_STATUS_CODE = {status: code for code, status in enumerate(ASSIGNMENT_OUTCOMES)}
+_STATUS_DTYPE = pd.CategoricalDtype(ASSIGNMENT_OUTCOMES)
 
 
 @dataclass
@@ -127,7 +127,7 @@ class Assigner:
         for depth, index in enumerate(self._index):
             position = int(self._positions_at(depth, outcome)[0])
             codes[index.level.key] = None if position < 0 else str(index.codes[position])
-        status = STATUSES[int(outcome.status[0])]
+        status = ASSIGNMENT_OUTCOMES[int(outcome.status[0])]
         nearest = int(outcome.nearest[0])
         distance = float(outcome.distance[0])
         return {"codes": codes, "status": status,

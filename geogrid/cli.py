@@ -23,7 +23,7 @@ from geogrid.cli_store import add_store_commands
 from geogrid.crs import to_wgs84
 from geogrid.errors import GeogridError
 from geogrid.hierarchy import Hierarchy
-from geogrid.models import STATUSES
+from geogrid.models import ASSIGNMENT_OUTCOMES
 from geogrid.points import read_points, write_assigned
 
 EXIT_OK, EXIT_TOPOLOGY_ERRORS, EXIT_USER_ERROR = 0, 1, 2
@@ -154,7 +154,7 @@ def _assign_in_chunks(hierarchy, x, y, crs, max_distance) -> pd.DataFrame:
 
 
 def _print_summary(status: pd.Series, out: Path, seconds: float) -> None:
-    counts = status.value_counts().reindex(STATUSES, fill_value=0)
+    counts = status.value_counts().reindex(ASSIGNMENT_OUTCOMES, fill_value=0)
     total = int(counts.sum())
     print(f"{total:,} points assigned in {seconds:.1f} s → {out}")
     for name, count in counts.items():

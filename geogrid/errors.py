@@ -30,3 +30,7 @@ class NotFoundError(GeogridError):
 
 class InputError(GeogridError):
     """Caller-supplied values (arrays, columns, options) are unusable."""
+
+
+class ConfigError(GeogridError):
+    """The category file (categories, deadlines, working calendar) is malformed."""

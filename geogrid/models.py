@@ -11,9 +11,9 @@ from typing import Literal
 
 Coverage = Literal["full", "partial"]
 
-#: Status of an assigned point: inside a grid, near one, or nowhere.
+#: The outcome of assigning a point: inside a grid, near one, or nowhere (not a report status).
 ASSIGNED, NEAREST, UNASSIGNED = "assigned", "nearest", "unassigned"
-STATUSES = (ASSIGNED, NEAREST, UNASSIGNED)
+ASSIGNMENT_OUTCOMES = (ASSIGNED, NEAREST, UNASSIGNED)
 
 
 @dataclass(frozen=True)

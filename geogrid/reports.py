@@ -22,9 +22,10 @@ from typing import Any
 import numpy as np
 import pyproj
 
+from geogrid.categories import CategoryTree
 from geogrid.crs import normalize_crs, to_wgs84
 from geogrid.errors import CRSError, GeogridError, InputError
-from geogrid.workflow import CategoryTree, check_source
+from geogrid.workflow import check_source
 
 MAX_DESCRIPTION = 4000
 MAX_EXTERNAL_ID = 200

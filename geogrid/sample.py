@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from geogrid.categories import CategoryTree
 from geogrid.hierarchy import Hierarchy
 from geogrid.reports import NewReport
-from geogrid.workflow import CategoryTree
 
 #: Share of reports around hot spots; the rest fall evenly over the district.
 CLUSTERED = 0.6

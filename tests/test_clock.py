@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: windows and the map's date filters.
 DATE_SENSITIVE = (
     "tests/geogrid/test_workflow.py",
+    "tests/geogrid/test_deadlines.py",
     "tests/geogrid/test_cli_store.py",
     "tests/storage/test_contract.py",
     "tests/patrol/test_compliance.py",

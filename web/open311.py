@@ -73,18 +73,12 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from geogrid.categories import Category, CategoryTree, UnknownCategoryError
 from geogrid.crs import BD09, GCJ02, WGS84, normalize_crs
 from geogrid.errors import CRSError, GeogridError, InputError
 from geogrid.reports import MAX_DESCRIPTION, HistoryEntry, NewReport, Report, ReportQuery
 from geogrid.storage import NotFoundError
-from geogrid.workflow import (
-    CLOSED,
-    OPEN_STATUSES,
-    STATUS_LABELS,
-    Category,
-    CategoryTree,
-    UnknownCategoryError,
-)
+from geogrid.workflow import CLOSED, OPEN_STATUSES, STATUS_LABELS
 from web.errors import http_status
 from web.state import now, store
 

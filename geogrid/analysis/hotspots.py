@@ -29,6 +29,7 @@ import shapely
 
 from geogrid.analysis.heat import areas_km2, kde_raster, select_points
 from geogrid.analysis.risk import check_window, grid_codes
+from geogrid.crs import geodesic_distance_m
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
 
@@ -310,8 +311,6 @@ def _kde_row(hierarchy, level: str, past, future, share, bandwidth_m, cell_m) ->
 
 
 def _pixels(bounds: Sequence[float], cell_m: float) -> tuple[int, int]:
-    from geogrid.crs import geodesic_distance_m
-
     west, south, east, north = bounds
     width_m = float(geodesic_distance_m(west, (south + north) / 2, east, (south + north) / 2))
     height_m = float(geodesic_distance_m(west, south, west, north))

@@ -49,7 +49,14 @@ import shapely.ops
 from scipy import sparse
 from shapely.geometry import LineString
 
-from geogrid.crs import from_wgs84, geodesic_distance_m, metric_crs, normalize_crs, to_wgs84
+from geogrid.crs import (
+    from_wgs84,
+    geodesic_distance_m,
+    geometry_to_wgs84,
+    metric_crs,
+    normalize_crs,
+    to_wgs84,
+)
 from geogrid.errors import InputError, LayerError
 from geogrid.layers import read_layer, to_wgs84_geometry
 from geogrid.manifest import LayerSource, split_layer_path
@@ -689,8 +696,6 @@ def _graphml_to_wgs84(lines: np.ndarray, crs: str | None, what: str) -> np.ndarr
         raise LayerError(f"{what}: graph attribute 'crs': {exc}") from None
     if isinstance(system, str) and system == "WGS-84":
         return lines
-    from geogrid.crs import geometry_to_wgs84
-
     return geometry_to_wgs84(lines, system)
 
 

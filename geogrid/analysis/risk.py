@@ -43,11 +43,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geogrid.categories import CategoryTree
 from geogrid.crs import from_wgs84, gauss_kruger_epsg, geometry_to_wgs84, metric_crs
 from geogrid.errors import InputError
 from geogrid.hazards import LEC_SCALES, MATRIX_SCALE, METHODS
 from geogrid.hierarchy import Hierarchy
-from geogrid.workflow import CategoryTree
 
 CHINA_TIME = ZoneInfo("Asia/Shanghai")
 POINT_COLUMNS = ("lon", "lat", "time", "category")

@@ -17,8 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
+from geogrid.categories import CategoryTree
 from geogrid.clock import Clock, system_clock
-from geogrid.errors import GeogridError, InputError
+from geogrid.errors import InputError
+from geogrid.storage.dialect import StoreUnavailableError
+from geogrid.storage.sqlite import SqliteDialect
 from geogrid.storage.store import (
     Activation,
     DuplicateReportError,
@@ -28,7 +31,6 @@ from geogrid.storage.store import (
     Store,
     TopologyRefusedError,
 )
-from geogrid.workflow import CategoryTree
 
 DEFAULT_URL = "sqlite:///geogrid.db"
 
@@ -46,10 +48,6 @@ __all__ = [
 ]
 
 
-class StoreUnavailableError(GeogridError):
-    """The store named by a URL cannot be reached or opened."""
-
-
 def open_store(
     url: str = DEFAULT_URL, categories: CategoryTree | None = None, clock: Clock = system_clock
 ) -> Store:
@@ -62,10 +60,9 @@ def open_store(
     """
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
-        from geogrid.storage.sqlite import SqliteDialect
-
         return Store(SqliteDialect(_sqlite_path(url)), categories, clock)
     if scheme in ("postgresql", "postgres"):
+        # Deferred: psycopg is loaded only by those who open a PostGIS store.
         from geogrid.storage.postgis import PostgisDialect
 
         return Store(PostgisDialect(url), categories, clock)

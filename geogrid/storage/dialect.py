@@ -17,6 +17,9 @@ from typing import Any
 
 import shapely
 
+from geogrid.errors import GeogridError
+from geogrid.models import Level
+
 MAX_LEVELS = 6
 CODES = ", ".join(f"code{d}" for d in range(MAX_LEVELS))
 CODE_COLUMNS_DDL = ", ".join(f"code{d} TEXT" for d in range(MAX_LEVELS))
@@ -37,6 +40,10 @@ REPORT_COLUMNS = (
 HISTORY_COLUMNS = ("report_id", "at", "actor", "action", "from_status", "to_status", "note",
                    "data")  # fmt: skip
 TIME_COLUMNS = {"reported_at", "received_at", "deadline", "updated_at", "at", "created_at"}
+
+
+class StoreUnavailableError(GeogridError):
+    """The store named by a URL cannot be reached or opened."""
 
 
 class Dialect:
@@ -310,8 +317,6 @@ class Dialect:
         return [self._with_levels(r) for r in self.rows(tx, query, [*params, limit, offset])]
 
     def _with_levels(self, row: dict) -> dict:
-        from geogrid.storage.store import levels_from_json
-
         row["levels"] = levels_from_json(row["levels"]) if row["levels"] else ()
         return row
 
@@ -505,3 +510,9 @@ class Dialect:
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+def levels_from_json(text: str | list) -> tuple[Level, ...]:
+    """Levels as stored with a generation (key, label, coverage)."""
+    raw = json.loads(text) if isinstance(text, str) else text
+    return tuple(Level(d["key"], d["label"], "", "code", coverage=d["coverage"]) for d in raw)

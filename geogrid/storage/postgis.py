@@ -17,7 +17,12 @@ from typing import Any
 import psycopg
 
 from geogrid.errors import GeogridError
-from geogrid.storage.dialect import CODE_COLUMNS_DDL, CODE_INDEXES, Dialect
+from geogrid.storage.dialect import (
+    CODE_COLUMNS_DDL,
+    CODE_INDEXES,
+    Dialect,
+    StoreUnavailableError,
+)
 
 SEQUENCES = ("generations", "reports", "hazards", "patrol_routes", "patrol_tracks")
 #: Taken while creating the schema, so that processes starting together do not collide.
@@ -99,8 +104,6 @@ class PostgisDialect(Dialect):
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            from geogrid.storage import StoreUnavailableError
-
             shown = self.url.split("@")[-1]  # never print a password
             raise StoreUnavailableError(
                 f"postgresql://…@{shown}: cannot connect: {str(exc).strip()}"

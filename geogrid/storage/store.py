@@ -29,26 +29,21 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geogrid.assign import base_level
+from geogrid.categories import CategoryTree
 from geogrid.clock import Clock, system_clock
 from geogrid.crs import normalize_crs
+from geogrid.deadlines import WorkingCalendar
 from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hazards import Hazard, check_hazard
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
 from geogrid.patrol import PatrolRoute, Track, check_route, check_track
 from geogrid.reports import HistoryEntry, NewReport, Page, Report, ReportQuery, check_reports
-from geogrid.storage.dialect import Dialect
+from geogrid.storage.dialect import MAX_LEVELS, Dialect, levels_from_json
 from geogrid.topology import TopologyReport
-from geogrid.workflow import (
-    OPEN_STATUSES,
-    RECEIVED,
-    CategoryTree,
-    WorkingCalendar,
-    check_status,
-    check_transition,
-)
+from geogrid.workflow import OPEN_STATUSES, RECEIVED, STATUSES, check_status, check_transition
 
-MAX_LEVELS = 6
 CODE_COLUMNS = tuple(f"code{depth}" for depth in range(MAX_LEVELS))
 SYSTEM = "system"
 
@@ -672,12 +667,6 @@ def _levels_json(levels: Sequence[Level]) -> str:
     )
 
 
-def levels_from_json(text: str | list) -> tuple[Level, ...]:
-    """Levels as stored with a generation (key, label, coverage)."""
-    raw = json.loads(text) if isinstance(text, str) else text
-    return tuple(Level(d["key"], d["label"], "", "code", coverage=d["coverage"]) for d in raw)
-
-
 def _generation(row: dict, active: int | None) -> Generation:
     return Generation(
         row["id"],
@@ -767,7 +756,6 @@ def _base_depth(hierarchy: Hierarchy | None) -> int | None:
     """Reports are handled first by the finest full level's grid (e.g. the micro-grid)."""
     if hierarchy is None:
         return None
-    from geogrid.assign import base_level
 
     return base_level([hierarchy.level(key) for key in hierarchy.levels])
 
@@ -858,8 +846,6 @@ def _points_frame(rows: list[tuple], levels: Sequence[Level]) -> pd.DataFrame:
 
 
 def _counts_frame(rows: list[dict]) -> pd.DataFrame:
-    from geogrid.workflow import STATUSES
-
     columns = ["code", *STATUSES, "total", "open", "overdue"]
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object if c == "code" else int) for c in columns})

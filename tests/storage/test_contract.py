@@ -9,6 +9,7 @@ import pytest
 from shapely.geometry import LineString, Point, box
 
 from geogrid import Hierarchy, Level
+from geogrid.categories import UnknownCategoryError
 from geogrid.crs import wgs84_to_gcj02
 from geogrid.errors import CRSError, InputError
 from geogrid.hazards import Hazard
@@ -21,7 +22,7 @@ from geogrid.storage import (
     TopologyRefusedError,
     open_store,
 )
-from geogrid.workflow import IllegalTransitionError, UnknownCategoryError
+from geogrid.workflow import IllegalTransitionError
 from tests.conftest import SOUTH, STEP, WEST, tiny_grids, tiny_streets
 
 LEVELS = [Level("street", "街道", "", "code"), Level("grid", "网格", "", "code")]
