@@ -12,8 +12,9 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from geogrid.analysis.events import as_of_moment, check_points
 from geogrid.analysis.printmap import save_risk_map
-from geogrid.analysis.risk import RiskRules, as_of_moment, colour_grids, report_points
+from geogrid.analysis.risk import RiskRules, colour_grids
 from geogrid.errors import InputError
 from geogrid.storage import DEFAULT_URL, open_store
 
@@ -61,7 +62,7 @@ def _risk_map(args: argparse.Namespace) -> int:
         raise InputError(f"--dpi: must be 30–1200, got {args.dpi}")
     rules = RiskRules(window_days=args.window_days, categories=tuple(args.categories))
     as_of = as_of_moment(args.date)
-    points = report_points(store, since=as_of - 2 * timedelta(days=rules.window_days))
+    points = check_points(store.report_points(since=as_of - 2 * timedelta(days=rules.window_days)))
     maps = colour_grids(hierarchy, store.hazards(), points, as_of, rules, store.categories)
     frame = maps[args.level]
     out = _draw(args, hierarchy, frame, rules, as_of)

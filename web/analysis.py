@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from geogrid.analysis import heat, hotspots, risk
+from geogrid.analysis import events, heat, hotspots, risk
 from geogrid.errors import InputError
 from web import params
 from web.geojson import feature_collection, grid_features
@@ -43,7 +43,7 @@ def _level(default: str = "grid") -> str:
 
 
 def _points(since: datetime | None = None) -> pd.DataFrame:
-    return risk.report_points(store(), since=since)
+    return events.check_points(store().report_points(since=since))
 
 
 # --- risk ------------------------------------------------------------------------------
@@ -54,7 +54,7 @@ def risk_colours():
     """Four-colour risk of every grid of a level, with reasons and trend, as GeoJSON."""
     level = _level()
     rules = _rules()
-    as_of = risk.as_of_moment(request.args.get("date") or now())
+    as_of = events.as_of_moment(request.args.get("date") or now())
     points = _points(since=as_of - 2 * timedelta(days=rules.window_days))
     maps = risk.colour_grids(hierarchy(), store().hazards(), points, as_of, rules,
                              store().categories)  # fmt: skip
@@ -121,7 +121,7 @@ def _top() -> str:
 
 
 def _filtered(since: datetime | None, until: datetime | None) -> pd.DataFrame:
-    return heat.select_points(_points(since), since, until, _categories())
+    return events.select_points(_points(since), since, until, _categories())
 
 
 def _categories() -> tuple[str, ...]:

@@ -32,12 +32,11 @@ import pandas as pd
 import shapely
 from scipy import ndimage, signal
 
-from geogrid.analysis.risk import (
-    category_mask,
-    check_points,
+from geogrid.analysis.events import (
     check_window,
     grid_codes,
     in_window,
+    select_points,
 )
 from geogrid.crs import from_wgs84, geodesic_distance_m, metric_crs
 from geogrid.errors import InputError
@@ -424,33 +423,6 @@ def areas_km2(grids: gpd.GeoDataFrame) -> np.ndarray:
     return shapely.area(metric) / 1e6
 
 
-def select_points(
-    points: pd.DataFrame | None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    categories: tuple[str, ...] = (),
-) -> pd.DataFrame:
-    """The checked points with ``since ≤ time < until`` and of the given categories.
-
-    Examples
-    --------
-    >>> len(select_points(None))
-    0
-    """
-    frame = check_points(points)
-    if since is not None and until is not None:
-        check_window(since, until)
-    keep = category_mask(frame["category"], tuple(categories))
-    for name, value, after in (("since", since, True), ("until", until, False)):
-        if value is None:
-            continue
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise InputError(f"{name}: needs a time with a time zone, got {value!r}")
-        moment = pd.Timestamp(value)
-        keep &= (frame["time"] >= moment if after else frame["time"] < moment).to_numpy()
-    return frame[keep]
-
-
 # --- animation -----------------------------------------------------------------------
 
 
@@ -502,7 +474,7 @@ def kde_frames(
 
     Examples
     --------
-    >>> from geogrid.analysis.risk import CHINA_TIME
+    >>> from geogrid.analysis.events import CHINA_TIME
     >>> times = pd.to_datetime(["2026-11-01 10:00", "2026-11-02 10:00"]).tz_localize(CHINA_TIME)
     >>> points = pd.DataFrame({"lon": [120.65, 120.66], "lat": [28.01, 28.01],
     ...                        "time": times, "category": "fire"})
@@ -539,7 +511,7 @@ def hexagon_slices(
 
     Examples
     --------
-    >>> from geogrid.analysis.risk import CHINA_TIME
+    >>> from geogrid.analysis.events import CHINA_TIME
     >>> points = pd.DataFrame({"lon": [120.65], "lat": [28.01],
     ...     "time": pd.to_datetime(["2026-11-01 10:00"]).tz_localize(CHINA_TIME),
     ...     "category": "fire"})

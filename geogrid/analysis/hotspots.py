@@ -27,8 +27,8 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from geogrid.analysis.heat import areas_km2, kde_raster, select_points
-from geogrid.analysis.risk import check_window, grid_codes
+from geogrid.analysis.events import check_window, grid_codes, select_points
+from geogrid.analysis.heat import areas_km2, kde_raster
 from geogrid.crs import geodesic_distance_m
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
@@ -224,7 +224,7 @@ def evaluate_pai(
 
     Examples
     --------
-    >>> from geogrid.analysis.risk import CHINA_TIME
+    >>> from geogrid.analysis.events import CHINA_TIME
     >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
     >>> t = pd.to_datetime(["2026-10-05", "2026-11-05"]).tz_localize(CHINA_TIME)
     >>> points = pd.DataFrame({"lon": [120.65, 120.65], "lat": [28.01, 28.01], "time": t,

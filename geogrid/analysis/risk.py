@@ -32,25 +32,29 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import IntEnum
 from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from geogrid.analysis.events import (
+    as_of_moment,
+    category_mask,
+    check_points,
+    in_window,
+    with_grid_codes,
+)
 from geogrid.categories import CategoryTree
 from geogrid.crs import from_wgs84, gauss_kruger_epsg, geometry_to_wgs84, metric_crs
 from geogrid.errors import InputError
 from geogrid.hazards import LEC_SCALES, MATRIX_SCALE, METHODS
 from geogrid.hierarchy import Hierarchy
 
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
-POINT_COLUMNS = ("lon", "lat", "time", "category")
 PRESSURE_MODES = ("distribution", "rate")
 PARENT_RULES = ("worst_child", "own")
 MAX_NAMES = 3
@@ -340,171 +344,6 @@ def _checked_frame(frame: gpd.GeoDataFrame, field: str) -> gpd.GeoDataFrame:
     if frame.crs is None:
         raise InputError(f"{field}: the GeoDataFrame needs a CRS (EPSG:4326)")
     return frame if frame.crs.to_epsg() == 4326 else frame.to_crs(4326)
-
-
-# --- points and windows ----------------------------------------------------------------
-
-
-def as_of_moment(value: date | datetime | str | None) -> datetime:
-    """The end of the analysis window: a date means the end of that day, China time.
-
-    Examples
-    --------
-    >>> as_of_moment("2026-11-23").isoformat()
-    '2026-11-24T00:00:00+08:00'
-    >>> as_of_moment(datetime(2026, 11, 23, 9, 30, tzinfo=CHINA_TIME)).hour
-    9
-    """
-    if value is None:
-        return datetime.now(CHINA_TIME)
-    if isinstance(value, str):
-        try:
-            value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-        except ValueError:
-            raise InputError(f"date: {value!r} is not YYYY-MM-DD or an ISO 8601 time") from None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=CHINA_TIME)
-    if isinstance(value, date):
-        return datetime.combine(value + timedelta(days=1), time(), CHINA_TIME)
-    raise InputError(f"date: expected a date or time, got {type(value).__name__}")
-
-
-def check_points(points: pd.DataFrame | None) -> pd.DataFrame:
-    """The report points, checked: ``lon``, ``lat``, ``time`` (with a time zone), ``category``.
-
-    ``None`` means no reports. Rows with a missing position are dropped.
-
-    Examples
-    --------
-    >>> frame = check_points(None)
-    >>> list(frame.columns), len(frame)
-    (['lon', 'lat', 'time', 'category'], 0)
-    """
-    if points is None:
-        points = pd.DataFrame({"lon": [], "lat": [], "category": []})
-        points["time"] = pd.Series([], dtype="datetime64[ns, UTC]")
-        return points[list(POINT_COLUMNS)]
-    if not isinstance(points, pd.DataFrame):
-        raise InputError("points: must be a DataFrame with lon, lat, time and category")
-    missing = [c for c in POINT_COLUMNS if c not in points]
-    if missing:
-        raise InputError(f"points: missing column {', '.join(missing)}")
-    if not isinstance(points["time"].dtype, pd.DatetimeTZDtype):
-        raise InputError("points.time: needs times with a time zone (datetime64[ns, tz])")
-    for column in ("lon", "lat"):
-        if not pd.api.types.is_numeric_dtype(points[column]):
-            raise InputError(f"points.{column}: must be numbers (WGS-84 degrees)")
-    placed = (points["lon"].notna() & points["lat"].notna()).to_numpy()
-    return points if placed.all() else points[placed]
-
-
-def in_window(points: pd.DataFrame, start: datetime, end: datetime) -> np.ndarray:
-    """Mask of points with ``start ≤ time < end``; an empty window is refused.
-
-    Examples
-    --------
-    >>> t = pd.Series(pd.to_datetime(["2026-11-01", "2026-11-20"], utc=True))
-    >>> frame = pd.DataFrame({"time": t})
-    >>> in_window(frame, datetime(2026, 11, 10, tzinfo=CHINA_TIME),
-    ...           datetime(2026, 11, 30, tzinfo=CHINA_TIME)).tolist()
-    [False, True]
-    """
-    check_window(start, end)
-    times = points["time"]
-    return ((times >= pd.Timestamp(start)) & (times < pd.Timestamp(end))).to_numpy()
-
-
-def check_window(start: datetime, end: datetime) -> None:
-    """Refuse a time window that is not two aware times with ``start < end``.
-
-    Examples
-    --------
-    >>> day = datetime(2026, 11, 10, tzinfo=CHINA_TIME)
-    >>> check_window(day, day)
-    Traceback (most recent call last):
-    ...
-    geogrid.errors.InputError: until: the time window is empty (2026-11-10T00:00:00+08:00 to 2026-11-10T00:00:00+08:00); until must be after since
-    """  # noqa: E501
-    for name, value in (("since", start), ("until", end)):
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise InputError(f"{name}: needs a time with a time zone, got {value!r}")
-    if end <= start:
-        raise InputError(f"until: the time window is empty ({start.isoformat()} to "
-                         f"{end.isoformat()}); until must be after since")  # fmt: skip
-
-
-def category_mask(categories: pd.Series, wanted: tuple[str, ...]) -> np.ndarray:
-    """Mask of categories equal to one of ``wanted`` or below it (``dispute`` ⊃ ``dispute.x``).
-
-    Examples
-    --------
-    >>> category_mask(pd.Series(["dispute.family", "fire", "city"]), ("dispute", "fire")).tolist()
-    [True, True, False]
-    """
-    if not wanted:
-        return np.ones(len(categories), dtype=bool)
-    as_category = categories.astype("category")
-    keep = [c for c in as_category.cat.categories if _under(str(c), wanted)]
-    return np.array(as_category.isin(keep), dtype=bool)  # a writable copy: callers combine
-
-
-def _under(code: str, wanted: tuple[str, ...]) -> bool:
-    return any(code == w or code.startswith(w + ".") for w in wanted)
-
-
-def grid_codes(hierarchy: Hierarchy, points: pd.DataFrame, level: str) -> pd.Series:
-    """The grid code of every point at ``level``: its ``<level>_code`` column, else assigned.
-
-    Examples
-    --------
-    >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
-    >>> frame = pd.DataFrame({"lon": [120.65], "lat": [28.01], "street_code": ["330399001"]})
-    >>> grid_codes(h, frame, "street").tolist()
-    ['330399001']
-    """
-    column = f"{level}_code"
-    if column in points:
-        return points[column]
-    assigned = hierarchy.assign(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
-    return pd.Series(assigned[column].to_numpy(), index=points.index, name=column)
-
-
-def with_grid_codes(hierarchy: Hierarchy, points: pd.DataFrame) -> pd.DataFrame:
-    """``points`` with a ``<level>_code`` column for every level (assigned once if missing)."""
-    missing = [key for key in hierarchy.levels if f"{key}_code" not in points]
-    if not missing or len(points) == 0:
-        extra = {f"{k}_code": pd.Series([], dtype=object) for k in missing}
-        return points.assign(**extra) if extra else points
-    assigned = hierarchy.assign(points["lon"].to_numpy(float), points["lat"].to_numpy(float))
-    columns = {f"{k}_code": assigned[f"{k}_code"].to_numpy() for k in missing}
-    return points.assign(**columns)
-
-
-def report_points(store: Any, since: datetime | None = None) -> pd.DataFrame:
-    """Every stored report as points (``lon``, ``lat``, ``time``, ``category``).
-
-    ``time`` is when the report says it happened (``reported_at``); ``since`` keeps
-    reports from then on. Uses the store's ``report_points`` when it has one;
-    otherwise reads :meth:`Store.find_reports` page by page (fine for tens of
-    thousands of reports, slow for millions), received since ``since`` — a report
-    is received after it happens, so none that happened since then is missed.
-    """
-    if hasattr(store, "report_points"):
-        return check_points(store.report_points(since=since))
-    from geogrid.reports import ReportQuery
-
-    rows: list[tuple] = []
-    offset, page_size = 0, 10_000
-    while True:
-        page = store.find_reports(ReportQuery(since=since, limit=page_size, offset=offset))
-        rows += [(r.lon, r.lat, r.reported_at, r.category) for r in page.items]
-        offset += page_size
-        if offset >= page.total or not page.items:
-            break
-    frame = pd.DataFrame(rows, columns=["lon", "lat", "time", "category"])
-    frame["time"] = pd.to_datetime(frame["time"], utc=True)
-    frame = check_points(frame.astype({"lon": float, "lat": float}))
-    return frame if since is None else frame[frame["time"] >= pd.Timestamp(since)]
 
 
 # --- colouring grids -------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pandas as pd
 from shapely.geometry import Point
 
 from geogrid import Hierarchy, Level
-from geogrid.analysis.risk import CHINA_TIME
+from geogrid.analysis.events import CHINA_TIME
 from tests.conftest import SOUTH, STEP, WEST, tiny_grids, tiny_streets
 
 #: The moment the tests look from: the recent window is the 30 days before it.

@@ -7,11 +7,10 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import pytest
 
+from geogrid.analysis.events import CHINA_TIME, as_of_moment
 from geogrid.analysis.risk import (
-    CHINA_TIME,
     RiskColour,
     RiskRules,
-    as_of_moment,
     colour_grids,
     hazard_colour,
     hazard_colours,
