@@ -13,6 +13,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from geogrid.errors import InputError
 from geogrid.storage import NotFoundError
+from geogrid.workflow import STATUSES
 from web import params
 from web.geojson import feature_collection, grid_features, report_feature
 from web.openapi import openapi_document
@@ -234,8 +235,6 @@ def _with_grid(query, code: str):
 
 
 def _zero_counts(code: str) -> dict:
-    from geogrid.workflow import STATUSES
-
     return {"code": code, **dict.fromkeys(STATUSES, 0), "total": 0, "open": 0, "overdue": 0}
 
 

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 from geogrid.workflow import SOURCES, STATUSES
+from web import analysis, patrol
 
 
 def _query(name: str, description: str, schema: dict, required: bool = False) -> dict:
@@ -193,10 +194,7 @@ def _schemas() -> dict[str, Any]:
 
 def _extension_paths() -> dict[str, Any]:
     """Paths of the blueprints mounted under /api (patrols, analysis), described there."""
-    from web.analysis import OPENAPI_PATHS as analysis
-    from web.patrol import OPENAPI_PATHS as patrol
-
-    return {**patrol, **analysis}
+    return {**patrol.OPENAPI_PATHS, **analysis.OPENAPI_PATHS}
 
 
 @cache
