@@ -36,6 +36,17 @@ def _flag(text: str) -> bool:
 
 _flag.__name__ = "yes/no flag"
 
+
+def _days(text: str) -> int:
+    """Parse a number of days, at least one."""
+    days = int(text)
+    if days < 1:
+        raise ValueError(text)
+    return days
+
+
+_days.__name__ = "whole number of days (1 or more)"
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "STORE",
@@ -79,6 +90,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("MAX_BODY_BYTES", 5_000_000, "largest request body accepted (larger: 413)", int),
     Setting("PAGE_LIMIT", 1000, "most items one page of a listing may hold", int),
+    Setting(
+        "PATROL_MAX_DAYS",
+        7,
+        "most days of stored patrol tracks one request reads; the map shows a longer period's last",
+        _days,
+    ),
 )
 
 
