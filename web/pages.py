@@ -52,6 +52,7 @@ def _config(h, words: dict) -> dict:
         "api": url_for("api.openapi").rsplit("/", 1)[0], "texts": words, "lang": lang,
         "choroplethLevel": h.levels[min(2, len(h.levels) - 1)],
         "markerZoom": MARKER_ZOOM, "gridPage": url_for("pages.grid", code="") ,
+        "patrolMaxDays": current_app.config["PATROL_MAX_DAYS"],
         "categories": [{"code": c.code, "name": name(c)} for c in categories.roots()],
         "categoryNames": {c.code: name(c) for c in categories},
         "statuses": [{"key": s, "name": STATUS_LABELS[s][0 if lang == "zh" else 1]}

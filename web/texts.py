@@ -18,6 +18,9 @@ TEXTS = {
         "risk": "四色风险", "density": "核密度", "spots": "冷热点 Gi*", "frames": "逐周变化",
         "tracks": "巡查轨迹 GPX", "compliance": "巡查达标", "trackLines": "轨迹",
         "noTracks": "所选日期没有已存轨迹",
+        "patrolClipped": "轨迹和巡查达标一次最多显示 {days} 天，现显示 {since} 至 {until}",
+        "listSeparator": "；", "dateUnfinished": "：日期未填完或无效",
+        "untilBeforeSince": "止日期早于起日期",
         "patrols": "巡查次数", "minutes": "分钟步行",
     },
     "en": {
@@ -34,6 +37,10 @@ TEXTS = {
         "density": "Kernel density", "spots": "Hot spots (Gi*)", "frames": "Week by week",
         "tracks": "Patrol tracks (GPX)", "compliance": "Patrol compliance", "trackLines": "Tracks",
         "noTracks": "No stored tracks on the chosen days",
+        "patrolClipped": "Tracks and compliance show at most {days} days at once: "
+        "showing {since} to {until}",
+        "listSeparator": ". ", "dateUnfinished": ": the date is unfinished or not valid",
+        "untilBeforeSince": "'To' is before 'From'",
         "patrols": "patrols", "minutes": "min walk",
     },
 }  # fmt: skip

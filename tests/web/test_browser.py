@@ -5,6 +5,9 @@ it these tests skip on a developer's machine and fail under CI (``CI=true``).
 The app serves no base map tiles (``TILES="none"``), so a page loads nothing from
 outside and any request that fails is the app's fault.
 
+No test depends on the day it runs: every page's clock starts at :data:`PAGE_NOW` in
+China time, and the days the tests store and pick are fixed around it.
+
 The screenshots in ``docs/`` come from :func:`test_screenshots_of_the_sample_district`;
 it writes them there only with ``GEOGRID_TEST_SCREENSHOTS=1`` (otherwise into a temporary
 folder), so an ordinary test run leaves the tree clean.
@@ -17,9 +20,12 @@ import os
 import threading
 import time
 import urllib.request
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 
 from geogrid.reports import NewReport
 from tests.conftest import SOUTH, STEP, WEST
@@ -29,6 +35,8 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 VIEWPORT = {"width": 1280, "height": 800}
+#: "Now" for every page: the map's default day and its week-by-week slices start from it.
+PAGE_NOW = datetime(2026, 12, 6, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SAMPLE_MANIFEST = Path(__file__).resolve().parents[2] / "data" / "boundaries" / "sample.toml"
 MAP = "window[window.GEOGRID.map]"
@@ -103,8 +111,9 @@ class Problems(list):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
     opened = context.new_page()
+    opened.clock.install(time=PAGE_NOW)  # the clock runs on from there, timers as usual
     opened.set_default_timeout(15_000)
     opened.problems = Problems(opened)
     yield opened
@@ -273,16 +282,22 @@ def test_uploading_gps_tracks_shows_them_and_patrol_compliance(page, live_server
     assert page.problems == []
 
 
-def test_stored_tracks_and_their_compliance_show_for_the_chosen_days(page, live_server, reports):
+def store_patrols(store, day: str, worker: str, hours=(8, 14)) -> None:
+    """Patrols around grid 101 on ``day`` (China time), one a given hour."""
     from geogrid.analysis.tracks import parse_gpx
     from tests.patrol import AROUND_101, gpx_text, walk_points
 
-    walks = [("巡", walk_points(AROUND_101, f"2026-11-20T{hour}:00:00+08:00")) for hour in (8, 14)]
-    reports.add_tracks(parse_gpx(gpx_text(walks, author="张三")))
+    walks = [("巡", walk_points(AROUND_101, f"{day}T{hour:02d}:00:00+08:00")) for hour in hours]
+    store.add_tracks(parse_gpx(gpx_text(walks, author=worker)))
+
+
+def test_stored_tracks_and_their_compliance_show_for_the_chosen_days(page, live_server, reports):
+    store_patrols(reports, "2026-11-20", "张三")  # 16 days before PAGE_NOW
     open_map(page, live_server + "/")
     with page.expect_response(lambda r: "/api/patrol/tracks?" in r.url) as today:
         page.get_by_label("轨迹", exact=True).click()
     assert today.value.status == 200  # today's, by default: none stored
+    assert "since=2026-12-06&until=2026-12-06" in today.value.url
     day = "since=2026-11-20&until=2026-11-20"
     with page.expect_response(lambda r: f"/api/patrol/compliance?format=geojson&{day}" in r.url):
         page.locator("#f-since").fill("2026-11-20")
@@ -291,6 +306,69 @@ def test_stored_tracks_and_their_compliance_show_for_the_chosen_days(page, live_
     assert features_shown(page, "worker", "张三") == 2
     page.get_by_label("巡查达标", exact=True).click()
     page.wait_for_function(f"() => {FEATURES}('code', '101').some(p => p.patrols === 2)")
+    assert page.problems == []
+
+
+def test_a_long_period_shows_its_last_days_of_patrols_and_says_so(page, live_server, reports):
+    store_patrols(reports, "2026-11-20", "张三")
+    store_patrols(reports, "2026-11-28", "李四")
+    open_map(page, live_server + "/")
+    with page.expect_response(lambda r: "/api/patrol/tracks?" in r.url):
+        page.get_by_label("轨迹", exact=True).click()
+    last_week = "format=geojson&since=2026-11-24&until=2026-11-30"
+    with page.expect_response(lambda r: f"/api/patrol/compliance?{last_week}" in r.url):
+        page.locator("#f-since").fill("2026-11-01")
+        page.locator("#f-until").fill("2026-11-30")
+    status = page.locator("#g-status")
+    expect(status).to_have_text("轨迹和巡查达标一次最多显示 7 天，现显示 2026-11-24 至 2026-11-30")
+    assert features_shown(page, "worker", "李四") == 2
+    assert features_shown(page, "worker", "张三") == 0
+    assert page.problems == []
+
+    open_map(page, live_server + "/?lang=en")
+    page.get_by_label("Tracks", exact=True).click()
+    page.locator("#f-since").fill("2026-11-01")  # until: today, 2026-12-06
+    expect(status).to_have_text(
+        "Tracks and compliance show at most 7 days at once: showing 2026-11-30 to 2026-12-06. "
+        "No stored tracks on the chosen days"
+    )
+    assert page.problems == []
+
+
+def test_dates_out_of_order_or_half_typed_are_named_and_not_asked_for(page, live_server, reports):
+    asked = []
+    page.on("request", lambda r: asked.append(r.url))
+    open_map(page, live_server + "/")
+    for layer in ("轨迹", "冷热点 Gi*"):  # both refuse a period that ends before it starts
+        page.get_by_label(layer, exact=True).click()
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+    problem = page.locator("#f-problem")
+    page.locator("#f-since").fill("2026-11-20")
+    page.locator("#f-until").fill("2026-11-10")
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+    assert page.problems == []
+    expect(problem).to_have_text("止日期早于起日期")
+    assert not [url for url in asked if "until=2026-11-1" in url]
+
+    page.locator("#f-until").press("Backspace")  # one part of the date cleared while typing
+    expect(problem).to_have_text("止：日期未填完或无效")
+    page.locator("#f-until").fill("0002-11-25")  # the year's first digit typed
+    expect(problem).to_have_text("止：日期未填完或无效")
+    with page.expect_response(lambda r: "since=2026-11-20&until=2026-11-25" in r.url) as tracks:
+        page.locator("#f-until").fill("2026-11-25")
+    assert tracks.value.status == 200
+    expect(problem).to_have_text("")
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+    assert not [url for url in asked if "0002" in url or "until=&" in url or url.endswith("until=")]
+    assert page.problems == []
+
+
+def test_the_until_day_counts_whole_on_the_report_layers(page, live_server, reports):
+    open_map(page, live_server + "/")
+    with page.expect_request(lambda r: "/api/stats?" in r.url and "until=" in r.url) as stats:
+        page.locator("#f-until").fill("2026-11-20")
+    assert "until=2026-11-21" in stats.value.url  # the API's until is a moment: the day after
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
     assert page.problems == []
 
 
@@ -378,7 +456,8 @@ def sample_server(tmp_path_factory):
     app = create_app({"STORE": f"sqlite:///{folder / 'sample.db'}",
                       "MANIFEST": str(SAMPLE_MANIFEST), "TILES": "none"})  # fmt: skip
     with app.app_context():
-        store().add_reports(sample_reports(store().hierarchy(), 5000), actor="test")
+        reported = sample_reports(store().hierarchy(), 5000, end=PAGE_NOW)  # 90 days before
+        store().add_reports(reported, actor="test")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

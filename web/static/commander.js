@@ -11,10 +11,17 @@
   var STATUS_OPEN = cfg.statuses.filter(function (s) { return s.key !== "closed"; })
     .map(function (s) { return s.key; }).join(",");
 
+  var DAY_MS = 86400000;
+  /* A day "YYYY-MM-DD" moved by n days; in UTC, so no clock change skips or repeats one. */
+  function addDays(day, n) {
+    return new Date(Date.parse(day) + n * DAY_MS).toISOString().slice(0, 10);
+  }
+
   function query(extra) {
     var q = new URLSearchParams(extra || {});
     if (filters.since) { q.set("since", filters.since); }
-    if (filters.until) { q.set("until", filters.until); }
+    // The field names a day to include; the API's until is the moment the period ends.
+    if (filters.until) { q.set("until", addDays(filters.until, 1)); }
     if (filters.category) { q.set("category", filters.category); }
     if (filters.status === "open") { q.set("status", STATUS_OPEN); }
     else if (filters.status) { q.set("status", filters.status); }
@@ -196,8 +203,11 @@
   }
   function refreshFrames() {
     if (!map.hasLayer(frames)) { return Promise.resolve(); }
-    var since = new Date(Date.now() - 12 * 7 * 86400000).toISOString();
-    return getJSON(cfg.api + "/analysis/hexagons/slices?step=week&since=" + encodeURIComponent(since))
+    // Both ends from this page's clock: the weeks shown are the commander's last twelve.
+    var now = new Date();
+    var since = new Date(now.getTime() - 12 * 7 * DAY_MS);
+    return getJSON(cfg.api + "/analysis/hexagons/slices?step=week&since=" +
+                   encodeURIComponent(since.toISOString()) + "&until=" + encodeURIComponent(now.toISOString()))
       .then(function (d) {
         frameData = d;
         var slider = document.getElementById("p-slider");
@@ -242,16 +252,32 @@
     });
   }
   /* Switched on with no upload, the two layers show the stored tracks and their
-     compliance for the filter's days (default today), at most a week. */
+     compliance for the filter's days (default today): the last cfg.patrolMaxDays of a
+     longer period, since the API reads no more at once, and the status says so. */
   var uploaded = false, storedQuery = null;
   function localDay(date) {
     var d = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
     return d.toISOString().slice(0, 10);
   }
+  function patrolDays() {
+    var until = filters.until || localDay(new Date());
+    var since = filters.since || until;
+    if (since > until) { until = since; }  // a first day after today, no last day: that day
+    var first = addDays(until, 1 - cfg.patrolMaxDays);
+    return { since: since < first ? first : since, until: until, clipped: since < first };
+  }
+  function patrolNote(days, found) {
+    var notes = [];
+    if (days.clipped) {
+      notes.push(fillIn(t.patrolClipped, { days: cfg.patrolMaxDays, since: days.since, until: days.until }));
+    }
+    if (!found.features.length) { notes.push(t.noTracks); }
+    return notes.join(t.listSeparator);
+  }
   function loadStoredPatrols() {
     if (uploaded || !(map.hasLayer(trackLayer) || map.hasLayer(complianceLayer))) { return; }
-    var until = filters.until || localDay(new Date());
-    var query = "since=" + (filters.since || until) + "&until=" + until;
+    var days = patrolDays();
+    var query = "since=" + days.since + "&until=" + days.until;
     if (query === storedQuery) { return; }
     storedQuery = query;
     var status = document.getElementById("g-status");
@@ -272,7 +298,7 @@
       }).addTo(trackLayer);
       complianceLayer.clearLayers();
       complianceLayer.addData(found[1]);
-      status.textContent = found[0].features.length ? "" : t.noTracks;
+      status.textContent = patrolNote(days, found[0]);
     }).catch(function (err) { storedQuery = null; status.textContent = String(err.message || err); });
   }
   function uploadTracks(text) {
@@ -349,6 +375,7 @@
         "<b>" + t.filters + "</b><br>" +
         "<label>" + t.since + " <input type='date' id='f-since'></label><br>" +
         "<label>" + t.until + " <input type='date' id='f-until'></label><br>" +
+        "<span id='f-problem' class='hint' role='status'></span>" +
         "<label>" + t.category + " " + select("f-category", [["", t.all]].concat(
           cfg.categories.map(function (c) { return [c.code, c.name]; }))) + "</label><br>" +
         "<label>" + t.status + " " + select("f-status", [["open", t.openOnly], ["", t.all]].concat(
@@ -377,6 +404,40 @@
       .then(function () { document.body.setAttribute("data-loading", "false"); });
   }
 
+  /* --- the filter's days, checked before anything is asked for ------------------- */
+  /* A day the date field can hold in full: while a year is typed it passes 0002-…,
+     0020-… or 20261-…, and a part cleared leaves it empty with badInput set. */
+  function isDay(text) {
+    var found = /^(\d{4})-\d{2}-\d{2}$/.exec(text);
+    return Boolean(found) && Number(found[1]) >= 1970 && Number(found[1]) <= 2999;
+  }
+  function datesProblem(since, until) {
+    var fields = [[since, t.since], [until, t.until]];
+    for (var i = 0; i < fields.length; i += 1) {
+      var input = fields[i][0];
+      if (input.validity.badInput || (input.value && !isDay(input.value))) {
+        return fields[i][1] + t.dateUnfinished;
+      }
+    }
+    return since.value && until.value && until.value < since.value ? t.untilBeforeSince : "";
+  }
+  /* Days that make sense are applied; otherwise the page says what is wrong and keeps
+     showing the last days that did, until the user is done typing. */
+  function applyDates() {
+    var since = document.getElementById("f-since"), until = document.getElementById("f-until");
+    var problem = datesProblem(since, until);
+    document.getElementById("f-problem").textContent = problem;
+    if (problem) { return; }
+    filters.since = since.value;
+    filters.until = until.value;
+    refreshAll();
+    loadStoredPatrols();
+  }
+
+  /* A text with {name} places filled in. */
+  function fillIn(text, values) {
+    return text.replace(/\{(\w+)\}/g, function (all, name) { return String(values[name]); });
+  }
   function categoryName(code) {
     var found = cfg.categoryNames[code];
     return found ? escapeHtml(found) : escapeHtml(code);
@@ -417,18 +478,18 @@
     return overlays;
   })(), { collapsed: false, position: "topright" }).addTo(map);
 
-  ["f-since", "f-until", "f-category", "f-status"].forEach(function (id) {
+  ["f-category", "f-status"].forEach(function (id) {
     document.getElementById(id).addEventListener("change", function (e) {
       var key = id.slice(2);
       filters[key] = e.target.value;
       refreshAll();
     });
   });
+  ["f-since", "f-until"].forEach(function (id) {
+    document.getElementById(id).addEventListener("change", applyDates);
+  });
   map.on("moveend", refreshAll);
   map.on("overlayadd", refreshAll);
   map.on("overlayadd", loadStoredPatrols);
-  ["f-since", "f-until"].forEach(function (id) {
-    document.getElementById(id).addEventListener("change", loadStoredPatrols);
-  });
   refreshAll();
 })();
