@@ -268,6 +268,91 @@ def test_hot_spots_and_the_week_by_week_animation(page, live_server, reports):
     assert page.problems == []
 
 
+#: The legends on screen: each one's layer key and its text.
+LEGENDS = """() => Object.fromEntries(
+    [...document.querySelectorAll(".geogrid-legend [data-legend]")]
+    .filter(section => section.offsetParent !== null)
+    .map(section => [section.dataset.legend, section.innerText]))"""
+#: The colours of a legend's swatches, as "#rrggbb".
+SWATCHES = """key => [...document.querySelectorAll(`.geogrid-legend [data-legend=${key}] i`)]
+    .map(i => getComputedStyle(i).backgroundColor.match(/\\d+/g).slice(0, 3)
+        .map(v => Number(v).toString(16).padStart(2, "0")).join(""))
+    .map(hex => "#" + hex)"""
+#: The fill colours of the grids on the map whose features have a property (the layer's own).
+FILLS = f"""property => {{
+    const fills = new Set();
+    {MAP}.eachLayer(l => {{
+        if (l.feature && property in l.feature.properties && l.options.fillOpacity > 0) {{
+            fills.add(l.options.fillColor);
+        }}
+    }});
+    return [...fills];
+}}"""
+
+
+def legends(page) -> dict[str, str]:
+    return page.evaluate(LEGENDS)
+
+
+def switch(page, label: str) -> None:
+    """Click a layer on or off in the layer switch and wait for the map to settle."""
+    page.get_by_label(label, exact=True).click()
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+
+
+def test_each_layer_shows_its_own_legend_while_it_is_on(page, live_server, reports):
+    open_map(page, live_server + "/")
+    assert "每网格事件数" in page.locator(".geogrid-legend").inner_text()
+    switch(page, "网格事件数")
+    assert "每网格事件数" not in page.locator("body").inner_text()  # its legend went with it
+    switch(page, "网格事件数")
+    shown = legends(page)
+    assert {"heat", "choropleth"} <= set(shown) and "risk" not in shown
+    assert "每网格事件数" in shown["choropleth"] and "热力图" in shown["heat"]
+    switch(page, "网格事件数")
+    assert "choropleth" not in legends(page)
+    switch(page, "热力图")
+    assert "heat" not in legends(page)
+
+    switch(page, "四色风险")
+    risk = legends(page)["risk"]
+    assert all(word in risk for word in ("红 重大", "橙 较大", "黄 一般", "蓝 低"))
+    page.wait_for_function(f"() => ({FILLS})('colour_zh').length > 0")
+    assert set(page.evaluate(FILLS, "colour_zh")) <= set(page.evaluate(SWATCHES, "risk"))
+    switch(page, "四色风险")
+    assert "risk" not in legends(page)
+
+    switch(page, "冷热点 Gi*")
+    spots = legends(page)["spots"]
+    assert all(f"{kind} {p}%" in spots for kind in ("热点", "冷点") for p in (90, 95, 99))
+    switch(page, "冷热点 Gi*")
+    switch(page, "核密度")
+    page.wait_for_function(f"() => ({LEGENDS})().density?.includes('件/平方公里')")
+    switch(page, "核密度")
+
+    switch(page, "巡查达标")
+    compliance = legends(page)["compliance"]
+    assert "每天 3 次" in compliance and "从未巡查" in compliance
+    page.wait_for_function(f"() => ({FILLS})('patrols').length > 0")
+    assert set(page.evaluate(FILLS, "patrols")) <= set(page.evaluate(SWATCHES, "compliance"))
+    switch(page, "巡查达标")
+    assert "compliance" not in legends(page)
+    assert page.problems == []
+
+
+def test_the_legends_speak_english_on_the_english_map(page, live_server, reports):
+    open_map(page, live_server + "/?lang=en")
+    switch(page, "Four-colour risk")
+    switch(page, "Hot spots (Gi*)")
+    shown = legends(page)
+    assert "Reports per grid" in shown["choropleth"]
+    assert all(word in shown["risk"] for word in ("red: major", "orange: considerable",
+                                                  "yellow: general", "blue: low"))  # fmt: skip
+    assert "hot spot 99 %" in shown["spots"] and "not significant" in shown["spots"]
+    assert not any("红" in text or "热点" in text for text in shown.values())
+    assert page.problems == []
+
+
 def test_uploading_gps_tracks_shows_them_and_patrol_compliance(page, live_server, reports):
     open_map(page, live_server + "/")
     track = Path(__file__).parents[1] / "patrol" / "data" / "two_sides.gpx"

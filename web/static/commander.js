@@ -40,15 +40,21 @@
   /* JSON from the API; a refusal throws the message the API gave, naming the field. */
   function getJSON(url, init) {
     return fetch(url, init).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (d) {
-        if (!r.ok) { throw new Error(d.error ? d.error.message : url + " → " + r.status); }
-        return d;
-      });
+      return r.ok ? r.json().catch(function () { return {}; }) : refusal(r, url);
     });
   }
+  function refusal(response, url) {
+    return response.json().catch(function () { return {}; }).then(function (d) {
+      throw new Error(d.error ? d.error.message : url + " → " + response.status);
+    });
+  }
+  /* The numbers the legends show (the busiest cell, grid, hexagon…), set by each refresh. */
+  var legendValues = { heat: 0, choropleth: 0, density: 0, frames: 0 };
 
   /* --- heat map ------------------------------------------------------------ */
-  var heat = L.heatLayer([], { radius: 18, blur: 14, minOpacity: 0.3 });
+  // leaflet.heat's own gradient, spelled out so the legend draws the same one.
+  var HEAT_GRADIENT = { 0.4: "blue", 0.6: "cyan", 0.7: "lime", 0.8: "yellow", 1.0: "red" };
+  var heat = L.heatLayer([], { radius: 18, blur: 14, minOpacity: 0.3, gradient: HEAT_GRADIENT });
   function refreshHeat() {
     if (!map.hasLayer(heat)) { return Promise.resolve(); }
     return getJSON(cfg.api + "/heat?" + query({ bbox: viewBbox(), size: 96 })).then(function (d) {
@@ -60,6 +66,8 @@
       var cellPx = Math.max(2, Math.abs(b.x - a.x));
       heat.setOptions({ radius: cellPx * 1.2, blur: cellPx * 1.2, max: Math.max(1, d.max) });
       heat.setLatLngs(d.points);
+      legendValues.heat = d.max;
+      drawLegends();
     });
   }
 
@@ -88,7 +96,8 @@
           layer.setStyle({ fillColor: fill || "#ffffff", fillOpacity: fill ? 0.65 : 0 });
           layer.bindTooltip(layer.feature.properties.name + " · " + n + " " + t.reports, { sticky: true });
         });
-        legend(max);
+        legendValues.choropleth = max;
+        drawLegends();
       });
   }
 
@@ -139,16 +148,31 @@
       riskLoaded = true;
     });
   }
+  var DENSITY_BANDWIDTH_M = 150;
   var density = L.imageOverlay("data:,", map.getBounds(), { opacity: 0.7 });
+  var densityImage = null, densityAsked = 0;
+  /* Fetched rather than pointed at, to read the density at full colour for the legend. */
   function refreshDensity() {
     if (!map.hasLayer(density)) { return Promise.resolve(); }
     var size = map.getSize();
-    var q = new URLSearchParams({ bbox: viewBbox(), width: size.x, height: size.y, bandwidth_m: 150 });
+    var q = new URLSearchParams({ bbox: viewBbox(), width: size.x, height: size.y,
+                                  bandwidth_m: DENSITY_BANDWIDTH_M });
     if (filters.category) { q.set("category", filters.category); }
-    var bounds = map.getBounds();
-    density.setUrl(cfg.api + "/analysis/heat.png?" + q.toString());
-    density.setBounds(bounds);
-    return Promise.resolve();
+    var bounds = map.getBounds(), url = cfg.api + "/analysis/heat.png?" + q.toString();
+    var asked = ++densityAsked;
+    return fetch(url).then(function (r) {
+      if (!r.ok) { return refusal(r, url); }
+      var top = Number(r.headers.get("X-Geogrid-Max-Per-Km2")) || 0;
+      return r.blob().then(function (png) {
+        if (asked !== densityAsked) { return; }  // the view moved on meanwhile
+        if (densityImage) { URL.revokeObjectURL(densityImage); }
+        densityImage = URL.createObjectURL(png);
+        density.setUrl(densityImage);
+        density.setBounds(bounds);
+        legendValues.density = top;
+        drawLegends();
+      });
+    });
   }
 
   /* --- Gi* hot and cold spots per grid --------------------------------------- */
@@ -193,6 +217,8 @@
     frames.clearLayers();
     var max = 1;
     frameData.features.forEach(function (f) { max = Math.max(max, f.properties.count); });
+    legendValues.frames = max;
+    drawLegends();
     L.geoJSON({ type: "FeatureCollection", features: frameData.features.filter(function (f) {
       return f.properties.start === slice.start;
     }) }, { style: function (f) {
@@ -281,6 +307,7 @@
     if (query === storedQuery) { return; }
     storedQuery = query;
     var status = document.getElementById("g-status");
+    status.textContent = t.loadingPatrols;  // a week of tracks can take a few seconds
     Promise.all([
       getJSON(cfg.api + "/patrol/tracks?" + query),
       getJSON(cfg.api + "/patrol/compliance?format=geojson&" + query)
@@ -385,15 +412,79 @@
       return div;
     }
   });
+  /* --- legends: one per layer, on screen while its layer is on --------------------- */
   var legendBox = L.control({ position: "bottomright" });
   legendBox.onAdd = function () { return L.DomUtil.create("div", "geogrid-box geogrid-legend"); };
-  function legend(max) {
-    var div = document.querySelector(".geogrid-legend");
-    if (!div) { return; }
-    div.innerHTML = "<b>" + t.reportsPerGrid + "</b><br>" + RAMP.map(function (c, i) {
-      var low = Math.ceil(i * (max + 1) / RAMP.length);
-      return "<i style='background:" + c + "'></i> ≥ " + Math.max(1, low);
-    }).join("<br>");
+  function swatch(colour, text) {
+    return "<div><i style='background:" + colour + "'></i>" + escapeHtml(text) + "</div>";
+  }
+  function lineSwatch(style, text) {
+    return "<div><i class='line' style='" + style + "'></i>" + escapeHtml(text) + "</div>";
+  }
+  /* A continuous colour scale, low end left, with words or numbers at both ends. */
+  function ramp(stops, low, high) {
+    return "<div class='ramp' style='background:linear-gradient(to right," + stops + ")'></div>" +
+      "<div class='ends'><span>" + escapeHtml(low) + "</span><span>" + escapeHtml(high) + "</span></div>";
+  }
+  /* The class steps of colour(): a count n is drawn in step floor(5 n / (max + 1)). */
+  function steps(max) {
+    return "<div class='steps'>" + RAMP.map(function (c, i) {
+      var low = Math.max(1, Math.ceil(i * (max + 1) / RAMP.length));
+      return "<span><i style='background:" + c + "'></i>≥ " + low + "</span>";
+    }).join("") + "</div>";
+  }
+  // Sorted: "1" is an integer key, which Object.keys would list first.
+  var HEAT_STOPS = Object.keys(HEAT_GRADIENT).sort(function (a, b) { return a - b; }).map(function (at) {
+    return HEAT_GRADIENT[at] + " " + Math.round(at * 100) + "%";
+  }).join(",");
+  // matplotlib's YlOrRd, the colour map of /api/analysis/heat.png.
+  var YLORRD = "#ffffcc,#ffeda0,#fed976,#feb24c,#fd8d3c,#fc4e2a,#e31a1c,#bd0026,#800026";
+  var LEGENDS = [
+    [heat, "heat", function () {
+      return ramp(HEAT_STOPS, t.fewer, fillIn(t.heatMax, { n: legendValues.heat }));
+    }],
+    [choropleth, "choropleth", function () { return steps(legendValues.choropleth); }],
+    [markers, "markers", function () { return escapeHtml(t.markersLegend); }],
+    [routes, "routes", function () { return lineSwatch("border-top:3px dashed #6a3d9a", t.routesLegend); }],
+    [riskLayer, "risk", function () {
+      return ["red", "orange", "yellow", "blue"].map(function (c) {
+        return swatch(RISK_FILL[c], t["risk_" + c]);
+      }).join("");
+    }],
+    [density, "density", function () {
+      var top = legendValues.density;
+      return ramp(YLORRD, "0", fillIn(t.perKm2, { n: top >= 10 ? Math.round(top) : top.toFixed(1) })) +
+        escapeHtml(fillIn(t.bandwidth, { m: DENSITY_BANDWIDTH_M }));
+    }],
+    [spotLayer, "spots", function () {
+      // Hottest first, coldest last; SPOT_FILL lists each kind at 90, 95 and 99 %.
+      var spot = function (kind, words) {
+        return function (i) { return swatch(SPOT_FILL[kind][i], fillIn(words, { p: [90, 95, 99][i] })); };
+      };
+      return [2, 1, 0].map(spot("hot", t.hotSpot)).join("") + [0, 1, 2].map(spot("cold", t.coldSpot)).join("") +
+        swatch("#fff", t.notSignificant);
+    }],
+    [frames, "frames", function () { return escapeHtml(t.perHexagon) + steps(legendValues.frames); }],
+    [complianceLayer, "compliance", function () {
+      return ["met", "partly", "short", "never"].map(function (key) {
+        return swatch(cfg.complianceColours[key], t["compliance_" + key]);
+      }).join("");
+    }],
+    [trackLayer, "tracks", function () { return lineSwatch("border-top:3px solid #00441b", t.tracksLegend); }]
+  ];
+  var LEGEND_TITLES = { heat: t.heat, choropleth: t.reportsPerGrid, markers: t.markers, routes: t.routes,
+                        risk: t.risk, density: t.density, spots: t.spots, frames: t.frames,
+                        compliance: fillIn(t.complianceTitle, { n: cfg.patrolRequired }), tracks: t.trackLines };
+  /* Redrawn whenever a layer goes on or off or a refresh brings new numbers. */
+  function drawLegends() {
+    var box = document.querySelector(".geogrid-legend");
+    if (!box) { return; }
+    var on = LEGENDS.filter(function (entry) { return map.hasLayer(entry[0]); });
+    box.innerHTML = on.map(function (entry) {
+      return "<section data-legend='" + entry[1] + "'><b>" + escapeHtml(LEGEND_TITLES[entry[1]]) +
+        "</b>" + entry[2]() + "</section>";
+    }).join("");
+    box.style.display = on.length ? "" : "none";
   }
 
   function refreshAll() {
@@ -459,6 +550,7 @@
     if (file) { file.text().then(uploadTracks); }
   });
   legendBox.addTo(map);
+  map.on("overlayadd overlayremove", drawLegends);
   heat.addTo(map);
   choropleth.addTo(map);
   markers.addTo(map);
@@ -491,5 +583,6 @@
   map.on("moveend", refreshAll);
   map.on("overlayadd", refreshAll);
   map.on("overlayadd", loadStoredPatrols);
+  drawLegends();
   refreshAll();
 })();
