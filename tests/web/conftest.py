@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -65,9 +66,9 @@ def filled(store):
     return store
 
 
-@pytest.fixture
-def live_server(app):
-    """The app served over real HTTP on a free loopback port; yields its base URL.
+@contextmanager
+def served(app):
+    """Serve ``app`` over real HTTP on a free loopback port; yields its base URL.
 
     Werkzeug's threaded server stops cleanly (``shutdown``), which a test needs;
     production serving is Granian (``python -m web``, tested in test_serve.py).
@@ -76,7 +77,16 @@ def live_server(app):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
-    urllib.request.urlopen(base + "/api/levels", timeout=30).read()  # store set up
-    yield base
-    server.shutdown()
-    thread.join(timeout=5)
+    try:
+        urllib.request.urlopen(base + "/api/levels", timeout=30).read()  # store set up
+        yield base
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on a free loopback port; yields its base URL."""
+    with served(app) as base:
+        yield base

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import urllib.request
 from datetime import datetime
@@ -28,7 +27,8 @@ import pytest
 from playwright.sync_api import expect
 
 from geogrid.reports import NewReport
-from tests.conftest import SOUTH, STEP, WEST
+from tests.conftest import SOUTH, STEP, WEST, write_tiny_district
+from tests.web.conftest import served, tiny_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -503,6 +503,35 @@ def test_english_switch(page, live_server, reports):
     assert page.problems == []
 
 
+#: A district whose levels have other keys and no labels, as a planner may write it.
+UNLABELLED = """\
+name = "Unlabelled district"
+crs = "EPSG:4326"
+[[level]]
+key = "borough"
+path = "streets.geojson"
+code = "code"
+name = "name"
+[[level]]
+key = "msoa"
+path = "grids.gpkg#grids"
+code = "code"
+name = "name"
+parent = "street"
+"""
+
+
+def test_levels_without_labels_are_named_once_in_the_layer_switch(page, tmp_path):
+    manifest = write_tiny_district(tmp_path / "district", UNLABELLED)
+    with served(tiny_app(tmp_path, manifest)) as base:
+        open_map(page, base + "/")
+        switch = page.locator(".leaflet-control-layers-overlays label")
+        names = [name.strip() for name in switch.all_inner_texts()]
+        assert names[:2] == ["borough", "msoa"]
+        assert page.get_by_label("msoa", exact=True).is_checked()
+        assert page.problems == []
+
+
 # --- a grid's page ---------------------------------------------------------------------------
 
 
@@ -531,8 +560,6 @@ def test_grid_page_lists_its_children(page, live_server, reports):
 def sample_server(tmp_path_factory):
     """The sample district with 5,000 generated reports, served on a free loopback port."""
 
-    from werkzeug.serving import make_server
-
     from geogrid.sample import sample_reports
     from web import create_app
     from web.state import store
@@ -543,19 +570,8 @@ def sample_server(tmp_path_factory):
     with app.app_context():
         reported = sample_reports(store().hierarchy(), 5000, end=PAGE_NOW)  # 90 days before
         store().add_reports(reported, actor="test")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/api/levels", timeout=5).read()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield base
-    server.shutdown()
-    thread.join(timeout=5)
+    with served(app) as base:
+        yield base
 
 
 def settle(page) -> None:
