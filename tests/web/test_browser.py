@@ -309,6 +309,8 @@ def test_each_layer_shows_its_own_legend_while_it_is_on(page, live_server, repor
     shown = legends(page)
     assert {"heat", "choropleth"} <= set(shown) and "risk" not in shown
     assert "每网格事件数" in shown["choropleth"] and "热力图" in shown["heat"]
+    # Open reports per grid: at most 6 (grid 103); each colour names the counts it stands for.
+    assert shown["choropleth"].split() == ["每网格事件数", "1", "2", "3–4", "5", "6"]
     switch(page, "网格事件数")
     assert "choropleth" not in legends(page)
     switch(page, "热力图")

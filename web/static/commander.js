@@ -426,12 +426,16 @@
     return "<div class='ramp' style='background:linear-gradient(to right," + stops + ")'></div>" +
       "<div class='ends'><span>" + escapeHtml(low) + "</span><span>" + escapeHtml(high) + "</span></div>";
   }
-  /* The class steps of colour(): a count n is drawn in step floor(5 n / (max + 1)). */
+  /* The counts each colour of colour() stands for: n is drawn in step floor(5 n / (max + 1)),
+     so with few reports some steps hold no count and are left out. */
   function steps(max) {
+    if (!max) { return "<div>" + escapeHtml(t.noReportsHere) + "</div>"; }
     return "<div class='steps'>" + RAMP.map(function (c, i) {
       var low = Math.max(1, Math.ceil(i * (max + 1) / RAMP.length));
-      return "<span><i style='background:" + c + "'></i>≥ " + low + "</span>";
-    }).join("") + "</div>";
+      var high = Math.min(max, Math.ceil((i + 1) * (max + 1) / RAMP.length) - 1);
+      if (low > high) { return ""; }
+      return "<span><i style='background:" + c + "'></i>" + (low === high ? low : low + "–" + high) + "</span>";
+    }).join(" ") + "</div>";
   }
   // Sorted: "1" is an integer key, which Object.keys would list first.
   var HEAT_STOPS = Object.keys(HEAT_GRADIENT).sort(function (a, b) { return a - b; }).map(function (at) {
@@ -441,7 +445,8 @@
   var YLORRD = "#ffffcc,#ffeda0,#fed976,#feb24c,#fd8d3c,#fc4e2a,#e31a1c,#bd0026,#800026";
   var LEGENDS = [
     [heat, "heat", function () {
-      return ramp(HEAT_STOPS, t.fewer, fillIn(t.heatMax, { n: legendValues.heat }));
+      var top = legendValues.heat;
+      return ramp(HEAT_STOPS, t.fewer, top ? fillIn(t.heatMax, { n: top }) : t.noReportsHere);
     }],
     [choropleth, "choropleth", function () { return steps(legendValues.choropleth); }],
     [markers, "markers", function () { return escapeHtml(t.markersLegend); }],
