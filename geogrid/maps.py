@@ -38,6 +38,22 @@ class LayerSpec:
     url: str
     show: bool = True
 
+    @property
+    def name(self) -> str:
+        """The level's name in the layer switch: its label and key, each once.
+
+        A manifest level without a label takes its key as label; the key alone
+        then names it, not the same word twice.
+
+        Examples
+        --------
+        >>> LayerSpec("street", "街道", "/s").name
+        '街道 street'
+        >>> LayerSpec("msoa", "msoa", "/m").name
+        'msoa'
+        """
+        return self.key if self.label in ("", self.key) else f"{self.label} {self.key}"
+
 
 class RemoteGeoJson(folium.map.Layer):
     """A GeoJSON overlay that the browser fetches from ``url`` when the page loads.
@@ -173,7 +189,7 @@ def grid_levels_map(
     for depth, spec in enumerate(layers):
         style = level_style(depth, fill=depth >= finest_full)
         z_index = 440 - 5 * depth
-        RemoteGeoJson(spec.url, f"{spec.label} {spec.key}", style, spec.show, z_index).add_to(fmap)
+        RemoteGeoJson(spec.url, spec.name, style, spec.show, z_index).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     if title:
         fmap.get_root().html.add_child(folium.Element(_title_html(title)))

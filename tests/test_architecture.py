@@ -55,7 +55,7 @@ def project_imports(path: Path, package: str = "geogrid") -> list[tuple[ast.stmt
         for child in ast.iter_child_nodes(node):
             inner = in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
             targets = {_resolve(name, known) for name in _imported_names(child)} - {None}
-            found += [(child, target, in_function) for target in sorted(targets)]
+            found.extend((child, target, in_function) for target in sorted(targets))
             visit(child, inner)
 
     visit(ast.parse(path.read_text(encoding="utf-8")), False)

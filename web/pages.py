@@ -7,6 +7,8 @@ from html import escape
 import folium
 from flask import Blueprint, current_app, render_template_string, request, url_for
 
+from geogrid.analysis.compliance import COLOURS as COMPLIANCE_COLOURS
+from geogrid.analysis.compliance import PatrolRule
 from geogrid.maps import LayerSpec, MapAssets, base_map, commander_map, level_style
 from geogrid.reports import ReportQuery
 from geogrid.workflow import STATUS_LABELS, STATUSES
@@ -52,6 +54,11 @@ def _config(h, words: dict) -> dict:
         "api": url_for("api.openapi").rsplit("/", 1)[0], "texts": words, "lang": lang,
         "choroplethLevel": h.levels[min(2, len(h.levels) - 1)],
         "markerZoom": MARKER_ZOOM, "gridPage": url_for("pages.grid", code="") ,
+        "patrolMaxDays": current_app.config["PATROL_MAX_DAYS"],
+        # The compliance layer's colours come from the library; its legend shows the same.
+        "complianceColours": {k: COMPLIANCE_COLOURS[k] for k in ("met", "partly", "short",
+                                                                 "never")},
+        "patrolRequired": PatrolRule().required_per_day,
         "categories": [{"code": c.code, "name": name(c)} for c in categories.roots()],
         "categoryNames": {c.code: name(c) for c in categories},
         "statuses": [{"key": s, "name": STATUS_LABELS[s][0 if lang == "zh" else 1]}

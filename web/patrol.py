@@ -49,9 +49,9 @@ PLAN_FIELDS = {
     "places",
     "format",
 }
-#: Longest period the stored tracks are read for in one request: a week of a district's
-#: patrols (~12 M points for 100 workers); `geogrid patrol compliance` counts longer ones.
-MAX_PERIOD_DAYS = 7
+#: Years a stored track's period may name: a year outside them is a slip of the date
+#: picker (0002… while a year is typed), and the calendar's ends would overflow in UTC.
+PERIOD_YEARS = (1970, 2999)
 _network_lock = threading.Lock()
 
 
@@ -211,7 +211,7 @@ def tracks():
 
 @blueprint.get("/tracks")
 def stored_tracks():
-    """Stored tracks that overlap ``since``…``until`` (at most a week) as GeoJSON lines."""
+    """Stored tracks that overlap ``since``…``until`` (``PATROL_MAX_DAYS`` at most) as lines."""
     since, until = _period()
     tolerance_m = params.number("simplify_m", 5.0)
     if not 0 <= tolerance_m <= 1000:
@@ -226,13 +226,21 @@ def _period() -> tuple[datetime, datetime]:
     since, until = params.time("since"), params.time("until")
     if since is None or until is None:
         raise InputError("query parameters 'since' and 'until' are required")
+    for name, moment in (("since", since), ("until", until)):
+        if not PERIOD_YEARS[0] <= moment.year <= PERIOD_YEARS[1]:
+            low, high = PERIOD_YEARS
+            raise InputError(f"'{name}' must be in the years {low} to {high}, "
+                             f"got {request.args[name]!r}")  # fmt: skip
     if _is_date(request.args["until"]):
         until += timedelta(days=1)  # a day given alone runs to its end
     if until <= since:
         given = request.args
         raise InputError(f"until ({given['until']}) must be after since ({given['since']})")
-    if until - since > timedelta(days=MAX_PERIOD_DAYS):
-        raise InputError(f"since/until: at most {MAX_PERIOD_DAYS} days at once")
+    # A week of a district's patrols is ~12 M points for 100 workers: the cap keeps one
+    # request's reading bounded; `geogrid patrol compliance` counts longer periods.
+    longest = current_app.config["PATROL_MAX_DAYS"]
+    if until - since > timedelta(days=longest):
+        raise InputError(f"since/until: at most {longest} days at once")
     return since, until
 
 
@@ -499,7 +507,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
         },
         "get": {
-            "summary": "Stored tracks of a period (at most a week) as GeoJSON lines",
+            "summary": "Stored tracks of a period (at most PATROL_MAX_DAYS days) as GeoJSON lines",
             "parameters": [
                 *_PERIOD_QUERY,
                 _query("worker", "only this worker's tracks", {"type": "string"}),
@@ -531,7 +539,7 @@ OPENAPI_PATHS: dict[str, Any] = {
             "responses": _COMPLIANCE_RESPONSES,
         },
         "get": {
-            "summary": "Patrols per grid and day from the stored tracks of a week or less",
+            "summary": "Patrols per grid and day from stored tracks (PATROL_MAX_DAYS days at most)",
             "parameters": [
                 *_PERIOD_QUERY,
                 *_RULE_QUERY,

@@ -50,6 +50,17 @@ def _clock(text: str) -> Clock:
 
 _clock.__name__ = "ISO 8601 time with its zone, e.g. 2026-11-20T09:00+08:00"
 
+
+def _days(text: str) -> int:
+    """Parse a number of days, at least one."""
+    days = int(text)
+    if days < 1:
+        raise ValueError(text)
+    return days
+
+
+_days.__name__ = "whole number of days (1 or more)"
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "STORE",
@@ -99,6 +110,12 @@ SETTINGS: tuple[Setting, ...] = (
         "the app's clock: empty for the system's, or an ISO 8601 time with its zone at which "
         "it starts and runs on (training, demonstrations, tests)",
         _clock,
+    ),
+    Setting(
+        "PATROL_MAX_DAYS",
+        7,
+        "most days of stored patrol tracks one request reads; the map shows a longer period's last",
+        _days,
     ),
 )
 

@@ -371,12 +371,27 @@ def test_stored_compliance_counts_whole_days_and_leaves_out_tracks_off_the_grids
         ("?since=2026-11-01&until=2026-11-30", "at most 7 days"),
         ("?since=2026-11-23&until=2026-11-22", "must be after since"),
         ("?since=yesterday&until=2026-11-23", "'since' must be an ISO 8601 time"),
+        # Half-typed years from a date picker: a clear 400, not an overflow at the calendar's ends.
+        ("?since=0001-01-01&until=0001-01-01", "'since' must be in the years 1970 to 2999"),
+        ("?since=2026-11-23&until=9999-12-31", "'until' must be in the years 1970 to 2999"),
     ],
 )
 def test_stored_track_periods_are_checked(client, query, message):
     for path in ("/api/patrol/tracks", "/api/patrol/compliance"):
         response = client.get(path + query)
         assert response.status_code == 400 and message in response.get_json()["error"]["message"]
+
+
+def test_the_longest_period_of_stored_tracks_is_a_setting(tmp_path, tiny_manifest):
+    app = create_app({"TESTING": True, "STORE": f"sqlite:///{tmp_path / 'web.db'}",
+                      "MANIFEST": str(tiny_manifest), "TILES": "none",
+                      "PATROL_MAX_DAYS": 30})  # fmt: skip
+    client = app.test_client()
+    for path in ("/api/patrol/tracks", "/api/patrol/compliance"):
+        assert client.get(path + "?since=2026-11-01&until=2026-11-30").status_code == 200
+        refused = client.get(path + "?since=2026-11-01&until=2026-12-01")
+        assert refused.status_code == 400
+        assert "at most 30 days" in refused.get_json()["error"]["message"]
 
 
 def test_the_openapi_paths_fuzz_without_a_server_error(app):

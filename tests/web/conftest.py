@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import urllib.request
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from web import create_app
 
 #: The time the test apps' clock reads: 10:00 in Shanghai, so "today" is the same
 #: day in UTC and in local time, whatever the day and hour the tests run.
-NOW = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+NOW = datetime(2026, 12, 6, 2, 0, tzinfo=UTC)
 
 
 def tiny_app(folder: Path, manifest: Path | None = None, **config):
@@ -73,9 +74,9 @@ def filled(store):
     return store
 
 
-@pytest.fixture
-def live_server(app):
-    """The app served over real HTTP on a free loopback port; yields its base URL.
+@contextmanager
+def served(app):
+    """Serve ``app`` over real HTTP on a free loopback port; yields its base URL.
 
     Werkzeug's threaded server stops cleanly (``shutdown``), which a test needs;
     production serving is Granian (``python -m web``, tested in test_serve.py).
@@ -84,7 +85,16 @@ def live_server(app):
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
-    urllib.request.urlopen(base + "/api/levels", timeout=30).read()  # store set up
-    yield base
-    server.shutdown()
-    thread.join(timeout=5)
+    try:
+        urllib.request.urlopen(base + "/api/levels", timeout=30).read()  # store set up
+        yield base
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP on a free loopback port; yields its base URL."""
+    with served(app) as base:
+        yield base

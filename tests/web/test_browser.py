@@ -5,6 +5,9 @@ it these tests skip on a developer's machine and fail under CI (``CI=true``).
 The app serves no base map tiles (``TILES="none"``), so a page loads nothing from
 outside and any request that fails is the app's fault.
 
+No test depends on the day it runs: every page's clock starts at :data:`PAGE_NOW` in
+China time, and the days the tests store and pick are fixed around it.
+
 The screenshots in ``docs/`` come from :func:`test_screenshots_of_the_sample_district`;
 it writes them there only with ``GEOGRID_TEST_SCREENSHOTS=1`` (otherwise into a temporary
 folder), so an ordinary test run leaves the tree clean.
@@ -14,21 +17,27 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import urllib.request
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 
+from geogrid.clock import fixed_clock
 from geogrid.reports import NewReport
-from tests.conftest import SOUTH, STEP, WEST
+from tests.conftest import SOUTH, STEP, WEST, write_tiny_district
+from tests.web.conftest import NOW, served, tiny_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 VIEWPORT = {"width": 1280, "height": 800}
+#: "Now" for every page, the same moment the test apps' clock reads: the map's default
+#: day and its week-by-week slices start from it.
+PAGE_NOW = NOW.astimezone(ZoneInfo("Asia/Shanghai"))
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 SAMPLE_MANIFEST = Path(__file__).resolve().parents[2] / "data" / "boundaries" / "sample.toml"
 MAP = "window[window.GEOGRID.map]"
@@ -103,8 +112,9 @@ class Problems(list):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
     opened = context.new_page()
+    opened.clock.install(time=PAGE_NOW)  # the clock runs on from there, timers as usual
     opened.set_default_timeout(15_000)
     opened.problems = Problems(opened)
     yield opened
@@ -259,6 +269,93 @@ def test_hot_spots_and_the_week_by_week_animation(page, live_server, reports):
     assert page.problems == []
 
 
+#: The legends on screen: each one's layer key and its text.
+LEGENDS = """() => Object.fromEntries(
+    [...document.querySelectorAll(".geogrid-legend [data-legend]")]
+    .filter(section => section.offsetParent !== null)
+    .map(section => [section.dataset.legend, section.innerText]))"""
+#: The colours of a legend's swatches, as "#rrggbb".
+SWATCHES = """key => [...document.querySelectorAll(`.geogrid-legend [data-legend=${key}] i`)]
+    .map(i => getComputedStyle(i).backgroundColor.match(/\\d+/g).slice(0, 3)
+        .map(v => Number(v).toString(16).padStart(2, "0")).join(""))
+    .map(hex => "#" + hex)"""
+#: The fill colours of the grids on the map whose features have a property (the layer's own).
+FILLS = f"""property => {{
+    const fills = new Set();
+    {MAP}.eachLayer(l => {{
+        if (l.feature && property in l.feature.properties && l.options.fillOpacity > 0) {{
+            fills.add(l.options.fillColor);
+        }}
+    }});
+    return [...fills];
+}}"""
+
+
+def legends(page) -> dict[str, str]:
+    return page.evaluate(LEGENDS)
+
+
+def switch(page, label: str) -> None:
+    """Click a layer on or off in the layer switch and wait for the map to settle."""
+    page.get_by_label(label, exact=True).click()
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+
+
+def test_each_layer_shows_its_own_legend_while_it_is_on(page, live_server, reports):
+    open_map(page, live_server + "/")
+    assert "每网格事件数" in page.locator(".geogrid-legend").inner_text()
+    switch(page, "网格事件数")
+    assert "每网格事件数" not in page.locator("body").inner_text()  # its legend went with it
+    switch(page, "网格事件数")
+    shown = legends(page)
+    assert {"heat", "choropleth"} <= set(shown) and "risk" not in shown
+    assert "每网格事件数" in shown["choropleth"] and "热力图" in shown["heat"]
+    # Open reports per grid: at most 6 (grid 103); each colour names the counts it stands for.
+    assert shown["choropleth"].split() == ["每网格事件数", "1", "2", "3–4", "5", "6"]
+    switch(page, "网格事件数")
+    assert "choropleth" not in legends(page)
+    switch(page, "热力图")
+    assert "heat" not in legends(page)
+
+    switch(page, "四色风险")
+    risk = legends(page)["risk"]
+    assert all(word in risk for word in ("红 重大", "橙 较大", "黄 一般", "蓝 低"))
+    page.wait_for_function(f"() => ({FILLS})('colour_zh').length > 0")
+    assert set(page.evaluate(FILLS, "colour_zh")) <= set(page.evaluate(SWATCHES, "risk"))
+    switch(page, "四色风险")
+    assert "risk" not in legends(page)
+
+    switch(page, "冷热点 Gi*")
+    spots = legends(page)["spots"]
+    assert all(f"{kind} {p}%" in spots for kind in ("热点", "冷点") for p in (90, 95, 99))
+    switch(page, "冷热点 Gi*")
+    switch(page, "核密度")
+    page.wait_for_function(f"() => ({LEGENDS})().density?.includes('件/平方公里')")
+    switch(page, "核密度")
+
+    switch(page, "巡查达标")
+    compliance = legends(page)["compliance"]
+    assert "每天 3 次" in compliance and "从未巡查" in compliance
+    page.wait_for_function(f"() => ({FILLS})('patrols').length > 0")
+    assert set(page.evaluate(FILLS, "patrols")) <= set(page.evaluate(SWATCHES, "compliance"))
+    switch(page, "巡查达标")
+    assert "compliance" not in legends(page)
+    assert page.problems == []
+
+
+def test_the_legends_speak_english_on_the_english_map(page, live_server, reports):
+    open_map(page, live_server + "/?lang=en")
+    switch(page, "Four-colour risk")
+    switch(page, "Hot spots (Gi*)")
+    shown = legends(page)
+    assert "Reports per grid" in shown["choropleth"]
+    assert all(word in shown["risk"] for word in ("red: major", "orange: considerable",
+                                                  "yellow: general", "blue: low"))  # fmt: skip
+    assert "hot spot 99 %" in shown["spots"] and "not significant" in shown["spots"]
+    assert not any("红" in text or "热点" in text for text in shown.values())
+    assert page.problems == []
+
+
 def test_uploading_gps_tracks_shows_them_and_patrol_compliance(page, live_server, reports):
     open_map(page, live_server + "/")
     track = Path(__file__).parents[1] / "patrol" / "data" / "two_sides.gpx"
@@ -273,16 +370,22 @@ def test_uploading_gps_tracks_shows_them_and_patrol_compliance(page, live_server
     assert page.problems == []
 
 
-def test_stored_tracks_and_their_compliance_show_for_the_chosen_days(page, live_server, reports):
+def store_patrols(store, day: str, worker: str, hours=(8, 14)) -> None:
+    """Patrols around grid 101 on ``day`` (China time), one a given hour."""
     from geogrid.analysis.tracks import parse_gpx
     from tests.patrol import AROUND_101, gpx_text, walk_points
 
-    walks = [("巡", walk_points(AROUND_101, f"2026-11-20T{hour}:00:00+08:00")) for hour in (8, 14)]
-    reports.add_tracks(parse_gpx(gpx_text(walks, author="张三")))
+    walks = [("巡", walk_points(AROUND_101, f"{day}T{hour:02d}:00:00+08:00")) for hour in hours]
+    store.add_tracks(parse_gpx(gpx_text(walks, author=worker)))
+
+
+def test_stored_tracks_and_their_compliance_show_for_the_chosen_days(page, live_server, reports):
+    store_patrols(reports, "2026-11-20", "张三")  # 16 days before PAGE_NOW
     open_map(page, live_server + "/")
     with page.expect_response(lambda r: "/api/patrol/tracks?" in r.url) as today:
         page.get_by_label("轨迹", exact=True).click()
     assert today.value.status == 200  # today's, by default: none stored
+    assert "since=2026-12-06&until=2026-12-06" in today.value.url
     day = "since=2026-11-20&until=2026-11-20"
     with page.expect_response(lambda r: f"/api/patrol/compliance?format=geojson&{day}" in r.url):
         page.locator("#f-since").fill("2026-11-20")
@@ -291,6 +394,69 @@ def test_stored_tracks_and_their_compliance_show_for_the_chosen_days(page, live_
     assert features_shown(page, "worker", "张三") == 2
     page.get_by_label("巡查达标", exact=True).click()
     page.wait_for_function(f"() => {FEATURES}('code', '101').some(p => p.patrols === 2)")
+    assert page.problems == []
+
+
+def test_a_long_period_shows_its_last_days_of_patrols_and_says_so(page, live_server, reports):
+    store_patrols(reports, "2026-11-20", "张三")
+    store_patrols(reports, "2026-11-28", "李四")
+    open_map(page, live_server + "/")
+    with page.expect_response(lambda r: "/api/patrol/tracks?" in r.url):
+        page.get_by_label("轨迹", exact=True).click()
+    last_week = "format=geojson&since=2026-11-24&until=2026-11-30"
+    with page.expect_response(lambda r: f"/api/patrol/compliance?{last_week}" in r.url):
+        page.locator("#f-since").fill("2026-11-01")
+        page.locator("#f-until").fill("2026-11-30")
+    status = page.locator("#g-status")
+    expect(status).to_have_text("轨迹和巡查达标一次最多显示 7 天，现显示 2026-11-24 至 2026-11-30")
+    assert features_shown(page, "worker", "李四") == 2
+    assert features_shown(page, "worker", "张三") == 0
+    assert page.problems == []
+
+    open_map(page, live_server + "/?lang=en")
+    page.get_by_label("Tracks", exact=True).click()
+    page.locator("#f-since").fill("2026-11-01")  # until: today, 2026-12-06
+    expect(status).to_have_text(
+        "Tracks and compliance show at most 7 days at once: showing 2026-11-30 to 2026-12-06. "
+        "No stored tracks on the chosen days"
+    )
+    assert page.problems == []
+
+
+def test_dates_out_of_order_or_half_typed_are_named_and_not_asked_for(page, live_server, reports):
+    asked = []
+    page.on("request", lambda r: asked.append(r.url))
+    open_map(page, live_server + "/")
+    for layer in ("轨迹", "冷热点 Gi*"):  # both refuse a period that ends before it starts
+        page.get_by_label(layer, exact=True).click()
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+    problem = page.locator("#f-problem")
+    page.locator("#f-since").fill("2026-11-20")
+    page.locator("#f-until").fill("2026-11-10")
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+    assert page.problems == []
+    expect(problem).to_have_text("止日期早于起日期")
+    assert not [url for url in asked if "until=2026-11-1" in url]
+
+    page.locator("#f-until").press("Backspace")  # one part of the date cleared while typing
+    expect(problem).to_have_text("止：日期未填完或无效")
+    page.locator("#f-until").fill("0002-11-25")  # the year's first digit typed
+    expect(problem).to_have_text("止：日期未填完或无效")
+    with page.expect_response(lambda r: "since=2026-11-20&until=2026-11-25" in r.url) as tracks:
+        page.locator("#f-until").fill("2026-11-25")
+    assert tracks.value.status == 200
+    expect(problem).to_have_text("")
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
+    assert not [url for url in asked if "0002" in url or "until=&" in url or url.endswith("until=")]
+    assert page.problems == []
+
+
+def test_the_until_day_counts_whole_on_the_report_layers(page, live_server, reports):
+    open_map(page, live_server + "/")
+    with page.expect_request(lambda r: "/api/stats?" in r.url and "until=" in r.url) as stats:
+        page.locator("#f-until").fill("2026-11-20")
+    assert "until=2026-11-21" in stats.value.url  # the API's until is a moment: the day after
+    page.wait_for_function("() => document.body.dataset.loading === 'false'")
     assert page.problems == []
 
 
@@ -340,6 +506,35 @@ def test_english_switch(page, live_server, reports):
     assert page.problems == []
 
 
+#: A district whose levels have other keys and no labels, as a planner may write it.
+UNLABELLED = """\
+name = "Unlabelled district"
+crs = "EPSG:4326"
+[[level]]
+key = "borough"
+path = "streets.geojson"
+code = "code"
+name = "name"
+[[level]]
+key = "msoa"
+path = "grids.gpkg#grids"
+code = "code"
+name = "name"
+parent = "street"
+"""
+
+
+def test_levels_without_labels_are_named_once_in_the_layer_switch(page, tmp_path):
+    manifest = write_tiny_district(tmp_path / "district", UNLABELLED)
+    with served(tiny_app(tmp_path, manifest)) as base:
+        open_map(page, base + "/")
+        switch = page.locator(".leaflet-control-layers-overlays label")
+        names = [name.strip() for name in switch.all_inner_texts()]
+        assert names[:2] == ["borough", "msoa"]
+        assert page.get_by_label("msoa", exact=True).is_checked()
+        assert page.problems == []
+
+
 # --- a grid's page ---------------------------------------------------------------------------
 
 
@@ -368,30 +563,18 @@ def test_grid_page_lists_its_children(page, live_server, reports):
 def sample_server(tmp_path_factory):
     """The sample district with 5,000 generated reports, served on a free loopback port."""
 
-    from werkzeug.serving import make_server
-
     from geogrid.sample import sample_reports
     from web import create_app
     from web.state import store
 
     folder = tmp_path_factory.mktemp("sample")
-    app = create_app({"STORE": f"sqlite:///{folder / 'sample.db'}",
+    app = create_app({"STORE": f"sqlite:///{folder / 'sample.db'}", "CLOCK": fixed_clock(NOW),
                       "MANIFEST": str(SAMPLE_MANIFEST), "TILES": "none"})  # fmt: skip
     with app.app_context():
-        store().add_reports(sample_reports(store().hierarchy(), 5000), actor="test")
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/api/levels", timeout=5).read()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield base
-    server.shutdown()
-    thread.join(timeout=5)
+        reported = sample_reports(store().hierarchy(), 5000, end=PAGE_NOW)  # 90 days before
+        store().add_reports(reported, actor="test")
+    with served(app) as base:
+        yield base
 
 
 def settle(page) -> None:

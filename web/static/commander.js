@@ -11,10 +11,17 @@
   var STATUS_OPEN = cfg.statuses.filter(function (s) { return s.key !== "closed"; })
     .map(function (s) { return s.key; }).join(",");
 
+  var DAY_MS = 86400000;
+  /* A day "YYYY-MM-DD" moved by n days; in UTC, so no clock change skips or repeats one. */
+  function addDays(day, n) {
+    return new Date(Date.parse(day) + n * DAY_MS).toISOString().slice(0, 10);
+  }
+
   function query(extra) {
     var q = new URLSearchParams(extra || {});
     if (filters.since) { q.set("since", filters.since); }
-    if (filters.until) { q.set("until", filters.until); }
+    // The field names a day to include; the API's until is the moment the period ends.
+    if (filters.until) { q.set("until", addDays(filters.until, 1)); }
     if (filters.category) { q.set("category", filters.category); }
     if (filters.status === "open") { q.set("status", STATUS_OPEN); }
     else if (filters.status) { q.set("status", filters.status); }
@@ -33,15 +40,21 @@
   /* JSON from the API; a refusal throws the message the API gave, naming the field. */
   function getJSON(url, init) {
     return fetch(url, init).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (d) {
-        if (!r.ok) { throw new Error(d.error ? d.error.message : url + " → " + r.status); }
-        return d;
-      });
+      return r.ok ? r.json().catch(function () { return {}; }) : refusal(r, url);
     });
   }
+  function refusal(response, url) {
+    return response.json().catch(function () { return {}; }).then(function (d) {
+      throw new Error(d.error ? d.error.message : url + " → " + response.status);
+    });
+  }
+  /* The numbers the legends show (the busiest cell, grid, hexagon…), set by each refresh. */
+  var legendValues = { heat: 0, choropleth: 0, density: 0, frames: 0 };
 
   /* --- heat map ------------------------------------------------------------ */
-  var heat = L.heatLayer([], { radius: 18, blur: 14, minOpacity: 0.3 });
+  // leaflet.heat's own gradient, spelled out so the legend draws the same one.
+  var HEAT_GRADIENT = { 0.4: "blue", 0.6: "cyan", 0.7: "lime", 0.8: "yellow", 1.0: "red" };
+  var heat = L.heatLayer([], { radius: 18, blur: 14, minOpacity: 0.3, gradient: HEAT_GRADIENT });
   function refreshHeat() {
     if (!map.hasLayer(heat)) { return Promise.resolve(); }
     return getJSON(cfg.api + "/heat?" + query({ bbox: viewBbox(), size: 96 })).then(function (d) {
@@ -53,6 +66,8 @@
       var cellPx = Math.max(2, Math.abs(b.x - a.x));
       heat.setOptions({ radius: cellPx * 1.2, blur: cellPx * 1.2, max: Math.max(1, d.max) });
       heat.setLatLngs(d.points);
+      legendValues.heat = d.max;
+      drawLegends();
     });
   }
 
@@ -81,7 +96,8 @@
           layer.setStyle({ fillColor: fill || "#ffffff", fillOpacity: fill ? 0.65 : 0 });
           layer.bindTooltip(layer.feature.properties.name + " · " + n + " " + t.reports, { sticky: true });
         });
-        legend(max);
+        legendValues.choropleth = max;
+        drawLegends();
       });
   }
 
@@ -132,16 +148,31 @@
       riskLoaded = true;
     });
   }
+  var DENSITY_BANDWIDTH_M = 150;
   var density = L.imageOverlay("data:,", map.getBounds(), { opacity: 0.7 });
+  var densityImage = null, densityAsked = 0;
+  /* Fetched rather than pointed at, to read the density at full colour for the legend. */
   function refreshDensity() {
     if (!map.hasLayer(density)) { return Promise.resolve(); }
     var size = map.getSize();
-    var q = new URLSearchParams({ bbox: viewBbox(), width: size.x, height: size.y, bandwidth_m: 150 });
+    var q = new URLSearchParams({ bbox: viewBbox(), width: size.x, height: size.y,
+                                  bandwidth_m: DENSITY_BANDWIDTH_M });
     if (filters.category) { q.set("category", filters.category); }
-    var bounds = map.getBounds();
-    density.setUrl(cfg.api + "/analysis/heat.png?" + q.toString());
-    density.setBounds(bounds);
-    return Promise.resolve();
+    var bounds = map.getBounds(), url = cfg.api + "/analysis/heat.png?" + q.toString();
+    var asked = ++densityAsked;
+    return fetch(url).then(function (r) {
+      if (!r.ok) { return refusal(r, url); }
+      var top = Number(r.headers.get("X-Geogrid-Max-Per-Km2")) || 0;
+      return r.blob().then(function (png) {
+        if (asked !== densityAsked) { return; }  // the view moved on meanwhile
+        if (densityImage) { URL.revokeObjectURL(densityImage); }
+        densityImage = URL.createObjectURL(png);
+        density.setUrl(densityImage);
+        density.setBounds(bounds);
+        legendValues.density = top;
+        drawLegends();
+      });
+    });
   }
 
   /* --- Gi* hot and cold spots per grid --------------------------------------- */
@@ -186,6 +217,8 @@
     frames.clearLayers();
     var max = 1;
     frameData.features.forEach(function (f) { max = Math.max(max, f.properties.count); });
+    legendValues.frames = max;
+    drawLegends();
     L.geoJSON({ type: "FeatureCollection", features: frameData.features.filter(function (f) {
       return f.properties.start === slice.start;
     }) }, { style: function (f) {
@@ -196,8 +229,11 @@
   }
   function refreshFrames() {
     if (!map.hasLayer(frames)) { return Promise.resolve(); }
-    var since = new Date(Date.now() - 12 * 7 * 86400000).toISOString();
-    return getJSON(cfg.api + "/analysis/hexagons/slices?step=week&since=" + encodeURIComponent(since))
+    // Both ends from this page's clock: the weeks shown are the commander's last twelve.
+    var now = new Date();
+    var since = new Date(now.getTime() - 12 * 7 * DAY_MS);
+    return getJSON(cfg.api + "/analysis/hexagons/slices?step=week&since=" +
+                   encodeURIComponent(since.toISOString()) + "&until=" + encodeURIComponent(now.toISOString()))
       .then(function (d) {
         frameData = d;
         var slider = document.getElementById("p-slider");
@@ -242,19 +278,36 @@
     });
   }
   /* Switched on with no upload, the two layers show the stored tracks and their
-     compliance for the filter's days (default today), at most a week. */
+     compliance for the filter's days (default today): the last cfg.patrolMaxDays of a
+     longer period, since the API reads no more at once, and the status says so. */
   var uploaded = false, storedQuery = null;
   function localDay(date) {
     var d = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
     return d.toISOString().slice(0, 10);
   }
+  function patrolDays() {
+    var until = filters.until || localDay(new Date());
+    var since = filters.since || until;
+    if (since > until) { until = since; }  // a first day after today, no last day: that day
+    var first = addDays(until, 1 - cfg.patrolMaxDays);
+    return { since: since < first ? first : since, until: until, clipped: since < first };
+  }
+  function patrolNote(days, found) {
+    var notes = [];
+    if (days.clipped) {
+      notes.push(fillIn(t.patrolClipped, { days: cfg.patrolMaxDays, since: days.since, until: days.until }));
+    }
+    if (!found.features.length) { notes.push(t.noTracks); }
+    return notes.join(t.listSeparator);
+  }
   function loadStoredPatrols() {
     if (uploaded || !(map.hasLayer(trackLayer) || map.hasLayer(complianceLayer))) { return; }
-    var until = filters.until || localDay(new Date());
-    var query = "since=" + (filters.since || until) + "&until=" + until;
+    var days = patrolDays();
+    var query = "since=" + days.since + "&until=" + days.until;
     if (query === storedQuery) { return; }
     storedQuery = query;
     var status = document.getElementById("g-status");
+    status.textContent = t.loadingPatrols;  // a week of tracks can take a few seconds
     Promise.all([
       getJSON(cfg.api + "/patrol/tracks?" + query),
       getJSON(cfg.api + "/patrol/compliance?format=geojson&" + query)
@@ -272,7 +325,7 @@
       }).addTo(trackLayer);
       complianceLayer.clearLayers();
       complianceLayer.addData(found[1]);
-      status.textContent = found[0].features.length ? "" : t.noTracks;
+      status.textContent = patrolNote(days, found[0]);
     }).catch(function (err) { storedQuery = null; status.textContent = String(err.message || err); });
   }
   function uploadTracks(text) {
@@ -349,6 +402,7 @@
         "<b>" + t.filters + "</b><br>" +
         "<label>" + t.since + " <input type='date' id='f-since'></label><br>" +
         "<label>" + t.until + " <input type='date' id='f-until'></label><br>" +
+        "<span id='f-problem' class='hint' role='status'></span>" +
         "<label>" + t.category + " " + select("f-category", [["", t.all]].concat(
           cfg.categories.map(function (c) { return [c.code, c.name]; }))) + "</label><br>" +
         "<label>" + t.status + " " + select("f-status", [["open", t.openOnly], ["", t.all]].concat(
@@ -358,15 +412,84 @@
       return div;
     }
   });
+  /* --- legends: one per layer, on screen while its layer is on --------------------- */
   var legendBox = L.control({ position: "bottomright" });
   legendBox.onAdd = function () { return L.DomUtil.create("div", "geogrid-box geogrid-legend"); };
-  function legend(max) {
-    var div = document.querySelector(".geogrid-legend");
-    if (!div) { return; }
-    div.innerHTML = "<b>" + t.reportsPerGrid + "</b><br>" + RAMP.map(function (c, i) {
-      var low = Math.ceil(i * (max + 1) / RAMP.length);
-      return "<i style='background:" + c + "'></i> ≥ " + Math.max(1, low);
-    }).join("<br>");
+  function swatch(colour, text) {
+    return "<div><i style='background:" + colour + "'></i>" + escapeHtml(text) + "</div>";
+  }
+  function lineSwatch(style, text) {
+    return "<div><i class='line' style='" + style + "'></i>" + escapeHtml(text) + "</div>";
+  }
+  /* A continuous colour scale, low end left, with words or numbers at both ends. */
+  function ramp(stops, low, high) {
+    return "<div class='ramp' style='background:linear-gradient(to right," + stops + ")'></div>" +
+      "<div class='ends'><span>" + escapeHtml(low) + "</span><span>" + escapeHtml(high) + "</span></div>";
+  }
+  /* The counts each colour of colour() stands for: n is drawn in step floor(5 n / (max + 1)),
+     so with few reports some steps hold no count and are left out. */
+  function steps(max) {
+    if (!max) { return "<div>" + escapeHtml(t.noReportsHere) + "</div>"; }
+    return "<div class='steps'>" + RAMP.map(function (c, i) {
+      var low = Math.max(1, Math.ceil(i * (max + 1) / RAMP.length));
+      var high = Math.min(max, Math.ceil((i + 1) * (max + 1) / RAMP.length) - 1);
+      if (low > high) { return ""; }
+      return "<span><i style='background:" + c + "'></i>" + (low === high ? low : low + "–" + high) + "</span>";
+    }).join(" ") + "</div>";
+  }
+  // Sorted: "1" is an integer key, which Object.keys would list first.
+  var HEAT_STOPS = Object.keys(HEAT_GRADIENT).sort(function (a, b) { return a - b; }).map(function (at) {
+    return HEAT_GRADIENT[at] + " " + Math.round(at * 100) + "%";
+  }).join(",");
+  // matplotlib's YlOrRd, the colour map of /api/analysis/heat.png.
+  var YLORRD = "#ffffcc,#ffeda0,#fed976,#feb24c,#fd8d3c,#fc4e2a,#e31a1c,#bd0026,#800026";
+  var LEGENDS = [
+    [heat, "heat", function () {
+      var top = legendValues.heat;
+      return ramp(HEAT_STOPS, t.fewer, top ? fillIn(t.heatMax, { n: top }) : t.noReportsHere);
+    }],
+    [choropleth, "choropleth", function () { return steps(legendValues.choropleth); }],
+    [markers, "markers", function () { return escapeHtml(t.markersLegend); }],
+    [routes, "routes", function () { return lineSwatch("border-top:3px dashed #6a3d9a", t.routesLegend); }],
+    [riskLayer, "risk", function () {
+      return ["red", "orange", "yellow", "blue"].map(function (c) {
+        return swatch(RISK_FILL[c], t["risk_" + c]);
+      }).join("");
+    }],
+    [density, "density", function () {
+      var top = legendValues.density;
+      return ramp(YLORRD, "0", fillIn(t.perKm2, { n: top >= 10 ? Math.round(top) : top.toFixed(1) })) +
+        escapeHtml(fillIn(t.bandwidth, { m: DENSITY_BANDWIDTH_M }));
+    }],
+    [spotLayer, "spots", function () {
+      // Hottest first, coldest last; SPOT_FILL lists each kind at 90, 95 and 99 %.
+      var spot = function (kind, words) {
+        return function (i) { return swatch(SPOT_FILL[kind][i], fillIn(words, { p: [90, 95, 99][i] })); };
+      };
+      return [2, 1, 0].map(spot("hot", t.hotSpot)).join("") + [0, 1, 2].map(spot("cold", t.coldSpot)).join("") +
+        swatch("#fff", t.notSignificant);
+    }],
+    [frames, "frames", function () { return escapeHtml(t.perHexagon) + steps(legendValues.frames); }],
+    [complianceLayer, "compliance", function () {
+      return ["met", "partly", "short", "never"].map(function (key) {
+        return swatch(cfg.complianceColours[key], t["compliance_" + key]);
+      }).join("");
+    }],
+    [trackLayer, "tracks", function () { return lineSwatch("border-top:3px solid #00441b", t.tracksLegend); }]
+  ];
+  var LEGEND_TITLES = { heat: t.heat, choropleth: t.reportsPerGrid, markers: t.markers, routes: t.routes,
+                        risk: t.risk, density: t.density, spots: t.spots, frames: t.frames,
+                        compliance: fillIn(t.complianceTitle, { n: cfg.patrolRequired }), tracks: t.trackLines };
+  /* Redrawn whenever a layer goes on or off or a refresh brings new numbers. */
+  function drawLegends() {
+    var box = document.querySelector(".geogrid-legend");
+    if (!box) { return; }
+    var on = LEGENDS.filter(function (entry) { return map.hasLayer(entry[0]); });
+    box.innerHTML = on.map(function (entry) {
+      return "<section data-legend='" + entry[1] + "'><b>" + escapeHtml(LEGEND_TITLES[entry[1]]) +
+        "</b>" + entry[2]() + "</section>";
+    }).join("");
+    box.style.display = on.length ? "" : "none";
   }
 
   function refreshAll() {
@@ -377,6 +500,40 @@
       .then(function () { document.body.setAttribute("data-loading", "false"); });
   }
 
+  /* --- the filter's days, checked before anything is asked for ------------------- */
+  /* A day the date field can hold in full: while a year is typed it passes 0002-…,
+     0020-… or 20261-…, and a part cleared leaves it empty with badInput set. */
+  function isDay(text) {
+    var found = /^(\d{4})-\d{2}-\d{2}$/.exec(text);
+    return Boolean(found) && Number(found[1]) >= 1970 && Number(found[1]) <= 2999;
+  }
+  function datesProblem(since, until) {
+    var fields = [[since, t.since], [until, t.until]];
+    for (var i = 0; i < fields.length; i += 1) {
+      var input = fields[i][0];
+      if (input.validity.badInput || (input.value && !isDay(input.value))) {
+        return fields[i][1] + t.dateUnfinished;
+      }
+    }
+    return since.value && until.value && until.value < since.value ? t.untilBeforeSince : "";
+  }
+  /* Days that make sense are applied; otherwise the page says what is wrong and keeps
+     showing the last days that did, until the user is done typing. */
+  function applyDates() {
+    var since = document.getElementById("f-since"), until = document.getElementById("f-until");
+    var problem = datesProblem(since, until);
+    document.getElementById("f-problem").textContent = problem;
+    if (problem) { return; }
+    filters.since = since.value;
+    filters.until = until.value;
+    refreshAll();
+    loadStoredPatrols();
+  }
+
+  /* A text with {name} places filled in. */
+  function fillIn(text, values) {
+    return text.replace(/\{(\w+)\}/g, function (all, name) { return String(values[name]); });
+  }
   function categoryName(code) {
     var found = cfg.categoryNames[code];
     return found ? escapeHtml(found) : escapeHtml(code);
@@ -398,6 +555,7 @@
     if (file) { file.text().then(uploadTracks); }
   });
   legendBox.addTo(map);
+  map.on("overlayadd overlayremove", drawLegends);
   heat.addTo(map);
   choropleth.addTo(map);
   markers.addTo(map);
@@ -417,18 +575,19 @@
     return overlays;
   })(), { collapsed: false, position: "topright" }).addTo(map);
 
-  ["f-since", "f-until", "f-category", "f-status"].forEach(function (id) {
+  ["f-category", "f-status"].forEach(function (id) {
     document.getElementById(id).addEventListener("change", function (e) {
       var key = id.slice(2);
       filters[key] = e.target.value;
       refreshAll();
     });
   });
+  ["f-since", "f-until"].forEach(function (id) {
+    document.getElementById(id).addEventListener("change", applyDates);
+  });
   map.on("moveend", refreshAll);
   map.on("overlayadd", refreshAll);
   map.on("overlayadd", loadStoredPatrols);
-  ["f-since", "f-until"].forEach(function (id) {
-    document.getElementById(id).addEventListener("change", loadStoredPatrols);
-  });
+  drawLegends();
   refreshAll();
 })();
