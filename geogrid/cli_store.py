@@ -45,7 +45,7 @@ ROW_ID_PREFIX = "file-"
 
 
 def add_store_commands(commands) -> None:
-    """Register ``import``, ``generations``, ``activate`` and ``reports …``."""
+    """Register ``import``, ``generations``, ``activate``, ``backup`` and ``reports …``."""
     _add_import(commands)
     generations = commands.add_parser("generations", help="list the stored boundary generations")
     _store_option(generations)
@@ -56,6 +56,12 @@ def add_store_commands(commands) -> None:
     activate.add_argument("--actor", default="cli", help="who activates (kept in the history)")
     _store_option(activate)
     activate.set_defaults(run=_activate)
+    backup = commands.add_parser("backup", help="copy the whole store to a new file while it "
+                                 "is in use")  # fmt: skip
+    backup.add_argument("out", type=Path, help="the new file: a SQLite database, or for "
+                        "PostgreSQL a pg_dump archive (pg_restore reads it)")  # fmt: skip
+    _store_option(backup)
+    backup.set_defaults(run=_backup)
     _add_reports(commands)
 
 
@@ -171,6 +177,19 @@ def _activate(args: argparse.Namespace) -> int:
     print(
         f"generation {result.generation.id} is active; {result.reassigned:,} open reports "
         f"re-assigned, {result.changed:,} of them changed grid"
+    )
+    return EXIT_OK
+
+
+def _backup(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    if args.store.startswith("sqlite:///") and not Path(args.store[10:]).is_file():
+        # Opening the store would create an empty one, and back that up.
+        raise InputError(f"--store {args.store}: no store at {args.store[10:]}")
+    out = open_store(args.store).backup(args.out)
+    print(
+        f"backed up to {out} ({out.stat().st_size / 1e6:,.1f} MB) "
+        f"in {time.perf_counter() - started:.1f} s"
     )
     return EXIT_OK
 

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -163,6 +163,12 @@ class SqliteDialect(Dialect):
 
     def optimize(self) -> None:
         self._connection().execute("ANALYZE")
+
+    def backup(self, path: Path) -> None:
+        # SQLite's online backup copies one snapshot, page by page; in WAL mode the
+        # writers go on meanwhile (copying the file itself could catch half a commit).
+        with closing(sqlite3.connect(path)) as target:
+            self._connection().backup(target)
 
     def allocate_ids(self, tx, table: str, count: int) -> list[int]:
         # Inside BEGIN IMMEDIATE no other writer can take the same ids.
