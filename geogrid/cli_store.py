@@ -183,9 +183,10 @@ def _activate(args: argparse.Namespace) -> int:
 
 def _backup(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    if args.store.startswith("sqlite:///") and not Path(args.store[10:]).is_file():
+    database = Path(args.store.removeprefix("sqlite:///"))
+    if args.store.startswith("sqlite:///") and not database.is_file():
         # Opening the store would create an empty one, and back that up.
-        raise InputError(f"--store {args.store}: no store at {args.store[10:]}")
+        raise InputError(f"--store {args.store}: no store at {database}")
     out = open_store(args.store).backup(args.out)
     print(
         f"backed up to {out} ({out.stat().st_size / 1e6:,.1f} MB) "
