@@ -7,11 +7,15 @@ Every command takes ``--store URL`` (default: ``$GEOGRID_STORE``, else
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,17 +27,25 @@ from geogrid.errors import GeogridError, InputError
 from geogrid.hierarchy import Hierarchy
 from geogrid.points import PointTable, read_points
 from geogrid.reports import NewReport, Report, ReportQuery, check_report, check_reports
-from geogrid.storage import DEFAULT_URL, Store, TopologyRefusedError, open_store
+from geogrid.storage import (
+    DEFAULT_URL,
+    DuplicateReportError,
+    Store,
+    TopologyRefusedError,
+    open_store,
+)
 from geogrid.workflow import STATUS_LABELS
 
 EXIT_OK, EXIT_REFUSED, EXIT_USER_ERROR = 0, 1, 2
 #: Reports per transaction when importing a file; each batch is stored whole or not at all.
 IMPORT_BATCH = 10_000
 MAX_ERRORS_SHOWN = 20
+#: A row without an external id gets ``file-<first 16 hex digits of the file's SHA-256>-row-<n>``.
+ROW_ID_PREFIX = "file-"
 
 
 def add_store_commands(commands) -> None:
-    """Register ``import``, ``generations``, ``activate`` and ``reports …``."""
+    """Register ``import``, ``generations``, ``activate``, ``backup`` and ``reports …``."""
     _add_import(commands)
     generations = commands.add_parser("generations", help="list the stored boundary generations")
     _store_option(generations)
@@ -44,6 +56,12 @@ def add_store_commands(commands) -> None:
     activate.add_argument("--actor", default="cli", help="who activates (kept in the history)")
     _store_option(activate)
     activate.set_defaults(run=_activate)
+    backup = commands.add_parser("backup", help="copy the whole store to a new file while it "
+                                 "is in use")  # fmt: skip
+    backup.add_argument("out", type=Path, help="the new file: a SQLite database, or for "
+                        "PostgreSQL a pg_dump archive (pg_restore reads it)")  # fmt: skip
+    _store_option(backup)
+    backup.set_defaults(run=_backup)
     _add_reports(commands)
 
 
@@ -163,6 +181,20 @@ def _activate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _backup(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    database = Path(args.store.removeprefix("sqlite:///"))
+    if args.store.startswith("sqlite:///") and not database.is_file():
+        # Opening the store would create an empty one, and back that up.
+        raise InputError(f"--store {args.store}: no store at {database}")
+    out = open_store(args.store).backup(args.out)
+    print(
+        f"backed up to {out} ({out.stat().st_size / 1e6:,.1f} MB) "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    return EXIT_OK
+
+
 # --- reports -------------------------------------------------------------------------------
 
 
@@ -170,13 +202,15 @@ def _import_reports(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     store = open_store(args.store)
     table = read_points(args.file, args.lon, args.lat, args.crs)
-    reports = _reports_from(table, args.source, store)
+    reports = _reports_from(table, args.source, store, _file_digest(args.file))
     _check_all(reports, store, args.file)
     created = 0
     with tqdm(total=len(reports), unit="report", unit_scale=True, file=sys.stderr,
               disable=len(reports) <= args.batch, desc="storing") as bar:  # fmt: skip
         for start in range(0, len(reports), args.batch):
-            results = store.add_reports(reports[start : start + args.batch], actor=args.actor)
+            batch = range(start, min(start + args.batch, len(reports)))
+            with _refusal_names_rows(args.file, batch, created):
+                results = store.add_reports(reports[batch.start : batch.stop], actor=args.actor)
             created += sum(r.created for r in results)
             bar.update(len(results))
     if created:
@@ -184,12 +218,15 @@ def _import_reports(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     print(
         f"{len(reports):,} reports read from {args.file} in {seconds:.1f} s: {created:,} stored, "
-        f"{len(reports) - created:,} already there (same external id and content)"
+        f"{len(reports) - created:,} already there (same external id, or same row of this "
+        "file, and same content)"
     )
     return EXIT_OK
 
 
-def _reports_from(table: PointTable, default_source: str, store: Store) -> list[NewReport]:
+def _reports_from(
+    table: PointTable, default_source: str, store: Store, digest: str
+) -> list[NewReport]:
     rows = table.rows
     if "category" not in rows.columns:
         raise InputError(f"no 'category' column; columns are: {', '.join(map(str, rows.columns))}")
@@ -199,15 +236,72 @@ def _reports_from(table: PointTable, default_source: str, store: Store) -> list[
     categories = [names.get(value, value) for value in column("category")]
     zone = ZoneInfo(store.calendar.timezone)
     reported = [_time(v, zone, i) for i, v in enumerate(column("reported_at"))]
+    external_ids = _row_ids(column("external_id"), digest)
     return [
         NewReport(category=category, lon=float(x), lat=float(y), crs=table.crs,
                   source=source or default_source, reported_at=when,
-                  description=description or "", external_id=external_id or None,
+                  description=description or "", external_id=external_id,
                   reporter=reporter or None)
         for category, x, y, source, when, description, external_id, reporter in zip(
             categories, table.x, table.y, column("source"), reported,
-            column("description"), column("external_id"), column("reporter"), strict=True)
+            column("description"), external_ids, column("reporter"), strict=True)
     ]  # fmt: skip
+
+
+def _file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as ``sha256sum`` prints it; ``f.gpkg#layer`` adds the layer.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "r.csv"
+    >>> _ = f.write_text("category,lon,lat\\n")
+    >>> _file_digest(f)[:16], _file_digest(Path(f"{f}#other"))[:16]
+    ('7309f7468a87ca43', '4217eb336326bcb3')
+    """
+    file, _, layer = str(path).partition("#")
+    source = Path(file)
+    # A File Geodatabase is a directory: all its files make its content.
+    parts = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    digest = hashlib.sha256()
+    for part in parts:
+        with part.open("rb") as data:
+            while block := data.read(1 << 20):
+                digest.update(block)
+    if layer:
+        digest.update(f"#{layer}".encode())
+    return digest.hexdigest()
+
+
+def _row_ids(external_ids: list[str | None], digest: str) -> list[str]:
+    """The external ids of a file's rows; a row without one is known by the file and its number.
+
+    The same file run again then finds every row it stored before, while another
+    file (another digest) that holds an identical row stores it as a new report.
+
+    Examples
+    --------
+    >>> _row_ids([None, "h-9"], "7309f7468a87ca434450fa10")
+    ['file-7309f7468a87ca43-row-1', 'h-9']
+    """
+    prefix = f"{ROW_ID_PREFIX}{digest[:16]}-row-"
+    return [given or f"{prefix}{number}" for number, given in enumerate(external_ids, start=1)]
+
+
+@contextmanager
+def _refusal_names_rows(file: Path, rows: range, created: int) -> Iterator[None]:
+    """A refused batch ends the import; say which rows, and that the batches before it stay."""
+    try:
+        yield
+    except DuplicateReportError as exc:
+        hint = ""
+        if f"external_id {ROW_ID_PREFIX}" in str(exc):
+            hint = (" (this file was imported before with other --crs, --lon, --lat or "
+                    "--source, or other categories: run it as it was run then)")  # fmt: skip
+        raise DuplicateReportError(
+            f"{file}: rows {rows.start + 1:,}–{rows.stop:,} refused, {created:,} new reports "
+            f"stored from the rows before them: {exc}{hint}"
+        ) from None
 
 
 def _text_column(rows: pd.DataFrame):
@@ -243,12 +337,19 @@ def _check_all(reports: list[NewReport], store: Store, file: Path) -> None:
     problems = []
     for index, report in enumerate(reports):
         try:
-            check_report(report, store.categories)
+            check_report(_as_given(report), store.categories)
         except GeogridError as exc:
             problems.append(f"  row {index + 1}: {exc}")
             if len(problems) == MAX_ERRORS_SHOWN:
                 break
     raise InputError(f"{file}: nothing stored; bad rows:\n" + "\n".join(problems))
+
+
+def _as_given(report: NewReport) -> NewReport:
+    """The row without the id made for it, which would only repeat the row number in errors."""
+    if report.external_id and report.external_id.startswith(ROW_ID_PREFIX):
+        return replace(report, external_id=None)
+    return report
 
 
 def _query(args: argparse.Namespace) -> ReportQuery:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from itertools import repeat
+from pathlib import Path
 from typing import Any
 
 import shapely
@@ -91,6 +92,10 @@ class Dialect:
 
     def optimize(self) -> None:
         """Refresh the planner's statistics after a bulk load."""
+        raise NotImplementedError
+
+    def backup(self, path: Path) -> None:
+        """Write a consistent copy of the whole database into the (empty) file ``path``."""
         raise NotImplementedError
 
     def encode_time(self, value: datetime) -> Any:

@@ -9,12 +9,16 @@ activation.
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from geogrid.errors import GeogridError
 from geogrid.storage.dialect import (
@@ -141,6 +145,24 @@ class PostgisDialect(Dialect):
         connection = self._connection()
         connection.execute("VACUUM (ANALYZE) reports")
         connection.execute("VACUUM (ANALYZE) report_history")
+
+    def backup(self, path: Path) -> None:
+        # pg_dump reads one snapshot and blocks no writer. The password goes in its
+        # environment, not its arguments, which every account on the machine can list.
+        params = conninfo_to_dict(self.url)
+        password = params.pop("password", None)
+        environment = {**os.environ, **({"PGPASSWORD": password} if password else {})}
+        command = ["pg_dump", "--format=custom", f"--file={path}",
+                   f"--dbname={make_conninfo(**params)}"]  # fmt: skip
+        try:
+            done = subprocess.run(command, env=environment, capture_output=True, text=True)
+        except FileNotFoundError:
+            raise GeogridError(
+                "pg_dump not found: install PostgreSQL's client programs "
+                "(Debian: postgresql-client, the server's version or newer)"
+            ) from None
+        if done.returncode != 0:
+            raise GeogridError(f"pg_dump failed: {done.stderr.strip()}")
 
     def allocate_ids(self, tx, table: str, count: int) -> list[int]:
         cursor = tx.execute(

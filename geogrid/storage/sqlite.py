@@ -10,9 +10,10 @@ steps never interleave.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,26 @@ CREATE INDEX IF NOT EXISTS patrol_tracks_time ON patrol_tracks (started_at, ende
 """
 
 
+def create_owner_only(path: Path) -> None:
+    """Create an empty file only its owner may read and write, unless ``path`` exists.
+
+    Reports name people, places and what they complained of, so other accounts
+    on the machine must not read the store. SQLite gives the ``-wal`` and
+    ``-shm`` files the mode of the database file. An existing file keeps its
+    mode: its owner may have opened it to a group on purpose.
+
+    Examples
+    --------
+    >>> import stat, tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "g.db"
+    >>> create_owner_only(path)
+    >>> oct(stat.S_IMODE(path.stat().st_mode))
+    '0o600'
+    """
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class SqliteDialect(Dialect):
     """SQLite in WAL mode; one connection per thread.
 
@@ -94,6 +115,7 @@ class SqliteDialect(Dialect):
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            create_owner_only(self.path)
             connection = sqlite3.connect(
                 self.path,
                 isolation_level=None,
@@ -101,7 +123,7 @@ class SqliteDialect(Dialect):
                 check_same_thread=False,
             )
             connection.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.Error as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise GeogridError(f"sqlite:///{self.path}: cannot open the store: {exc}") from None
         connection.execute("PRAGMA synchronous=FULL")
         # A large page cache keeps the report indexes in memory during bulk loads.
@@ -141,6 +163,12 @@ class SqliteDialect(Dialect):
 
     def optimize(self) -> None:
         self._connection().execute("ANALYZE")
+
+    def backup(self, path: Path) -> None:
+        # SQLite's online backup copies one snapshot, page by page; in WAL mode the
+        # writers go on meanwhile (copying the file itself could catch half a commit).
+        with closing(sqlite3.connect(path)) as target:
+            self._connection().backup(target)
 
     def allocate_ids(self, tx, table: str, count: int) -> list[int]:
         # Inside BEGIN IMMEDIATE no other writer can take the same ids.

@@ -103,3 +103,22 @@ def test_workflow_from_the_command_line(imported, tmp_path, capsys):
 def test_unreachable_store_is_one_line(tmp_path, capsys):
     code, _, err = run(["generations", "--store", "postgresql://x@127.0.0.1:1/none"], capsys)
     assert code == 2 and err.startswith("geogrid: error:") and "cannot connect" in err
+
+
+def test_reports_import_run_again_with_other_options_is_refused(imported, tmp_path, capsys):
+    """Rows without an external id are known by the file and row: other options conflict."""
+    path = tmp_path / "no-ids.csv"
+    no_ids = REPORTS_CSV.replace("h-1", "").replace("h-2", "").replace("h-3", "")
+    path.write_text(no_ids, encoding="utf-8")
+    assert "3 stored" in run(["reports", "import", str(path)], capsys)[1]
+    code, _, err = run(["reports", "import", str(path), "--crs", "GCJ-02"], capsys)
+    assert code == 2 and "rows 1–3 refused, 0 new reports stored" in err
+    assert "file-" in err and "other --crs" in err
+    assert json.loads(run(["reports", "list", "--json"], capsys)[1])["total"] == 3
+
+
+def test_reports_import_names_bad_rows_without_made_up_ids(imported, tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text(REPORTS_CSV.replace("h-1", "").replace("邻里纠纷", "邻居"), encoding="utf-8")
+    code, _, err = run(["reports", "import", str(path)], capsys)
+    assert code == 2 and "\n  row 1: unknown category '邻居'" in err
