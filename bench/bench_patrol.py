@@ -62,8 +62,8 @@ def plan_part() -> dict:
     import pandas as pd
     from shapely.geometry import box
 
-    from geogrid.analysis.network import RoadNetwork
-    from geogrid.analysis.planning import plan_priority_route, plan_street_coverage
+    from geogrid.patrol.network import RoadNetwork
+    from geogrid.patrol.routing import plan_priority_route, plan_street_coverage
 
     t0 = time.perf_counter()
     network = RoadNetwork.from_lines(lattice_lines(), source="lattice")
@@ -135,8 +135,8 @@ def worker_gpx(worker: int, hours: float, rng, bounds) -> str:
 
 def tracks_part(hours: float, workers: int) -> dict:
     from geogrid import Hierarchy
-    from geogrid.analysis.compliance import compliance_of_tracks
-    from geogrid.analysis.trackfiles import analyse_gpx_files, read_gpx_files
+    from geogrid.patrol.batch import analyse_gpx_files, read_gpx_files
+    from geogrid.patrol.compliance import compliance_of_tracks
 
     district = Hierarchy.from_manifest(ROOT / "data/boundaries/sample.toml").prepare()
     west, south, east, north = district.grids("street").total_bounds

@@ -17,20 +17,20 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from geogrid.analysis.compliance import PatrolRule, compliance_of_tracks
-from geogrid.analysis.network import DEFAULT_MAX_SNAP_M, default_network, read_network
-from geogrid.analysis.planning import (
+from geogrid.crs import geometry_to_wgs84, to_wgs84
+from geogrid.errors import InputError
+from geogrid.hierarchy import Hierarchy
+from geogrid.patrol.batch import analyse_gpx_files
+from geogrid.patrol.compliance import PatrolRule, compliance_of_tracks
+from geogrid.patrol.network import DEFAULT_MAX_SNAP_M, default_network, read_network
+from geogrid.patrol.records import SHIFTS, PatrolRoute, check_route
+from geogrid.patrol.routing import (
     grid_area,
     plan_priority_route,
     plan_street_coverage,
     store_places,
 )
-from geogrid.analysis.trackfiles import analyse_gpx_files
-from geogrid.analysis.tracks import parse_route_gpx
-from geogrid.crs import geometry_to_wgs84, to_wgs84
-from geogrid.errors import InputError
-from geogrid.hierarchy import Hierarchy
-from geogrid.patrol import SHIFTS, PatrolRoute, check_route
+from geogrid.patrol.tracks import parse_route_gpx
 from geogrid.storage import DEFAULT_URL, open_store
 
 EXIT_OK = 0

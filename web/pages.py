@@ -7,9 +7,9 @@ from html import escape
 import folium
 from flask import Blueprint, current_app, render_template_string, request, url_for
 
-from geogrid.analysis.compliance import COLOURS as COMPLIANCE_COLOURS
-from geogrid.analysis.compliance import PatrolRule
 from geogrid.maps import LayerSpec, MapAssets, base_map, commander_map, level_style
+from geogrid.patrol.compliance import COLOURS as COMPLIANCE_COLOURS
+from geogrid.patrol.compliance import PatrolRule
 from geogrid.reports import ReportQuery
 from geogrid.workflow import STATUS_LABELS, STATUSES
 from web.geojson import grid_features

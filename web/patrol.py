@@ -19,20 +19,20 @@ import shapely
 import shapely.geometry
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from geogrid.analysis.compliance import PatrolRule, compliance_of_tracks, never_visited
-from geogrid.analysis.network import DEFAULT_MAX_SNAP_M, RoadNetwork, default_network
-from geogrid.analysis.network import read_network as _read_network
-from geogrid.analysis.planning import (
+from geogrid.crs import to_wgs84
+from geogrid.errors import InputError
+from geogrid.hierarchy import Hierarchy
+from geogrid.patrol.compliance import PatrolRule, compliance_of_tracks, never_visited
+from geogrid.patrol.network import DEFAULT_MAX_SNAP_M, RoadNetwork, default_network
+from geogrid.patrol.network import read_network as _read_network
+from geogrid.patrol.records import SHIFTS, PatrolRoute
+from geogrid.patrol.routing import (
     grid_area,
     plan_priority_route,
     plan_street_coverage,
     store_places,
 )
-from geogrid.analysis.tracks import analyse_tracks, parse_gpx, track_length_m
-from geogrid.crs import to_wgs84
-from geogrid.errors import InputError
-from geogrid.hierarchy import Hierarchy
-from geogrid.patrol import SHIFTS, PatrolRoute
+from geogrid.patrol.tracks import analyse_tracks, parse_gpx, track_length_m
 from web import params
 from web.state import hierarchy, store
 

@@ -41,7 +41,7 @@ from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hazards import Hazard, check_hazard
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
-from geogrid.patrol import PatrolRoute, Track, check_route, check_track
+from geogrid.patrol.records import PatrolRoute, Track, check_route, check_track
 from geogrid.reports import HistoryEntry, NewReport, Page, Report, ReportQuery, check_reports
 from geogrid.storage.dialect import MAX_LEVELS, Dialect, levels_from_json
 from geogrid.topology import TopologyReport

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from geogrid import Hierarchy
-from geogrid.analysis.compliance import (
+from geogrid.errors import InputError
+from geogrid.patrol.compliance import (
     COLOURS,
     PatrolRule,
     compliance_layer,
@@ -17,8 +18,7 @@ from geogrid.analysis.compliance import (
     count_patrols,
     never_visited,
 )
-from geogrid.analysis.tracks import grid_visits, parse_gpx
-from geogrid.errors import InputError
+from geogrid.patrol.tracks import grid_visits, parse_gpx
 from tests.conftest import write_tiny_district
 from tests.patrol import AROUND_101, gpx_text, walk_points
 

@@ -7,13 +7,13 @@ import pytest
 from shapely.geometry import LineString
 
 from geogrid import Hierarchy
-from geogrid.analysis.network import (
+from geogrid.errors import InputError, LayerError
+from geogrid.patrol.network import (
     RoadNetwork,
     default_network,
     line_length_m,
     read_network,
 )
-from geogrid.errors import InputError, LayerError
 from tests.conftest import SAMPLE_MANIFEST
 from tests.patrol import DATA
 

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from shapely.geometry import LineString
 
 from geogrid import Hierarchy
-from geogrid.analysis.tracks import (
+from geogrid.crs import wgs84_to_gcj02
+from geogrid.errors import InputError
+from geogrid.patrol.tracks import (
     Track,
     analyse_track,
     checkpoints_reached,
@@ -23,8 +25,6 @@ from geogrid.analysis.tracks import (
     track_length_m,
     write_gpx,
 )
-from geogrid.crs import wgs84_to_gcj02
-from geogrid.errors import InputError
 from tests.conftest import write_tiny_district
 from tests.patrol import AROUND_101, DATA, TWO_SIDES, gpx_text, walk_points
 

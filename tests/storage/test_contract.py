@@ -13,7 +13,7 @@ from geogrid.categories import UnknownCategoryError
 from geogrid.crs import wgs84_to_gcj02
 from geogrid.errors import CRSError, InputError
 from geogrid.hazards import Hazard
-from geogrid.patrol import PatrolRoute, Track
+from geogrid.patrol.records import PatrolRoute, Track
 from geogrid.reports import NewReport, ReportQuery
 from geogrid.storage import (
     DuplicateReportError,

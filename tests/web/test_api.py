@@ -208,7 +208,7 @@ def test_openapi_document_lists_every_route(client, app):
 def test_planned_routes_carry_length_and_walking_time(client, store):
     from shapely.geometry import LineString
 
-    from geogrid.patrol import PatrolRoute
+    from geogrid.patrol.records import PatrolRoute
 
     line = LineString([(WEST + 0.001, SOUTH + 0.001), (WEST + 0.009, SOUTH + 0.001)])
     store.add_patrol_route(

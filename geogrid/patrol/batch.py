@@ -9,7 +9,7 @@ caller (fork), so nothing large is sent to them.
 Meant for command-line batches (``geogrid patrol import|compliance``): a fork
 copies only the calling thread, so a program running other threads (a web
 server) should read its few uploaded tracks with
-:func:`geogrid.analysis.tracks.parse_gpx` instead.
+:func:`geogrid.patrol.tracks.parse_gpx` instead.
 
 Examples
 --------
@@ -27,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from typing import Any
 
-from geogrid.analysis.tracks import Track, TrackAnalysis, analyse_tracks, read_gpx
+from geogrid.patrol.tracks import Track, TrackAnalysis, analyse_tracks, read_gpx
 
 #: Fewest files worth a process of their own (starting one costs ~10 ms).
 FILES_PER_PROCESS = 4
@@ -47,7 +47,7 @@ def read_gpx_files(
     ``processes`` defaults to the number of cores; with one, or fewer than
     :data:`FILES_PER_PROCESS` files each, the files are read in this process.
     The first bad file stops the reading with its :class:`InputError` (see
-    :func:`~geogrid.analysis.tracks.read_gpx`).
+    :func:`~geogrid.patrol.tracks.read_gpx`).
     """
     read = partial(_read_chunk, crs=crs, worker=worker)
     return [track for chunk in _chunked(read, paths, processes) for track in chunk]
@@ -64,7 +64,7 @@ def analyse_gpx_files(
 ) -> list[TrackAnalysis]:
     """Read and analyse the tracks of several GPX files on every core, in the files' order.
 
-    ``options`` are those of :func:`~geogrid.analysis.tracks.analyse_tracks`. A
+    ``options`` are those of :func:`~geogrid.patrol.tracks.analyse_tracks`. A
     bad file, or a track far from every grid, stops the batch with its
     :class:`InputError`.
     """

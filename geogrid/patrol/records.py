@@ -1,7 +1,7 @@
 """Patrols: planned routes (巡逻路线), a line per grid and shift, and recorded tracks (巡查轨迹).
 
 What a track shows (grids passed, stops, coverage of a route) is worked out in
-:mod:`geogrid.analysis.tracks`; here are the records themselves, as the store keeps them.
+:mod:`geogrid.patrol.tracks`; here are the records themselves, as the store keeps them.
 """
 
 from __future__ import annotations

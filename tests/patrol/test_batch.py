@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from geogrid import Hierarchy
-from geogrid.analysis.compliance import compliance_of_tracks
-from geogrid.analysis.trackfiles import analyse_gpx_files, read_gpx_files
-from geogrid.analysis.tracks import Track, analyse_track, read_gpx, visits_of_tracks
 from geogrid.errors import InputError
+from geogrid.patrol.batch import analyse_gpx_files, read_gpx_files
+from geogrid.patrol.compliance import compliance_of_tracks
+from geogrid.patrol.tracks import Track, analyse_track, read_gpx, visits_of_tracks
 from tests.conftest import write_tiny_district
 from tests.patrol import AROUND_101, DATA, TWO_SIDES, gpx_text, walk_points
 

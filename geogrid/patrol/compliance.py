@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from geogrid.errors import InputError
+from geogrid.patrol.tracks import visits_of_tracks
 
 #: Map colours: grid-day statuses and period statuses (green, yellow, orange, red).
 COLOURS = {
@@ -113,7 +114,7 @@ def count_patrols(visits: pd.DataFrame, rule: PatrolRule | None = None) -> pd.Da
     Parameters
     ----------
     visits : DataFrame
-        Rows as :func:`geogrid.analysis.tracks.grid_visits` makes them: worker, code,
+        Rows as :func:`geogrid.patrol.tracks.grid_visits` makes them: worker, code,
         start, end (aware times), seconds, length_m.
     rule : PatrolRule, optional
         Thresholds; the defaults count 一日三巡.
@@ -303,8 +304,6 @@ def compliance_of_tracks(
     (stored before the boundaries were redrawn, say) is left out and listed in the
     result's ``outside`` instead of stopping the count.
     """
-    from geogrid.analysis.tracks import visits_of_tracks
-
     rule = rule or PatrolRule()
     tracks = list(tracks)
     if not tracks and not (since and until):

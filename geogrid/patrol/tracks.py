@@ -46,7 +46,10 @@ import shapely
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString
 
-from geogrid.analysis.gpxscan import (
+from geogrid.assign import DEFAULT_MAX_DISTANCE_M
+from geogrid.crs import from_wgs84, geodesic_distance_m, to_wgs84
+from geogrid.errors import InputError
+from geogrid.patrol.gpxscan import (
     EARLIEST,
     LATEST,
     SEGMENT_ATTRIBUTE,
@@ -54,10 +57,7 @@ from geogrid.analysis.gpxscan import (
     in_time_range,
     scan_segment,
 )
-from geogrid.assign import DEFAULT_MAX_DISTANCE_M
-from geogrid.crs import from_wgs84, geodesic_distance_m, to_wgs84
-from geogrid.errors import InputError
-from geogrid.patrol import Track
+from geogrid.patrol.records import Track
 
 #: A step longer than this (seconds) is a gap in the track: it counts for no grid.
 DEFAULT_MAX_GAP_S = 600.0

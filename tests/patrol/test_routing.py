@@ -10,15 +10,15 @@ import pytest
 from shapely.geometry import LineString, box
 
 from geogrid import Hierarchy
-from geogrid.analysis.network import default_network, read_network
-from geogrid.analysis.planning import (
+from geogrid.errors import InputError
+from geogrid.patrol.network import default_network, read_network
+from geogrid.patrol.records import check_route
+from geogrid.patrol.routing import (
     plan_priority_route,
     plan_street_coverage,
     priority_places,
 )
-from geogrid.analysis.tracks import parse_route_gpx
-from geogrid.errors import InputError
-from geogrid.patrol import check_route
+from geogrid.patrol.tracks import parse_route_gpx
 from tests.conftest import SAMPLE_MANIFEST
 from tests.patrol import DATA
 

@@ -25,7 +25,7 @@ time (4.5 km/h by default).
 Examples
 --------
 >>> from shapely.geometry import LineString
->>> from geogrid.analysis.network import RoadNetwork
+>>> from geogrid.patrol.network import RoadNetwork
 >>> square = [LineString([(120.0, 28.0), (120.001, 28.0)]),
 ...           LineString([(120.001, 28.0), (120.001, 28.001)]),
 ...           LineString([(120.001, 28.001), (120.0, 28.001)]),
@@ -49,10 +49,10 @@ import shapely
 from scipy.sparse import csgraph as cs
 from shapely.geometry import LineString, mapping
 
-from geogrid.analysis.network import DEFAULT_MAX_SNAP_M, RoadNetwork
-from geogrid.analysis.tracks import write_gpx
 from geogrid.errors import InputError
-from geogrid.patrol import PatrolRoute
+from geogrid.patrol.network import DEFAULT_MAX_SNAP_M, RoadNetwork
+from geogrid.patrol.records import PatrolRoute
+from geogrid.patrol.tracks import write_gpx
 
 WALKING_SPEED_KMH = 4.5
 #: Weight of a hazard by its colour (四色): each colour counts twice the next.
@@ -371,7 +371,7 @@ def plan_priority_route(
     Parameters
     ----------
     network : RoadNetwork
-        The roads (e.g. :func:`geogrid.analysis.network.default_network`).
+        The roads (e.g. :func:`geogrid.patrol.network.default_network`).
     start_lon, start_lat : float
         The start (and end), WGS-84; must be within ``max_snap_m`` of a road.
     places : DataFrame or GeoDataFrame
@@ -391,7 +391,7 @@ def plan_priority_route(
     Examples
     --------
     >>> from shapely.geometry import LineString
-    >>> from geogrid.analysis.network import RoadNetwork
+    >>> from geogrid.patrol.network import RoadNetwork
     >>> line = RoadNetwork.from_lines([LineString([(120.0, 28.0), (120.01, 28.0)])])
     >>> places = pd.DataFrame({"name": ["近", "远"], "weight": [1, 5],
     ...                        "lon": [120.002, 120.009], "lat": [28.0, 28.0]})
