@@ -667,15 +667,18 @@ def _checked_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
 
 def _levels_json(levels: Sequence[Level]) -> str:
     return json.dumps(
-        [{"key": lv.key, "label": lv.label, "coverage": lv.coverage} for lv in levels],
+        [{"key": lv.key, "label": lv.label, "coverage": lv.coverage, "default": lv.default}
+         for lv in levels],
         ensure_ascii=False,
-    )
+    )  # fmt: skip
 
 
 def levels_from_json(text: str | list) -> tuple[Level, ...]:
-    """Levels as stored with a generation (key, label, coverage)."""
+    """Levels as stored with a generation (key, label, coverage, default)."""
     raw = json.loads(text) if isinstance(text, str) else text
-    return tuple(Level(d["key"], d["label"], "", "code", coverage=d["coverage"]) for d in raw)
+    # Generations stored before "default" was kept fall back to the hierarchy's rule.
+    return tuple(Level(d["key"], d["label"], "", "code", coverage=d["coverage"],
+                       default=d.get("default", False)) for d in raw)  # fmt: skip
 
 
 def _generation(row: dict, active: int | None) -> Generation:
