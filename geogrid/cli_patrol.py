@@ -21,6 +21,7 @@ from geogrid.analysis.compliance import PatrolRule, compliance_of_tracks
 from geogrid.analysis.network import DEFAULT_MAX_SNAP_M, default_network, read_network
 from geogrid.analysis.planning import (
     grid_area,
+    plan_level,
     plan_priority_route,
     plan_street_coverage,
     store_places,
@@ -35,6 +36,7 @@ from geogrid.storage import DEFAULT_URL, open_store
 
 EXIT_OK = 0
 DEFAULT_MANIFEST = "data/boundaries/sample.toml"
+LEVEL_HELP = "level of the grids counted (default: the district's default level)"
 
 
 def add_patrol_commands(commands) -> None:
@@ -70,6 +72,11 @@ def _add_plan(sub) -> None:
         help="CSV or GeoJSON of places with a 'weight' "
         "(default: the store's hazards and the busiest grids)",
     )
+    plan.add_argument(
+        "--level",
+        help="level whose busiest grids are visited "
+        "(default: the finest level of --grid, else the district's default level)",
+    )
     plan.add_argument("--max-length", type=float, default=5000.0, help="metres (default 5000)")
     plan.add_argument("--time-limit", type=float, default=1.0, help="solver seconds (default 1)")
     plan.add_argument(
@@ -103,7 +110,7 @@ def _add_import(sub) -> None:
         "for this shift instead of analysing tracks",
     )
     command.add_argument("--grid", help="grid code: its stored route is compared with tracks")
-    command.add_argument("--level", default="grid", help="level of the grids reported")
+    command.add_argument("--level", help=LEVEL_HELP)
     command.add_argument("--tolerance", type=float, default=30.0, help="route tolerance (m)")
     command.add_argument("--stop-minutes", type=float, default=5.0)
     command.add_argument("--stop-radius", type=float, default=30.0)
@@ -120,7 +127,7 @@ def _add_compliance(sub) -> None:
         "files", type=Path, nargs="*", help="GPX tracks of the period (none: the stored tracks)"
     )
     command.add_argument("--crs", default="WGS-84")
-    command.add_argument("--level", default="grid")
+    command.add_argument("--level", help=LEVEL_HELP)
     command.add_argument("--since", help="first day (default: the tracks' first)")
     command.add_argument("--until", help="last day (default: the tracks' last)")
     command.add_argument("--required", type=int, default=3, help="patrols a day (一日三巡: 3)")
@@ -147,7 +154,7 @@ def _plan(args: argparse.Namespace) -> int:
     if args.cover_streets:
         route = plan_street_coverage(network, area, lon, lat, max_snap_m=args.max_snap)
     else:
-        places = _places(args.places) if args.places else store_places(store, hierarchy, area)
+        places = _plan_places(args, store, hierarchy, area)
         route = plan_priority_route(
             network,
             lon,
@@ -164,6 +171,21 @@ def _plan(args: argparse.Namespace) -> int:
         route_id = store.add_patrol_route(route.to_patrol_route(args.grid[0], args.save))
         print(f"stored as patrol route {route_id} of grid {args.grid[0]}, {args.save}")
     return EXIT_OK
+
+
+def _plan_places(args: argparse.Namespace, store, hierarchy: Hierarchy, area):
+    if args.places:
+        return _places(args.places)
+    # Districts name their levels as they like: the planned grid says which to look at.
+    level = _checked_level(args.level, hierarchy) or plan_level(hierarchy, args.grid)
+    return store_places(store, hierarchy, area, level)
+
+
+def _checked_level(key: str | None, hierarchy: Hierarchy) -> str | None:
+    """--level as given (None: the command's default), checked against the hierarchy."""
+    if key is not None and key not in hierarchy.levels:
+        raise InputError(f"--level: {key!r} is not one of {', '.join(hierarchy.levels)}")
+    return key
 
 
 def _start(text: str, crs: str) -> tuple[float, float]:
@@ -226,7 +248,7 @@ def _import(args: argparse.Namespace) -> int:
         args.files,
         hierarchy,
         crs=args.crs,
-        level=args.level,
+        level=_checked_level(args.level, hierarchy),
         route=route,
         tolerance_m=args.tolerance,
         stop_minutes=args.stop_minutes,
@@ -313,13 +335,14 @@ def _compliance(args: argparse.Namespace) -> int:
     )
     store = open_store(args.store)
     hierarchy = store.hierarchy()
+    level = _checked_level(args.level, hierarchy) or hierarchy.default_level
     if args.files:
-        analyses = analyse_gpx_files(args.files, hierarchy, crs=args.crs, level=args.level)
+        analyses = analyse_gpx_files(args.files, hierarchy, crs=args.crs, level=level)
         tracks = [analysis.track for analysis in analyses]
         visits = pd.concat([analysis.visits for analysis in analyses], ignore_index=True)
     else:
         tracks, visits = _stored_tracks(store, args, rule), None
-    result = compliance_of_tracks(tracks, hierarchy, level=args.level, since=args.since,
+    result = compliance_of_tracks(tracks, hierarchy, level=level, since=args.since,
                                   until=args.until, rule=rule, visits=visits,
                                   skip_outside=not args.files)  # fmt: skip
     for track in result.outside:

@@ -286,7 +286,7 @@ def compliance_of_tracks(
     tracks: Any,
     hierarchy: Any,
     *,
-    level: str = "grid",
+    level: str | None = None,
     since: date | str | None = None,
     until: date | str | None = None,
     rule: PatrolRule | None = None,
@@ -294,6 +294,8 @@ def compliance_of_tracks(
     skip_outside: bool = False,
 ) -> ComplianceResult:
     """Compliance of the grids of ``level`` from GPS tracks over a period.
+
+    ``level`` defaults to the hierarchy's :attr:`~geogrid.Hierarchy.default_level`.
 
     The period defaults to the local days the tracks span; with no tracks it must be
     given, and every grid of it is missed. A track far from every grid
@@ -306,6 +308,7 @@ def compliance_of_tracks(
     from geogrid.analysis.tracks import visits_of_tracks
 
     rule = rule or PatrolRule()
+    level = level or hierarchy.default_level
     tracks = list(tracks)
     if not tracks and not (since and until):
         raise InputError("tracks: give at least one track, or since and until")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import SOUTH, WEST
+from tests.conftest import RENAMED_MANIFEST, SOUTH, WEST, write_tiny_district
+from tests.web.conftest import tiny_app
 from web.settings import settings_from_environ
 
 
@@ -89,6 +90,13 @@ def test_commander_page_carries_settings_not_data(client, filled):
     english = client.get("/?lang=en").get_data(as_text=True)
     assert '<html lang="en">' in english and "Grid map" in english
     assert "<title>小区 Tiny district · 网格地图</title>" in html
+
+
+def test_commander_page_colours_the_districts_default_level(tmp_path):
+    text = 'default_level = "township"\n' + RENAMED_MANIFEST  # levels township, zone
+    app = tiny_app(tmp_path, write_tiny_district(tmp_path / "d", text))
+    html = app.test_client().get("/").get_data(as_text=True)
+    assert '"choroplethLevel": "township"' in html
 
 
 def test_grid_page(client, filled):
