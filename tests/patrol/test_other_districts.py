@@ -6,7 +6,9 @@ The tiny district is written as files with the level keys "township" and "zone"
 
 from __future__ import annotations
 
+import geopandas as gpd
 import pytest
+from shapely.geometry import LineString
 
 from geogrid import Hierarchy
 from geogrid.cli import main
@@ -79,6 +81,21 @@ def test_import_and_compliance_count_the_districts_default_level(store_url, caps
                                 "2026-11-23")  # fmt: skip
     assert code == 0, err
     assert "1 tracks, 1 patrols, 1 days, 8 grids" in printed
+
+
+def test_plan_starts_west_of_greenwich(store_url, tmp_path, capsys):
+    west, south, step = -0.19, 51.5, 0.002
+    square = [(west, south), (west + step, south), (west + step, south + step),
+              (west, south + step), (west, south)]  # fmt: skip
+    roads = gpd.GeoDataFrame(geometry=[LineString(square)], crs=4326)
+    roads.to_file(tmp_path / "london.geojson")
+    places = tmp_path / "places.csv"
+    places.write_text(f"name,weight,lon,lat\n桥,2,{west + step},{south + step}\n")
+    code, printed, err = patrol(capsys, "plan", "--start", f"{west},{south}", "--places",
+                                str(places), "--network", str(tmp_path / "london.geojson"),
+                                "--time-limit", "0")  # fmt: skip
+    assert code == 0, err
+    assert "1. 桥 (weight 2)" in printed
 
 
 # --- web ---------------------------------------------------------------------------------------
