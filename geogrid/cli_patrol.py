@@ -242,13 +242,14 @@ def _import(args: argparse.Namespace) -> int:
     if args.route:
         return _import_route(args, store)
     hierarchy = store.hierarchy()
+    level = _checked_level(args.level, hierarchy) or hierarchy.default_level
     route = _stored_route(store, args.grid) if args.grid else None
     # Read every file before printing anything: one bad file stops the batch, named.
     analyses = analyse_gpx_files(
         args.files,
         hierarchy,
         crs=args.crs,
-        level=_checked_level(args.level, hierarchy),
+        level=level,
         route=route,
         tolerance_m=args.tolerance,
         stop_minutes=args.stop_minutes,
@@ -262,10 +263,10 @@ def _import(args: argparse.Namespace) -> int:
         print(json.dumps(records, ensure_ascii=False, indent=2))
     else:
         for analysis in analyses:
-            _print_analysis(analysis)
+            _print_analysis(analysis, level)
     if stored:
         new = sum(intake.created for intake in stored)
-        print(f"stored {new} new tracks ({len(stored) - new} stored before)", file=sys.stderr)
+        _note(f"stored {new} new tracks ({len(stored) - new} stored before)")
     return EXIT_OK
 
 
@@ -306,14 +307,14 @@ def _stored_route(store, grid: str):
     return routes.geometry.iloc[-1]
 
 
-def _print_analysis(analysis) -> None:
+def _print_analysis(analysis, level: str) -> None:
     track = analysis.track
     print(
         f"{track.label} ({track.worker}): {analysis.length_m:,.0f} m in "
         f"{analysis.duration_s / 60:.0f} min, {track.start:%Y-%m-%d %H:%M}Z"
     )
     for row in analysis.grids.itertuples():
-        print(f"  grid {row.code}: {row.seconds / 60:.1f} min, {row.length_m:,.0f} m")
+        print(f"  {level} {row.code}: {row.seconds / 60:.1f} min, {row.length_m:,.0f} m")
     for row in analysis.stops.itertuples():
         print(
             f"  stop {row.start:%H:%M}–{row.end:%H:%M}Z: {row.minutes:.0f} min "
@@ -321,6 +322,14 @@ def _print_analysis(analysis) -> None:
         )
     if analysis.route_coverage is not None:
         print(f"  planned route covered: {analysis.route_coverage:.0%}")
+
+
+def _note(text: str) -> None:
+    """A line on stderr for the person at the terminal, after all printed so far."""
+    # Python buffers stdout in blocks when it is a file or a pipe: unflushed, the listing's
+    # tail would follow this line, and a block may end mid-line, which then runs into it.
+    sys.stdout.flush()
+    print(text, file=sys.stderr)
 
 
 # --- compliance --------------------------------------------------------------------------
@@ -346,7 +355,7 @@ def _compliance(args: argparse.Namespace) -> int:
                                   until=args.until, rule=rule, visits=visits,
                                   skip_outside=not args.files)  # fmt: skip
     for track in result.outside:
-        print(f"left out: {track.label} ({track.worker}) passes no grid", file=sys.stderr)
+        _note(f"left out: {track.label} ({track.worker}) passes no grid")
     counts = result.summary["status"].value_counts()
     days = result.table["day"].nunique()
     print(
@@ -360,10 +369,10 @@ def _compliance(args: argparse.Namespace) -> int:
         )
     if args.out:
         result.table.to_csv(args.out, index=False, encoding="utf-8")
-        print(f"table written to {args.out}", file=sys.stderr)
+        _note(f"table written to {args.out}")
     if args.layer:
         result.layer.to_file(args.layer)
-        print(f"layer written to {args.layer}", file=sys.stderr)
+        _note(f"layer written to {args.layer}")
     return EXIT_OK
 
 

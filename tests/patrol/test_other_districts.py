@@ -6,6 +6,11 @@ The tiny district is written as files with the level keys "township" and "zone"
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import geopandas as gpd
 import pytest
 from shapely.geometry import LineString
@@ -81,6 +86,34 @@ def test_import_and_compliance_count_the_districts_default_level(store_url, caps
                                 "2026-11-23")  # fmt: skip
     assert code == 0, err
     assert "1 tracks, 1 patrols, 1 days, 8 grids" in printed
+
+
+def test_import_names_the_level_asked_for(store_url, capsys):
+    code, printed, err = patrol(capsys, "import", str(DATA / "two_sides.gpx"), "--level",
+                                "township", "--dry-run")  # fmt: skip
+    assert code == 0, err
+    assert "  township 1: 26.6 min, 2,010 m\n" in printed
+    code, printed, err = patrol(capsys, "import", str(DATA / "two_sides.gpx"))
+    assert code == 0, err
+    assert "  zone 101: 26.6 min, 2,010 m\n" in printed  # the default level
+
+
+def test_import_summary_follows_the_listing_in_one_log(store_url, tmp_path):
+    # More than a block (8 KiB) of listing: Python writes stdout to a pipe in blocks.
+    track = (DATA / "two_sides.gpx").read_text(encoding="utf-8")
+    files = []
+    for n in range(80):
+        files.append(tmp_path / f"worker{n}.gpx")
+        files[-1].write_text(track.replace("张三", f"w{n}"), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    command = [sys.executable, "-m", "geogrid.cli", "patrol", "import", *map(str, files)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env=env, timeout=300, check=False)  # fmt: skip
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert lines[-1] == "stored 80 new tracks (0 stored before)"
+    assert len(lines) == 161 and all("stored" not in line for line in lines[:-1])
 
 
 def test_plan_starts_west_of_greenwich(store_url, tmp_path, capsys):
