@@ -35,7 +35,15 @@ from geogrid.hazards import Hazard, check_hazard
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
 from geogrid.patrol import PatrolRoute, Track, check_route, check_track
-from geogrid.reports import HistoryEntry, NewReport, Page, Report, ReportQuery, check_reports
+from geogrid.reports import (
+    HistoryEntry,
+    NewReport,
+    Page,
+    Report,
+    ReportExtent,
+    ReportQuery,
+    check_reports,
+)
 from geogrid.storage.dialect import Dialect
 from geogrid.topology import TopologyReport
 from geogrid.workflow import (
@@ -333,6 +341,31 @@ class Store:
             history = self.db.fetch_history(tx, [r["id"] for r in rows])
         items = [self._report(r, history.get(r["id"], [])) for r in rows]
         return Page(items, total, query.limit, query.offset)
+
+    def report_extent(self) -> ReportExtent | None:
+        """The box around every stored report and when the first arrived; None with none.
+
+        Reports outside every grid count too. Each bound is read from an index, so it
+        costs as little with millions of reports as with a few.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from geogrid.storage import open_store
+        >>> store = open_store(f"sqlite:///{tempfile.mkdtemp()}/g.db")
+        >>> store.report_extent() is None
+        True
+        >>> _ = store.add_reports([NewReport("dispute", -0.19, 51.5),
+        ...                        NewReport("dispute", 120.65, 28.01)])
+        >>> store.report_extent().bbox
+        (-0.19, 28.01, 120.65, 51.5)
+        """
+        with self.db.transaction(write=False) as tx:
+            row = self.db.report_extent(tx)
+        if row["first"] is None:
+            return None
+        bbox = (row["west"], row["south"], row["east"], row["north"])
+        return ReportExtent(tuple(float(v) for v in bbox), self.db.decode_time(row["first"]))
 
     def count_by_grid(
         self, level: str, query: ReportQuery | None = None, now: datetime | None = None
