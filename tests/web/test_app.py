@@ -92,11 +92,11 @@ def test_commander_page_carries_settings_not_data(client, filled):
     assert "<title>小区 Tiny district · 网格地图</title>" in html
 
 
-def test_commander_page_colours_the_districts_default_level(tmp_path):
+def test_commander_page_and_stats_count_the_districts_default_level(tmp_path):
     text = 'default_level = "township"\n' + RENAMED_MANIFEST  # levels township, zone
-    app = tiny_app(tmp_path, write_tiny_district(tmp_path / "d", text))
-    html = app.test_client().get("/").get_data(as_text=True)
-    assert '"choroplethLevel": "township"' in html
+    client = tiny_app(tmp_path, write_tiny_district(tmp_path / "d", text)).test_client()
+    assert '"choroplethLevel": "township"' in client.get("/").get_data(as_text=True)
+    assert client.get("/api/stats").get_json()["level"] == "township"
 
 
 def test_grid_page(client, filled):
