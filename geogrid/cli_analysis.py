@@ -55,9 +55,7 @@ def add_analysis_commands(commands) -> None:
 def _risk_map(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     hierarchy = store.hierarchy()
-    args.level = args.level or hierarchy.default_level
-    if args.level not in hierarchy.levels:
-        raise InputError(f"--level: {args.level!r} is not one of {', '.join(hierarchy.levels)}")
+    args.level = hierarchy.chosen_level(args.level, "--level")
     if not 30 <= args.dpi <= 1200:
         raise InputError(f"--dpi: must be 30–1200, got {args.dpi}")
     rules = RiskRules(window_days=args.window_days, categories=tuple(args.categories))

@@ -177,15 +177,11 @@ def _plan_places(args: argparse.Namespace, store, hierarchy: Hierarchy, area):
     if args.places:
         return _places(args.places)
     # Districts name their levels as they like: the planned grid says which to look at.
-    level = _checked_level(args.level, hierarchy) or plan_level(hierarchy, args.grid)
+    if args.level:
+        level = hierarchy.chosen_level(args.level, "--level")
+    else:
+        level = plan_level(hierarchy, args.grid)
     return store_places(store, hierarchy, area, level)
-
-
-def _checked_level(key: str | None, hierarchy: Hierarchy) -> str | None:
-    """--level as given (None: the command's default), checked against the hierarchy."""
-    if key is not None and key not in hierarchy.levels:
-        raise InputError(f"--level: {key!r} is not one of {', '.join(hierarchy.levels)}")
-    return key
 
 
 def _start(text: str, crs: str) -> tuple[float, float]:
@@ -242,7 +238,7 @@ def _import(args: argparse.Namespace) -> int:
     if args.route:
         return _import_route(args, store)
     hierarchy = store.hierarchy()
-    level = _checked_level(args.level, hierarchy) or hierarchy.default_level
+    level = hierarchy.chosen_level(args.level, "--level")
     route = _stored_route(store, args.grid) if args.grid else None
     # Read every file before printing anything: one bad file stops the batch, named.
     analyses = analyse_gpx_files(
@@ -344,7 +340,7 @@ def _compliance(args: argparse.Namespace) -> int:
     )
     store = open_store(args.store)
     hierarchy = store.hierarchy()
-    level = _checked_level(args.level, hierarchy) or hierarchy.default_level
+    level = hierarchy.chosen_level(args.level, "--level")
     if args.files:
         analyses = analyse_gpx_files(args.files, hierarchy, crs=args.crs, level=level)
         tracks = [analysis.track for analysis in analyses]

@@ -110,6 +110,25 @@ class Hierarchy:
         marked = [level.key for level in self._levels if level.default]
         return marked[0] if marked else self._levels[base_level(self._levels)].key
 
+    def chosen_level(self, key: str | None, field: str = "level") -> str:
+        """The level a caller asked for, checked, or :attr:`default_level` when none.
+
+        Examples
+        --------
+        >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+        >>> h.chosen_level(None), h.chosen_level("street")
+        ('grid', 'street')
+        >>> h.chosen_level("floor", "--level")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        geogrid.errors.InputError: --level: 'floor' is not one of street, community, grid, ...
+        """
+        if not key:
+            return self.default_level
+        if key not in self.levels:
+            raise InputError(f"{field}: {key!r} is not one of {', '.join(self.levels)}")
+        return key
+
     def level(self, key: str) -> Level:
         """The :class:`~geogrid.models.Level` with this key."""
         for level in self._levels:

@@ -308,7 +308,7 @@ def compliance_of_tracks(
     from geogrid.analysis.tracks import visits_of_tracks
 
     rule = rule or PatrolRule()
-    level = level or hierarchy.default_level
+    level = hierarchy.chosen_level(level)
     tracks = list(tracks)
     if not tracks and not (since and until):
         raise InputError("tracks: give at least one track, or since and until")

@@ -165,19 +165,12 @@ def hot_spots(
     >>> len(spots), set(spots["spot"])
     (225, {'none'})
     """
-    level = _chosen_level(hierarchy, level)
+    level = hierarchy.chosen_level(level)
     chosen = select_points(points, since, until, categories)
     grids = hierarchy.grids(level)
     codes = grid_codes(hierarchy, chosen, level) if len(chosen) else pd.Series([], dtype=object)
     counts = codes.value_counts().reindex(grids["code"], fill_value=0).to_numpy()
     return gi_star(grids, counts, permutations)
-
-
-def _chosen_level(hierarchy: Hierarchy, level: str | None) -> str:
-    level = level or hierarchy.default_level
-    if level not in hierarchy.levels:
-        raise InputError(f"level: {level!r} is not one of {', '.join(hierarchy.levels)}")
-    return level
 
 
 # --- PAI -----------------------------------------------------------------------------
@@ -242,7 +235,7 @@ def evaluate_pai(
     >>> table["method"].tolist(), table["hits"].tolist()
     (['kde', 'gi_star', 'counts'], [1, 1, 1])
     """
-    level = _chosen_level(hierarchy, level)
+    level = hierarchy.chosen_level(level)
     if not (isinstance(top_percent, int | float) and 0 < top_percent < 100):
         raise InputError(f"top_percent: must be between 0 and 100, got {top_percent!r}")
     check_window(*train)

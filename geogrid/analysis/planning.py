@@ -727,7 +727,7 @@ def store_places(
     (default: the hierarchy's default level) with the most open reports are visited at a
     point inside them, weighted by count.
     """
-    level = level or hierarchy.default_level
+    level = hierarchy.chosen_level(level)
     bbox = None if area is None else tuple(area.bounds)
     hazards = store.hazards(bbox)
     if area is not None and len(hazards):

@@ -385,7 +385,7 @@ def _visits_with_owner(
     lon = np.concatenate([t.lon for t in tracks])
     lat = np.concatenate([t.lat for t in tracks])
     assigned = hierarchy.assign(lon, lat, max_distance_m=max_distance_m)
-    key = hierarchy.level(level or hierarchy.default_level).key
+    key = hierarchy.chosen_level(level)
     grid, codes = pd.factorize(assigned[f"{key}_code"])  # -1: none
     bounds = np.cumsum([0] + [len(t.lon) for t in tracks])
     for track, first, last in zip(tracks, bounds[:-1], bounds[1:], strict=True):
