@@ -7,10 +7,12 @@ Exit codes: 0 success; 1 the boundaries have topology errors (``validate``);
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,8 +51,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse that takes a value such as ``-0.19,51.5`` (west of Greenwich) for a value.
+
+    argparse reads an argument that starts with "-" as an option unless it is a
+    plain number, so ``--start -0.19,51.5`` and ``--bbox -0.5,51.3,0.3,51.7`` would
+    fail. No option of geogrid starts with "-" and a digit, so such an argument
+    is a value. Subcommands' parsers are of this class too.
+
+    Examples
+    --------
+    >>> parser = CommandParser(prog="geogrid")
+    >>> _ = parser.add_argument("--start")
+    >>> parser.parse_args(["--start", "-0.19,51.5"]).start
+    '-0.19,51.5'
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Python 3.11's pattern accepts only "-5" and "-0.5"; newer Pythons use this one.
+        # The attribute is how argparse decides in every version we run on.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="geogrid", description=__doc__.splitlines()[0])
+    parser = CommandParser(prog="geogrid", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
     _add_info(commands)
     _add_validate(commands)

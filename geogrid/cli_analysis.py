@@ -1,6 +1,6 @@
 """``geogrid`` commands for commanders: the printable four-colour risk map.
 
-``geogrid risk-map --level grid --out map.pdf [--store URL] [--date YYYY-MM-DD]``
+``geogrid risk-map --out map.pdf [--level KEY] [--store URL] [--date YYYY-MM-DD]``
 colours every grid of the store's active generation from its hazards and its
 reports (see :mod:`geogrid.analysis.risk`) and draws the map for the wall.
 """
@@ -27,7 +27,7 @@ def add_analysis_commands(commands) -> None:
         "risk-map", help="draw the four-colour risk map (四色安全风险分布图) as PDF or PNG"
     )
     command.add_argument("--out", type=Path, required=True, help="map.pdf or map.png")
-    command.add_argument("--level", default="grid", help="level to colour (default: grid)")
+    command.add_argument("--level", help="level to colour (default: the district's default level)")
     command.add_argument(
         "--date", help="colours as of the end of this day, YYYY-MM-DD (default: now)"
     )
@@ -56,8 +56,7 @@ def add_analysis_commands(commands) -> None:
 def _risk_map(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     hierarchy = store.hierarchy()
-    if args.level not in hierarchy.levels:
-        raise InputError(f"--level: {args.level!r} is not one of {', '.join(hierarchy.levels)}")
+    args.level = hierarchy.chosen_level(args.level, "--level")
     if not 30 <= args.dpi <= 1200:
         raise InputError(f"--dpi: must be 30–1200, got {args.dpi}")
     rules = RiskRules(window_days=args.window_days, categories=tuple(args.categories))

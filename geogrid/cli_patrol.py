@@ -26,6 +26,7 @@ from geogrid.patrol.network import DEFAULT_MAX_SNAP_M, default_network, read_net
 from geogrid.patrol.records import SHIFTS, PatrolRoute, check_route
 from geogrid.patrol.routing import (
     grid_area,
+    plan_level,
     plan_priority_route,
     plan_street_coverage,
     store_places,
@@ -35,6 +36,7 @@ from geogrid.storage import DEFAULT_URL, open_store
 
 EXIT_OK = 0
 DEFAULT_MANIFEST = "data/boundaries/sample.toml"
+LEVEL_HELP = "level of the grids counted (default: the district's default level)"
 
 
 def add_patrol_commands(commands) -> None:
@@ -70,6 +72,11 @@ def _add_plan(sub) -> None:
         help="CSV or GeoJSON of places with a 'weight' "
         "(default: the store's hazards and the busiest grids)",
     )
+    plan.add_argument(
+        "--level",
+        help="level whose busiest grids are visited "
+        "(default: the finest level of --grid, else the district's default level)",
+    )
     plan.add_argument("--max-length", type=float, default=5000.0, help="metres (default 5000)")
     plan.add_argument("--time-limit", type=float, default=1.0, help="solver seconds (default 1)")
     plan.add_argument(
@@ -103,7 +110,7 @@ def _add_import(sub) -> None:
         "for this shift instead of analysing tracks",
     )
     command.add_argument("--grid", help="grid code: its stored route is compared with tracks")
-    command.add_argument("--level", default="grid", help="level of the grids reported")
+    command.add_argument("--level", help=LEVEL_HELP)
     command.add_argument("--tolerance", type=float, default=30.0, help="route tolerance (m)")
     command.add_argument("--stop-minutes", type=float, default=5.0)
     command.add_argument("--stop-radius", type=float, default=30.0)
@@ -120,7 +127,7 @@ def _add_compliance(sub) -> None:
         "files", type=Path, nargs="*", help="GPX tracks of the period (none: the stored tracks)"
     )
     command.add_argument("--crs", default="WGS-84")
-    command.add_argument("--level", default="grid")
+    command.add_argument("--level", help=LEVEL_HELP)
     command.add_argument("--since", help="first day (default: the tracks' first)")
     command.add_argument("--until", help="last day (default: the tracks' last)")
     command.add_argument("--required", type=int, default=3, help="patrols a day (一日三巡: 3)")
@@ -147,7 +154,7 @@ def _plan(args: argparse.Namespace) -> int:
     if args.cover_streets:
         route = plan_street_coverage(network, area, lon, lat, max_snap_m=args.max_snap)
     else:
-        places = _places(args.places) if args.places else store_places(store, hierarchy, area)
+        places = _plan_places(args, store, hierarchy, area)
         route = plan_priority_route(
             network,
             lon,
@@ -164,6 +171,17 @@ def _plan(args: argparse.Namespace) -> int:
         route_id = store.add_patrol_route(route.to_patrol_route(args.grid[0], args.save))
         print(f"stored as patrol route {route_id} of grid {args.grid[0]}, {args.save}")
     return EXIT_OK
+
+
+def _plan_places(args: argparse.Namespace, store, hierarchy: Hierarchy, area):
+    if args.places:
+        return _places(args.places)
+    # Districts name their levels as they like: the planned grid says which to look at.
+    if args.level:
+        level = hierarchy.chosen_level(args.level, "--level")
+    else:
+        level = plan_level(hierarchy, args.grid)
+    return store_places(store, hierarchy, area, level)
 
 
 def _start(text: str, crs: str) -> tuple[float, float]:
@@ -220,13 +238,14 @@ def _import(args: argparse.Namespace) -> int:
     if args.route:
         return _import_route(args, store)
     hierarchy = store.hierarchy()
+    level = hierarchy.chosen_level(args.level, "--level")
     route = _stored_route(store, args.grid) if args.grid else None
     # Read every file before printing anything: one bad file stops the batch, named.
     analyses = analyse_gpx_files(
         args.files,
         hierarchy,
         crs=args.crs,
-        level=args.level,
+        level=level,
         route=route,
         tolerance_m=args.tolerance,
         stop_minutes=args.stop_minutes,
@@ -240,10 +259,10 @@ def _import(args: argparse.Namespace) -> int:
         print(json.dumps(records, ensure_ascii=False, indent=2))
     else:
         for analysis in analyses:
-            _print_analysis(analysis)
+            _print_analysis(analysis, level)
     if stored:
         new = sum(intake.created for intake in stored)
-        print(f"stored {new} new tracks ({len(stored) - new} stored before)", file=sys.stderr)
+        _note(f"stored {new} new tracks ({len(stored) - new} stored before)")
     return EXIT_OK
 
 
@@ -284,14 +303,14 @@ def _stored_route(store, grid: str):
     return routes.geometry.iloc[-1]
 
 
-def _print_analysis(analysis) -> None:
+def _print_analysis(analysis, level: str) -> None:
     track = analysis.track
     print(
         f"{track.label} ({track.worker}): {analysis.length_m:,.0f} m in "
         f"{analysis.duration_s / 60:.0f} min, {track.start:%Y-%m-%d %H:%M}Z"
     )
     for row in analysis.grids.itertuples():
-        print(f"  grid {row.code}: {row.seconds / 60:.1f} min, {row.length_m:,.0f} m")
+        print(f"  {level} {row.code}: {row.seconds / 60:.1f} min, {row.length_m:,.0f} m")
     for row in analysis.stops.itertuples():
         print(
             f"  stop {row.start:%H:%M}–{row.end:%H:%M}Z: {row.minutes:.0f} min "
@@ -299,6 +318,14 @@ def _print_analysis(analysis) -> None:
         )
     if analysis.route_coverage is not None:
         print(f"  planned route covered: {analysis.route_coverage:.0%}")
+
+
+def _note(text: str) -> None:
+    """A line on stderr for the person at the terminal, after all printed so far."""
+    # Python buffers stdout in blocks when it is a file or a pipe: unflushed, the listing's
+    # tail would follow this line, and a block may end mid-line, which then runs into it.
+    sys.stdout.flush()
+    print(text, file=sys.stderr)
 
 
 # --- compliance --------------------------------------------------------------------------
@@ -313,17 +340,18 @@ def _compliance(args: argparse.Namespace) -> int:
     )
     store = open_store(args.store)
     hierarchy = store.hierarchy()
+    level = hierarchy.chosen_level(args.level, "--level")
     if args.files:
-        analyses = analyse_gpx_files(args.files, hierarchy, crs=args.crs, level=args.level)
+        analyses = analyse_gpx_files(args.files, hierarchy, crs=args.crs, level=level)
         tracks = [analysis.track for analysis in analyses]
         visits = pd.concat([analysis.visits for analysis in analyses], ignore_index=True)
     else:
         tracks, visits = _stored_tracks(store, args, rule), None
-    result = compliance_of_tracks(tracks, hierarchy, level=args.level, since=args.since,
+    result = compliance_of_tracks(tracks, hierarchy, level=level, since=args.since,
                                   until=args.until, rule=rule, visits=visits,
                                   skip_outside=not args.files)  # fmt: skip
     for track in result.outside:
-        print(f"left out: {track.label} ({track.worker}) passes no grid", file=sys.stderr)
+        _note(f"left out: {track.label} ({track.worker}) passes no grid")
     counts = result.summary["status"].value_counts()
     days = result.table["day"].nunique()
     print(
@@ -337,10 +365,10 @@ def _compliance(args: argparse.Namespace) -> int:
         )
     if args.out:
         result.table.to_csv(args.out, index=False, encoding="utf-8")
-        print(f"table written to {args.out}", file=sys.stderr)
+        _note(f"table written to {args.out}")
     if args.layer:
         result.layer.to_file(args.layer)
-        print(f"layer written to {args.layer}", file=sys.stderr)
+        _note(f"layer written to {args.layer}")
     return EXIT_OK
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geogrid.assign import DEFAULT_MAX_DISTANCE_M, Assigner
+from geogrid.assign import DEFAULT_MAX_DISTANCE_M, Assigner, base_level
 from geogrid.errors import InputError, LayerError, NotFoundError
 from geogrid.layers import read_boundary_layer, read_layer, to_wgs84_geometry
 from geogrid.manifest import Manifest, load_manifest
@@ -89,6 +89,45 @@ class Hierarchy:
     def levels(self) -> list[str]:
         """Level keys, top first."""
         return [level.key for level in self._levels]
+
+    @property
+    def default_level(self) -> str:
+        """The level used when a command, page or analysis names none.
+
+        The manifest's ``default_level`` if it has one; otherwise the finest level
+        whose grids tile the district (the level reports are handled at first).
+
+        Examples
+        --------
+        >>> from dataclasses import replace
+        >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+        >>> h.default_level
+        'grid'
+        >>> unmarked = [replace(h.level(key), default=False) for key in h.levels]
+        >>> Hierarchy(unmarked, {key: h.grids(key) for key in h.levels}).default_level
+        'microgrid'
+        """
+        marked = [level.key for level in self._levels if level.default]
+        return marked[0] if marked else self._levels[base_level(self._levels)].key
+
+    def chosen_level(self, key: str | None, field: str = "level") -> str:
+        """The level a caller asked for, checked, or :attr:`default_level` when none.
+
+        Examples
+        --------
+        >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+        >>> h.chosen_level(None), h.chosen_level("street")
+        ('grid', 'street')
+        >>> h.chosen_level("floor", "--level")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        geogrid.errors.InputError: --level: 'floor' is not one of street, community, grid, ...
+        """
+        if not key:
+            return self.default_level
+        if key not in self.levels:
+            raise InputError(f"{field}: {key!r} is not one of {', '.join(self.levels)}")
+        return key
 
     def level(self, key: str) -> Level:
         """The :class:`~geogrid.models.Level` with this key."""

@@ -4,6 +4,7 @@ A manifest looks like this (paths are relative to the manifest)::
 
     name = "Sample district"
     crs = "EPSG:4326"              # CRS of the files; also "GCJ-02" / "BD-09"
+    default_level = "community"    # used when a command names no level (optional)
     [[level]]
     key = "street"
     label = "街道"
@@ -26,7 +27,7 @@ Unknown keys are refused so that a typo ("parnet") is not silently ignored.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ MAX_LEVELS = 6
 #: Level keys the web app uses for other collections.
 RESERVED_KEYS = frozenset({"reports"})
 _KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-_TOP_KEYS = {"name", "crs", "level", "roads"}
+_TOP_KEYS = {"name", "crs", "default_level", "level", "roads"}
 _LEVEL_KEYS = {"key", "label", "path", "code", "name", "parent", "crs", "attributes", "coverage"}
 _ROADS_KEYS = {"path", "crs"}
 
@@ -105,7 +106,7 @@ def load_manifest(path: str | Path) -> Manifest:
     path = Path(path)
     raw = _read_toml(path)
     _refuse_unknown_keys(raw, _TOP_KEYS, f"{path}")
-    levels = _parse_levels(path, raw.get("level"))
+    levels = _mark_default(path, _parse_levels(path, raw.get("level")), raw)
     roads = _parse_roads(path, raw.get("roads"))
     return Manifest(
         path.resolve(), _optional_str(path, raw, "name"), _crs(path, raw), levels, roads
@@ -144,6 +145,18 @@ def _parse_levels(path: Path, raw_levels: Any) -> tuple[Level, ...]:
     if duplicated:
         raise ManifestError(f"{path}: level key {', '.join(duplicated)} is used more than once")
     return levels
+
+
+def _mark_default(path: Path, levels: tuple[Level, ...], raw: dict[str, Any]) -> tuple[Level, ...]:
+    key = _optional_str(path, raw, "default_level")
+    if key is None:
+        return levels
+    keys = [level.key for level in levels]
+    if key not in keys:
+        raise ManifestError(
+            f"{path}: 'default_level' must be one of the level keys {', '.join(keys)}, got {key!r}"
+        )
+    return tuple(replace(level, default=level.key == key) for level in levels)
 
 
 def _parse_level(path: Path, number: int, raw: Any) -> Level:

@@ -25,6 +25,9 @@ class Level:
     of them ("partial": buildings), which changes both validation (no gap check)
     and assignment (a point between buildings is still assigned).
 
+    ``default`` marks the level that commands and pages use when none is named
+    (the manifest's ``default_level``; see :attr:`geogrid.Hierarchy.default_level`).
+
     Examples
     --------
     >>> Level(key="street", label="街道", path="streets.geojson", code="code").coverage
@@ -40,6 +43,7 @@ class Level:
     crs: str | None = None
     attributes: tuple[str, ...] = field(default_factory=tuple)
     coverage: Coverage = "full"
+    default: bool = False
 
     @property
     def code_column(self) -> str:

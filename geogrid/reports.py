@@ -154,6 +154,14 @@ class Page:
     offset: int
 
 
+@dataclass(frozen=True)
+class ReportExtent:
+    """Where and since when reports are stored: their WGS-84 box and first received time."""
+
+    bbox: tuple[float, float, float, float]  # west, south, east, north
+    first_received: datetime
+
+
 def check_report(report: NewReport, categories: CategoryTree) -> tuple[float, float]:
     """Refuse a bad report with an error naming the field; return its WGS-84 lon/lat.
 

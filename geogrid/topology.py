@@ -3,7 +3,8 @@
 :func:`validate_levels` checks every level of a district (street → community →
 grid → micro-grid → building) for the faults that break assignment and
 statistics: invalid or empty polygons, duplicate codes, children without a
-parent, codes that do not extend their parent's code, overlapping grids, parts
+parent, codes that do not extend their parent's code (:func:`code_extends`: the
+DB11/T 2157 and GB/T 2260 schemes), overlapping grids, parts
 of a parent that no child covers, and children that stick out of their parent.
 
 Every area is in m², measured with the CGCS2000 3-degree Gauss-Krüger zone of
@@ -651,10 +652,10 @@ def _parent_codes(parent: _Layer, child: _Layer) -> list[Issue]:
     existing = set(parent.codes)
     known = np.array([code is not None and code in existing for code in child.parents], dtype=bool)
     linked = np.flatnonzero(known)
-    prefixed = np.char.startswith(
-        child.codes[linked].astype(str), child.parents[linked].astype(str)
+    nested = np.array(
+        [code_extends(str(child.codes[i]), str(child.parents[i])) for i in linked], dtype=bool
     )
-    orphans, strays = np.flatnonzero(~known), linked[~prefixed]
+    orphans, strays = np.flatnonzero(~known), linked[~nested]
     issues = [
         _orphan(parent, child, i, point)
         for i, point in zip(orphans, _locations(child.shapes[orphans]), strict=True)
@@ -662,13 +663,43 @@ def _parent_codes(parent: _Layer, child: _Layer) -> list[Issue]:
     return issues + _code_prefixes(parent, child, strays)
 
 
+def code_extends(child: str, parent: str) -> bool:
+    """Whether a child's code is one its parent's code leads to, in either Chinese scheme.
+
+    DB11/T 2157 lengthens codes level by level: the child starts with the parent's
+    whole code (330399001 under 330399). GB/T 2260 gives every level codes of one
+    length and pads a parent's own digits with pairs of zeros (province 330000, city
+    330800, county 330824): a child as long as its parent starts with the parent's
+    code without those trailing "00" pairs (3308 for 330800, 33 for 330000).
+
+    Examples
+    --------
+    >>> code_extends("330399001", "330399"), code_extends("330824", "330800")
+    (True, True)
+    >>> code_extends("330800", "330000"), code_extends("330924", "330800")
+    (True, False)
+    """
+    if child.startswith(parent):
+        return True
+    significant = _significant_prefix(parent)
+    return bool(significant) and len(child) == len(parent) and child.startswith(significant)
+
+
+def _significant_prefix(code: str) -> str:
+    # Pairs, not single zeros: city 331000 (台州) keeps "3310", the county digits are "00".
+    return re.sub(r"(00)+$", "", code)
+
+
 def _code_prefixes(parent: _Layer, child: _Layer, strays: np.ndarray) -> list[Issue]:
     # A warning only: some code schemes (e.g. 5-digit building numbers) do not nest codes.
     issues = []
     for i, point in zip(strays, _locations(child.shapes[strays]), strict=True):
+        code = str(child.parents[i])
+        significant = _significant_prefix(code)
+        also = f", nor with {significant} as a code of its length" if significant != code else ""
         message = (
             f"{_grid(child, i)} code does not start with its {parent.key}'s code "
-            f"{child.parents[i]}{_near(point)}"
+            f"{code}{also}{_near(point)}"
         )
         codes = (child.codes[i], child.parents[i])
         issues.append(Issue("code_prefix", "warning", child.key, codes, message, location=point))

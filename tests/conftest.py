@@ -71,6 +71,12 @@ parent = "street"
 attributes = ["households"]
 """
 
+#: The tiny district under other level keys, as another district would name its levels:
+#: code must not assume the sample district's ("street", "grid").
+RENAMED_MANIFEST = MANIFEST.replace('key = "street"', 'key = "township"').replace(
+    'key = "grid"', 'key = "zone"'
+)
+
 
 def write_tiny_district(folder: Path, manifest: str = MANIFEST, grids=None, streets=None) -> Path:
     """Write the tiny district (GeoJSON streets, GeoPackage grids) and its manifest."""

@@ -34,9 +34,9 @@ def _geojson(body: dict) -> Response:
     return Response(current_app.json.dumps(body), mimetype=GEOJSON)
 
 
-def _level(default: str = "grid") -> str:
+def _level() -> str:
     h = hierarchy()
-    level = request.args.get("level") or (default if default in h.levels else h.levels[-1])
+    level = request.args.get("level") or h.default_level
     if level not in h.levels:
         raise InputError(f"query parameter 'level' must be one of {', '.join(h.levels)}")
     return level
@@ -204,7 +204,7 @@ def _query(name: str, description: str, schema: dict) -> dict:
 
 
 _TIME = {"type": "string", "example": "2026-11-01T00:00:00+08:00"}
-_LEVEL = _query("level", "level key (default: grid)", {"type": "string", "example": "grid"})
+_LEVEL = _query("level", "level key (default: the district's default level)", {"type": "string"})
 _CATEGORY = _query("category", "category codes, comma-separated (sub-categories included)",
                    {"type": "string", "example": "dispute,public_order"})  # fmt: skip
 _WINDOW = [_query("since", "reported at or after (ISO 8601)", _TIME),

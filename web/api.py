@@ -207,7 +207,7 @@ def categories():
 def stats():
     """Report counts per grid of a level: by status, open, overdue; filters as /reports."""
     h = hierarchy()
-    level = request.args.get("level") or h.levels[min(2, len(h.levels) - 1)]
+    level = request.args.get("level") or h.default_level
     counts = store().count_by_grid(level, params.report_query())
     return jsonify(level=level, grids=counts.to_dict("records"))
 

@@ -54,7 +54,6 @@ GEOJSON = "application/geo+json"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.0"
 REPORTS = "reports"
 DEFAULT_LIMIT = 10
-WORLD = [-180.0, -90.0, 180.0, 90.0]
 ITEMS_PARAMETERS = frozenset({"f", "bbox", "datetime", "limit", "offset"})
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+\- ]\d{2}:\d{2})")
 MAX_OFFSET = 10**15
@@ -346,12 +345,13 @@ def _collection(collection_id: str) -> dict:
 
 
 def _reports_collection() -> dict:
-    district = _bounds(hierarchy().grids(hierarchy().levels[0]))
-    # A report outside every grid is kept too, so only the whole world surely holds them all.
-    extent = {"spatial": {"bbox": [WORLD, district], "crs": CRS84}}
-    first = _first_received()
-    if first is not None:
-        extent["temporal"] = {"interval": [[_instant(first), None]], "trs": GREGORIAN}
+    stored = store().report_extent()
+    # The reports' own box holds those outside every grid too; none yet: where they will land.
+    bbox = list(stored.bbox) if stored else _bounds(hierarchy().grids(hierarchy().levels[0]))
+    extent = {"spatial": {"bbox": [bbox], "crs": CRS84}}
+    if stored is not None:  # reports keep arriving: the interval has no end
+        first = _instant(stored.first_received)
+        extent["temporal"] = {"interval": [[first, None]], "trs": GREGORIAN}
     return _collection_info(
         REPORTS,
         title="事件 reports",
@@ -374,14 +374,6 @@ def _collection_info(collection_id: str, title: str, description: str, extent: d
             _link("items", GEOJSON, "ogc.items", collection_id=collection_id),
         ],
     }
-
-
-def _first_received() -> datetime | None:
-    """When the oldest stored report was received; reports are numbered as they arrive."""
-    total = store().find_reports(ReportQuery(limit=1)).total
-    if total == 0:
-        return None
-    return store().find_reports(ReportQuery(limit=1, offset=total - 1)).items[0].received_at
 
 
 def _grid_page(level: str, query: ItemsQuery) -> tuple[list[dict], int]:

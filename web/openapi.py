@@ -55,7 +55,9 @@ REPORT_FILTERS = [
     _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
     _query("offset", "items to skip", {"type": "integer", "minimum": 0, "maximum": 10_000_000}),
 ]  # fmt: skip
-LEVEL = _query("level", "level key, e.g. grid", {"type": "string"})
+LEVEL = _query("level", "level key (default: the top level)", {"type": "string"})
+STATS_LEVEL = _query("level", "level key (default: the district's default level)",
+                     {"type": "string"})  # fmt: skip
 GENERATION = _query(
     "generation",
     "generation id (default: the active one)",
@@ -133,7 +135,7 @@ def _paths() -> dict[str, Any]:
         "/api/categories": {"get": {"summary": "The category tree",
                                     "responses": {"200": {"description": "categories"}}}},
         "/api/stats": {"get": {"summary": "Report counts per grid of a level",
-                               "parameters": [LEVEL, *REPORT_FILTERS],
+                               "parameters": [STATS_LEVEL, *REPORT_FILTERS],
                                "responses": {"200": {"description": "counts"}, **ERRORS}}},
         "/api/stats/{code}": {"get": {"summary": "One grid's counts and its children's",
                                       "parameters": [CODE, *REPORT_FILTERS],

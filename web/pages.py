@@ -26,8 +26,9 @@ def commander():
     """The commander's map: levels, heat map, per-grid counts, reports, filters."""
     h = hierarchy()
     words = texts()
+    shown = h.levels.index(h.default_level)  # levels down to the default one show at first
     layers = [LayerSpec(key, h.level(key).label, url_for("api.level_grids", key=key),
-                        show=depth < 3 and h.level(key).coverage == "full")
+                        show=depth <= shown and h.level(key).coverage == "full")
               for depth, key in enumerate(h.levels)]  # fmt: skip
     fmap = commander_map(layers, h.grids(h.levels[0]).total_bounds, _title(words),
                          _config(h, words), scripts=_scripts(), styles=_styles(),
@@ -52,7 +53,7 @@ def _config(h, words: dict) -> dict:
     name = (lambda c: c.zh) if lang == "zh" else (lambda c: c.en)
     return {
         "api": url_for("api.openapi").rsplit("/", 1)[0], "texts": words, "lang": lang,
-        "choroplethLevel": h.levels[min(2, len(h.levels) - 1)],
+        "choroplethLevel": h.default_level,
         "markerZoom": MARKER_ZOOM, "gridPage": url_for("pages.grid", code="") ,
         "patrolMaxDays": current_app.config["PATROL_MAX_DAYS"],
         # The compliance layer's colours come from the library; its legend shows the same.

@@ -28,6 +28,7 @@ from geogrid.patrol.network import read_network as _read_network
 from geogrid.patrol.records import SHIFTS, PatrolRoute
 from geogrid.patrol.routing import (
     grid_area,
+    plan_level,
     plan_priority_route,
     plan_street_coverage,
     store_places,
@@ -89,7 +90,9 @@ def plan():
     else:
         places = body.get("places")
         if places is None:
-            places = store_places(store(), hierarchy(), area)
+            places = store_places(
+                store(), hierarchy(), area, plan_level(hierarchy(), body["grids"])
+            )
         route = plan_priority_route(
             network(),
             lon,
@@ -268,7 +271,7 @@ def _track_feature(track, tolerance_m: float) -> dict[str, Any]:
 
 
 def _level(h) -> str:
-    level = request.args.get("level", "grid" if "grid" in h.levels else h.levels[-1])
+    level = request.args.get("level") or h.default_level
     if level not in h.levels:
         raise InputError(f"query parameter 'level' must be one of {', '.join(h.levels)}")
     return level
@@ -413,7 +416,11 @@ _GPX_BODY = {
 _NUMBER = {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 10_000}
 _TRACK_QUERY = [
     _query("crs", "WGS-84 (default), GCJ-02 or BD-09", {"type": "string"}),
-    _query("level", "level of the grids reported (default grid)", {"type": "string"}),
+    _query(
+        "level",
+        "level of the grids reported (default: the district's default level)",
+        {"type": "string"},
+    ),
     _query("worker", "who walked the tracks (default: the GPX author)", {"type": "string"}),
 ]
 _PERIOD_QUERY = [
@@ -543,7 +550,11 @@ OPENAPI_PATHS: dict[str, Any] = {
             "parameters": [
                 *_PERIOD_QUERY,
                 *_RULE_QUERY,
-                _query("level", "level of the grids (default grid)", {"type": "string"}),
+                _query(
+                    "level",
+                    "level of the grids (default: the district's default level)",
+                    {"type": "string"},
+                ),
             ],
             "responses": _COMPLIANCE_RESPONSES,
         },

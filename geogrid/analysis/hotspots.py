@@ -149,13 +149,15 @@ def _label(spot: str, confidence: int) -> tuple[str, str]:
 def hot_spots(
     hierarchy: Hierarchy,
     points: pd.DataFrame | None,
-    level: str = "grid",
+    level: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     categories: tuple[str, ...] = (),
     permutations: int = 0,
 ) -> gpd.GeoDataFrame:
     """Gi* of the reports per grid of a level (see :func:`gi_star`).
+
+    ``level`` defaults to the hierarchy's :attr:`~geogrid.Hierarchy.default_level`.
 
     Examples
     --------
@@ -164,8 +166,7 @@ def hot_spots(
     >>> len(spots), set(spots["spot"])
     (225, {'none'})
     """
-    if level not in hierarchy.levels:
-        raise InputError(f"level: {level!r} is not one of {', '.join(hierarchy.levels)}")
+    level = hierarchy.chosen_level(level)
     chosen = select_points(points, since, until, categories)
     grids = hierarchy.grids(level)
     codes = grid_codes(hierarchy, chosen, level) if len(chosen) else pd.Series([], dtype=object)
@@ -202,7 +203,7 @@ def evaluate_pai(
     points: pd.DataFrame,
     train: tuple[datetime, datetime],
     test: tuple[datetime, datetime],
-    level: str = "grid",
+    level: str | None = None,
     top_percent: float = 5.0,
     bandwidth_m: float = 200.0,
     cell_m: float = 50.0,
@@ -213,7 +214,8 @@ def evaluate_pai(
     Each method ranks the district from the training window's reports and flags
     its top ``top_percent`` of the area: KDE pixels of ``cell_m`` metres inside
     the district; for Gi* (by z) and counts, whole grids of ``level``, the fewest
-    top grids that reach the share. Hits are test-window reports in flagged area.
+    top grids that reach the share (default: the hierarchy's
+    :attr:`~geogrid.Hierarchy.default_level`). Hits are test-window reports in flagged area.
 
     Returns
     -------
@@ -234,8 +236,7 @@ def evaluate_pai(
     >>> table["method"].tolist(), table["hits"].tolist()
     (['kde', 'gi_star', 'counts'], [1, 1, 1])
     """
-    if level not in hierarchy.levels:
-        raise InputError(f"level: {level!r} is not one of {', '.join(hierarchy.levels)}")
+    level = hierarchy.chosen_level(level)
     if not (isinstance(top_percent, int | float) and 0 < top_percent < 100):
         raise InputError(f"top_percent: must be between 0 and 100, got {top_percent!r}")
     check_window(*train)

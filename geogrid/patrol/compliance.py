@@ -287,7 +287,7 @@ def compliance_of_tracks(
     tracks: Any,
     hierarchy: Any,
     *,
-    level: str = "grid",
+    level: str | None = None,
     since: date | str | None = None,
     until: date | str | None = None,
     rule: PatrolRule | None = None,
@@ -295,6 +295,8 @@ def compliance_of_tracks(
     skip_outside: bool = False,
 ) -> ComplianceResult:
     """Compliance of the grids of ``level`` from GPS tracks over a period.
+
+    ``level`` defaults to the hierarchy's :attr:`~geogrid.Hierarchy.default_level`.
 
     The period defaults to the local days the tracks span; with no tracks it must be
     given, and every grid of it is missed. A track far from every grid
@@ -305,6 +307,7 @@ def compliance_of_tracks(
     result's ``outside`` instead of stopping the count.
     """
     rule = rule or PatrolRule()
+    level = hierarchy.chosen_level(level)
     tracks = list(tracks)
     if not tracks and not (since and until):
         raise InputError("tracks: give at least one track, or since and until")

@@ -670,6 +670,7 @@ __all__ = [
     "PlannedRoute",
     "grid_area",
     "hazard_colour",
+    "plan_level",
     "plan_priority_route",
     "plan_street_coverage",
     "priority_places",
@@ -701,14 +702,32 @@ def grid_area(hierarchy: Any, codes: Any) -> Any:
     return shapely.union_all(found)
 
 
+def plan_level(hierarchy: Any, codes: Any) -> str:
+    """The level whose busiest grids a plan visits: the finest level among the planned grids.
+
+    With no grid (the whole district) it is the hierarchy's default level.
+
+    Examples
+    --------
+    >>> from geogrid import Hierarchy
+    >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+    >>> plan_level(h, ["330399001", "330399001001"]), plan_level(h, [])
+    ('community', 'grid')
+    """
+    depths = [hierarchy.levels.index(hierarchy.find(str(code))[0]) for code in codes]
+    return hierarchy.levels[max(depths)] if depths else hierarchy.default_level
+
+
 def store_places(
-    store: Any, hierarchy: Any, area: Any = None, level: str = "grid", hot_spots: int = 10
+    store: Any, hierarchy: Any, area: Any = None, level: str | None = None, hot_spots: int = 10
 ) -> gpd.GeoDataFrame:
     """Priority places from a store: its hazards and the grids with the most open reports.
 
     Only places inside ``area`` (if given) are kept; the ``hot_spots`` grids of ``level``
-    with the most open reports are visited at a point inside them, weighted by count.
+    (default: the hierarchy's default level) with the most open reports are visited at a
+    point inside them, weighted by count.
     """
+    level = hierarchy.chosen_level(level)
     bbox = None if area is None else tuple(area.bounds)
     hazards = store.hazards(bbox)
     if area is not None and len(hazards):

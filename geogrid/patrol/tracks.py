@@ -317,14 +317,15 @@ def track_length_m(track: Track, max_gap_s: float = float("inf")) -> float:
 def grid_visits(
     track: Track,
     hierarchy: Any,
-    level: str = "grid",
+    level: str | None = None,
     *,
     max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
     max_gap_s: float = DEFAULT_MAX_GAP_S,
 ) -> pd.DataFrame:
     """The grids a track passed through, in order, with the time and distance in each.
 
-    A visit is a run of consecutive points in one grid of ``level`` (points within
+    A visit is a run of consecutive points in one grid of ``level`` (default: the
+    hierarchy's :attr:`~geogrid.Hierarchy.default_level`; points within
     ``max_distance_m`` of a grid count as in it). Each step counts for the grid of its
     first point; a step over ``max_gap_s`` counts for none and ends the visit.
 
@@ -347,7 +348,7 @@ def grid_visits(
 def visits_of_tracks(
     tracks: Any,
     hierarchy: Any,
-    level: str = "grid",
+    level: str | None = None,
     *,
     max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
     max_gap_s: float = DEFAULT_MAX_GAP_S,
@@ -373,7 +374,7 @@ def visits_of_tracks(
 def _visits_with_owner(
     tracks: list[Track],
     hierarchy: Any,
-    level: str,
+    level: str | None,
     max_distance_m: float,
     max_gap_s: float,
     outside: list[Track] | None = None,
@@ -384,7 +385,8 @@ def _visits_with_owner(
     lon = np.concatenate([t.lon for t in tracks])
     lat = np.concatenate([t.lat for t in tracks])
     assigned = hierarchy.assign(lon, lat, max_distance_m=max_distance_m)
-    grid, codes = pd.factorize(assigned[f"{hierarchy.level(level).key}_code"])  # -1: none
+    key = hierarchy.chosen_level(level)
+    grid, codes = pd.factorize(assigned[f"{key}_code"])  # -1: none
     bounds = np.cumsum([0] + [len(t.lon) for t in tracks])
     for track, first, last in zip(tracks, bounds[:-1], bounds[1:], strict=True):
         if (grid[first:last] < 0).all():
@@ -700,7 +702,7 @@ def analyse_tracks(
     tracks: Any,
     hierarchy: Any,
     *,
-    level: str = "grid",
+    level: str | None = None,
     route: Any = None,
     tolerance_m: float = DEFAULT_TOLERANCE_M,
     checkpoints: pd.DataFrame | None = None,

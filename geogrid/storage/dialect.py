@@ -282,6 +282,15 @@ class Dialect:
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         return self.rows(tx, f"SELECT COUNT(*) AS n FROM reports{clause}", params)[0]["n"]
 
+    def report_extent(self, tx) -> dict:
+        """west, south, east, north and the first received time of all reports (None: none)."""
+        # One MIN or MAX per subquery: each is then read from the end of an index
+        # (lon, lat, received_at), where one query of them all would scan the table.
+        bounds = (("west", "MIN(lon)"), ("south", "MIN(lat)"), ("east", "MAX(lon)"),
+                  ("north", "MAX(lat)"), ("first", "MIN(received_at)"))  # fmt: skip
+        columns = ", ".join(f"(SELECT {bound} FROM reports) AS {name}" for name, bound in bounds)
+        return self.rows(tx, f"SELECT {columns}")[0]
+
     def count_grouped(self, tx, column: str, where, params, now, open_statuses) -> list[dict]:
         """Report counts by (grid code, status), and how many of them are overdue."""
         clause = " AND ".join([*where, f"{column} IS NOT NULL"])
@@ -518,6 +527,8 @@ def _json(value: Any) -> Any:
 
 
 def levels_from_json(text: str | list) -> tuple[Level, ...]:
-    """Levels as stored with a generation (key, label, coverage)."""
+    """Levels as stored with a generation (key, label, coverage, default)."""
     raw = json.loads(text) if isinstance(text, str) else text
-    return tuple(Level(d["key"], d["label"], "", "code", coverage=d["coverage"]) for d in raw)
+    # Generations stored before "default" was kept fall back to the hierarchy's rule.
+    return tuple(Level(d["key"], d["label"], "", "code", coverage=d["coverage"],
+                       default=d.get("default", False)) for d in raw)  # fmt: skip

@@ -53,6 +53,7 @@ CREATE INDEX IF NOT EXISTS reports_status_deadline ON reports (status, deadline)
 CREATE INDEX IF NOT EXISTS reports_received_at ON reports (received_at);
 CREATE INDEX IF NOT EXISTS reports_reported_at ON reports (reported_at);
 CREATE INDEX IF NOT EXISTS reports_lon_lat ON reports (lon, lat, status, category, received_at);
+CREATE INDEX IF NOT EXISTS reports_lat ON reports (lat);
 CREATE TABLE IF NOT EXISTS report_history (
     id INTEGER PRIMARY KEY, report_id INTEGER NOT NULL REFERENCES reports (id),
     at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, from_status TEXT,

@@ -42,7 +42,15 @@ from geogrid.hazards import Hazard, check_hazard
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
 from geogrid.patrol.records import PatrolRoute, Track, check_route, check_track
-from geogrid.reports import HistoryEntry, NewReport, Page, Report, ReportQuery, check_reports
+from geogrid.reports import (
+    HistoryEntry,
+    NewReport,
+    Page,
+    Report,
+    ReportExtent,
+    ReportQuery,
+    check_reports,
+)
 from geogrid.storage.dialect import MAX_LEVELS, Dialect, levels_from_json
 from geogrid.topology import TopologyReport
 from geogrid.workflow import OPEN_STATUSES, RECEIVED, STATUSES, check_status, check_transition
@@ -368,6 +376,31 @@ class Store:
             history = self.db.fetch_history(tx, [r["id"] for r in rows])
         items = [self._report(r, history.get(r["id"], [])) for r in rows]
         return Page(items, total, query.limit, query.offset)
+
+    def report_extent(self) -> ReportExtent | None:
+        """The box around every stored report and when the first arrived; None with none.
+
+        Reports outside every grid count too. Each bound is read from an index, so it
+        costs as little with millions of reports as with a few.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from geogrid.storage import open_store
+        >>> store = open_store(f"sqlite:///{tempfile.mkdtemp()}/g.db")
+        >>> store.report_extent() is None
+        True
+        >>> _ = store.add_reports([NewReport("dispute", -0.19, 51.5),
+        ...                        NewReport("dispute", 120.65, 28.01)])
+        >>> store.report_extent().bbox
+        (-0.19, 28.01, 120.65, 51.5)
+        """
+        with self.db.transaction(write=False) as tx:
+            row = self.db.report_extent(tx)
+        if row["first"] is None:
+            return None
+        bbox = (row["west"], row["south"], row["east"], row["north"])
+        return ReportExtent(tuple(float(v) for v in bbox), self.db.decode_time(row["first"]))
 
     def count_by_grid(
         self, level: str, query: ReportQuery | None = None, now: datetime | None = None
@@ -707,9 +740,10 @@ def _checked_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
 
 def _levels_json(levels: Sequence[Level]) -> str:
     return json.dumps(
-        [{"key": lv.key, "label": lv.label, "coverage": lv.coverage} for lv in levels],
+        [{"key": lv.key, "label": lv.label, "coverage": lv.coverage, "default": lv.default}
+         for lv in levels],
         ensure_ascii=False,
-    )
+    )  # fmt: skip
 
 
 def _generation(row: dict, active: int | None) -> Generation:

@@ -9,12 +9,14 @@ import pytest
 from shapely.geometry import Point, box
 
 import geogrid.cli as cli
+from geogrid import Hierarchy
 from geogrid.analysis.printmap import chinese_font, nice_length, save_risk_map
 from geogrid.errors import InputError
 from geogrid.hazards import Hazard
 from geogrid.reports import NewReport
 from geogrid.storage import open_store
 from tests.analysis import RED_LEC, centre, tiny_hierarchy
+from tests.conftest import RENAMED_MANIFEST, write_tiny_district
 
 
 @pytest.fixture
@@ -65,6 +67,15 @@ def test_user_mistakes_are_one_line_and_exit_2(main, store_url, tmp_path, capsys
     base = ["risk-map", "--out", str(tmp_path / "m.png"), "--store", store_url]
     assert main(base + argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_risk_map_colours_the_districts_default_level(main, tmp_path, capsys):
+    manifest = write_tiny_district(tmp_path / "d", RENAMED_MANIFEST)  # levels township, zone
+    url = f"sqlite:///{tmp_path / 'renamed.db'}"
+    open_store(url).import_generation(Hierarchy.from_manifest(manifest), "t", activate=True)
+    out = tmp_path / "map.png"
+    assert main(["risk-map", "--out", str(out), "--store", url, "--dpi", "40"]) == 0
+    assert "8 grids of level zone" in capsys.readouterr().out
 
 
 def test_save_risk_map_refuses_what_it_cannot_draw(tmp_path):

@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
+from geogrid import Hierarchy
 from geogrid.analysis.hotspots import evaluate_pai, flag_top, gi_star, hot_spots, pai
 from geogrid.errors import InputError
 from tests.analysis import AS_OF, random_points, reports, tiny_hierarchy
+from tests.conftest import RENAMED_MANIFEST, write_tiny_district
 
 SIDE = 10
 
@@ -157,3 +159,8 @@ def test_pai_refuses_an_empty_test_window_and_bad_options():
         evaluate_pai(district, points, train, test, top_percent=0)
     with pytest.raises(InputError, match="level: 'x' is not one of street, grid"):
         evaluate_pai(district, points, train, test, level="x")
+
+
+def test_without_a_level_the_districts_default_level_is_counted(tmp_path):
+    district = Hierarchy.from_manifest(write_tiny_district(tmp_path, RENAMED_MANIFEST))
+    assert list(hot_spots(district, None)["code"]) == list(district.grids("zone")["code"])

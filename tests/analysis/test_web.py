@@ -15,6 +15,7 @@ from shapely.geometry import Point
 from geogrid.hazards import Hazard
 from geogrid.reports import NewReport
 from tests.analysis import ORANGE_LEC, RED_LEC, centre
+from tests.conftest import RENAMED_MANIFEST, write_tiny_district
 from tests.web.conftest import NOW, tiny_app
 from web.analysis import OPENAPI_PATHS
 from web.openapi import openapi_document
@@ -68,6 +69,13 @@ def test_an_empty_district_is_all_blue(reader):
     assert body["counts"] == {"red": 0, "orange": 0, "yellow": 0, "blue": 8}
     assert {f["properties"]["colour"] for f in body["features"]} == {"blue"}
     assert body["features"][0]["properties"]["reasons_zh"] == "无隐患，无重点事件"
+
+
+def test_without_a_level_the_districts_default_level_is_analysed(tmp_path):
+    text = 'default_level = "township"\n' + RENAMED_MANIFEST  # levels township, zone
+    client = tiny_app(tmp_path, write_tiny_district(tmp_path / "d", text)).test_client()
+    risk = client.get("/api/analysis/risk")
+    assert risk.status_code == 200 and risk.get_json()["level"] == "township"
 
 
 def test_risk_colours_with_hazards_and_reasons(client, store):

@@ -9,6 +9,7 @@ import sys
 import geopandas as gpd
 import pandas as pd
 import pytest
+from shapely.geometry import box
 
 from geogrid.cli import main
 from tests.conftest import SOUTH, STEP, WEST, tiny_grids, write_tiny_district
@@ -46,6 +47,64 @@ def test_validate_with_errors_exits_1_and_writes_problems(tmp_path, capsys):
     assert {"overlap", "outside_parent"} <= kinds
     layer = gpd.read_file(problems)
     assert len(layer) == len(report["issues"]) and layer.crs.to_epsg() == 4326
+
+
+#: Province → city → county with GB/T 2260 codes (every level 6 digits, a parent's own
+#: digits padded with "00"), as a provincial planning office would hand them over.
+GB2260 = """\
+crs = "EPSG:4326"
+[[level]]
+key = "province"
+label = "省"
+path = "province.geojson"
+code = "code"
+[[level]]
+key = "city"
+label = "市"
+path = "cities.geojson"
+code = "code"
+parent = "province"
+[[level]]
+key = "county"
+label = "县"
+path = "counties.geojson"
+code = "code"
+parent = "city"
+"""
+
+
+def write_gb2260_province(folder, wrong_county: str | None = None):
+    """浙江省 330000: 温州市 330300 west, 衢州市 330800 east, two counties each."""
+    folder.mkdir()
+    gpd.GeoDataFrame({"code": ["330000"]}, geometry=[box(120, 28, 122, 29)], crs=4326).to_file(
+        folder / "province.geojson"
+    )
+    cities = {"330300": box(120, 28, 121, 29), "330800": box(121, 28, 122, 29)}
+    gpd.GeoDataFrame({"code": list(cities), "province": "330000"}, geometry=list(cities.values()),
+                     crs=4326).to_file(folder / "cities.geojson")  # fmt: skip
+    counties = [("330302", "330300", box(120, 28, 120.5, 29)),
+                ("330381", "330300", box(120.5, 28, 121, 29)),
+                ("330802", "330800", box(121, 28, 121.5, 29)),
+                (wrong_county or "330824", "330800", box(121.5, 28, 122, 29))]  # fmt: skip
+    codes, parents, shapes = zip(*counties, strict=True)
+    gpd.GeoDataFrame({"code": codes, "city": parents}, geometry=list(shapes), crs=4326).to_file(
+        folder / "counties.geojson"
+    )
+    (folder / "province.toml").write_text(GB2260, encoding="utf-8")
+    return folder / "province.toml"
+
+
+def test_validate_reads_gb2260_codes_of_one_length(tmp_path, capsys):
+    assert main(["validate", str(write_gb2260_province(tmp_path / "ok"))]) == 0
+    assert "0 warnings" in capsys.readouterr().out
+    wrong = write_gb2260_province(tmp_path / "wrong", wrong_county="330924")
+    assert main(["validate", str(wrong)]) == 0  # a warning, not an error
+    printed = capsys.readouterr().out
+    assert "1 warning" in printed
+    assert (
+        "county 330924 (row 3) code does not start with its city's code 330800, nor with 3308 "
+        "as a code of its length near (121.75000, 28.50000)"
+    ) in printed
 
 
 def test_assign_csv_keeps_rows_and_columns(tiny_manifest, points_csv, tmp_path, capsys):

@@ -47,6 +47,15 @@ def test_import_generations_and_activate(store_url, tiny_manifest, capsys):
     assert run(["generations"], capsys)[1].startswith("*")
 
 
+def test_a_bbox_west_of_greenwich_is_a_value_not_an_option(imported, tmp_path, capsys):
+    london = tmp_path / "london.csv"
+    london.write_text("external_id,category,lon,lat\nl-1,city.rubbish,-0.19,51.5\n")
+    assert run(["reports", "import", str(london)], capsys)[0] == 0
+    code, out, err = run(["reports", "list", "--bbox", "-0.5,51.3,0.3,51.7"], capsys)
+    assert code == 0, err
+    assert out.startswith("1 reports match")
+
+
 def test_import_refuses_a_district_with_topology_errors(store_url, tmp_path, capsys):
     grids = tiny_grids()
     grids.loc[0, "geometry"] = grids.geometry[0].buffer(0.002, join_style="mitre")

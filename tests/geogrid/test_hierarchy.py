@@ -13,7 +13,16 @@ from shapely.geometry import LineString, Point
 from geogrid import Hierarchy
 from geogrid.crs import from_wgs84
 from geogrid.errors import CRSError, LayerError, ManifestError
-from tests.conftest import MANIFEST, SOUTH, WEST, tiny_grids, tiny_streets, write_tiny_district
+from geogrid.storage import open_store
+from tests.conftest import (
+    MANIFEST,
+    RENAMED_MANIFEST,
+    SOUTH,
+    WEST,
+    tiny_grids,
+    tiny_streets,
+    write_tiny_district,
+)
 
 
 def test_levels_grids_and_attributes(tiny_manifest):
@@ -24,6 +33,17 @@ def test_levels_grids_and_attributes(tiny_manifest):
     assert grids.crs.to_epsg() == 4326
     assert sorted(grids["parent"].unique()) == ["1", "2"]
     assert h.name == "小区 Tiny district"
+
+
+def test_default_level_is_the_manifests_else_the_finest_full_level(tmp_path):
+    unnamed = Hierarchy.from_manifest(write_tiny_district(tmp_path / "a", RENAMED_MANIFEST))
+    assert unnamed.default_level == "zone"
+    manifest = 'default_level = "township"\n' + RENAMED_MANIFEST
+    named = Hierarchy.from_manifest(write_tiny_district(tmp_path / "b", manifest))
+    assert named.default_level == "township"
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.import_generation(named, "named", activate=True)
+    assert store.hierarchy().default_level == "township"  # kept with the generation
 
 
 def test_parent_found_spatially_when_no_parent_column(tmp_path):
@@ -122,6 +142,10 @@ def write_manifest(tmp_path: Path, text: str) -> Path:
             "'attributes' must be a list",
         ),
         (MANIFEST + "[roads]\ncrs = 'GCJ-02'\n", "[roads]: needs a 'path'"),
+        (
+            'default_level = "grids"\n' + MANIFEST,
+            "'default_level' must be one of the level keys street, grid, got 'grids'",
+        ),
     ],
 )
 def test_malformed_manifest(tmp_path, text, message):

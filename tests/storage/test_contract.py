@@ -217,6 +217,16 @@ def filled(active):
     return active
 
 
+def test_report_extent_holds_every_report_outside_grids_too(active):
+    assert active.report_extent() is None
+    active.add_reports([report(IN_101), report(IN_204)])
+    first = active.find_reports().items[-1].received_at
+    active.add_reports([report((-0.19, 51.5))])  # outside every grid, west of Greenwich
+    extent = active.report_extent()
+    assert extent.bbox == (-0.19, IN_101[1], IN_204[0], 51.5)
+    assert extent.first_received == first
+
+
 def test_query_by_grid_at_any_level_includes_descendants(filled):
     assert filled.find_reports(ReportQuery(grid="101")).total == 2
     assert filled.find_reports(ReportQuery(grid="1")).total == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import SOUTH, WEST
+from tests.conftest import RENAMED_MANIFEST, SOUTH, WEST, write_tiny_district
 from tests.web.conftest import tiny_app
 from web.settings import settings_from_environ
 
@@ -104,6 +104,13 @@ def test_commander_page_carries_settings_not_data(client, filled):
     english = client.get("/?lang=en").get_data(as_text=True)
     assert '<html lang="en">' in english and "Grid map" in english
     assert "<title>小区 Tiny district · 网格地图</title>" in html
+
+
+def test_commander_page_and_stats_count_the_districts_default_level(tmp_path):
+    text = 'default_level = "township"\n' + RENAMED_MANIFEST  # levels township, zone
+    client = tiny_app(tmp_path, write_tiny_district(tmp_path / "d", text)).test_client()
+    assert '"choroplethLevel": "township"' in client.get("/").get_data(as_text=True)
+    assert client.get("/api/stats").get_json()["level"] == "township"
 
 
 def test_grid_page(client, filled):

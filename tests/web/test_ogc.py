@@ -128,18 +128,20 @@ def test_level_collection_extent_is_its_grids(reader):
     assert _link(body, "self")["href"].endswith("/ogc/collections/grid")
 
 
-def test_reports_collection_has_a_temporal_extent(reader, sample):
+def test_reports_collection_extent_is_the_reports(reader, sample):
     body = reader.get("/ogc/collections/reports").get_json()
-    bboxes = body["extent"]["spatial"]["bbox"]
-    assert bboxes[0] == [-180, -90, 180, 90]  # unassigned reports may lie anywhere
-    assert bboxes[1] == [WEST, SOUTH, WEST + 4 * STEP, SOUTH + 2 * STEP]
+    # r-4, outside every grid, half a degree west; r-3 the north-east one, in grid 204.
+    assert body["extent"]["spatial"]["bbox"] == [[WEST - 0.5, SOUTH, WEST + 3.5 * STEP,
+                                                  SOUTH + 1.5 * STEP]]  # fmt: skip
     first = sample.find_reports().items[-1].received_at
     start, end = body["extent"]["temporal"]["interval"][0]
     assert start == first.isoformat().replace("+00:00", "Z") and end is None
 
 
-def test_reports_collection_without_reports_has_no_temporal_extent(client):
-    assert "temporal" not in client.get("/ogc/collections/reports").get_json()["extent"]
+def test_reports_collection_without_reports_spans_the_district(client):
+    extent = client.get("/ogc/collections/reports").get_json()["extent"]
+    assert extent["spatial"]["bbox"] == [[WEST, SOUTH, WEST + 4 * STEP, SOUTH + 2 * STEP]]
+    assert "temporal" not in extent
 
 
 # --- items ----------------------------------------------------------------------------------
@@ -466,6 +468,8 @@ def test_ogrinfo_lists_every_collection(ogrinfo, live_server, filled):
 def test_ogrinfo_reads_every_collection(ogrinfo, live_server, filled, collection):
     summary = ogrinfo("-so", f"OAPIF:{live_server}/ogc", collection)
     assert f"Feature Count: {COUNTS[collection]}" in summary
+    if collection == "reports":  # the reports' box, read from the collection's extent
+        assert "Extent: (119.500000, 28.000000) - (120.035000, 28.015000)" in summary
     # Pages of 3 make GDAL follow the next links.
     features = ogrinfo("-al", "-q", "-oo", "PAGE_SIZE=3", f"OAPIF:{live_server}/ogc", collection)
     assert features.count(f"OGRFeature({collection}):") == COUNTS[collection]
