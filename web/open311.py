@@ -582,6 +582,7 @@ def status_notes(status: str, history: Sequence[HistoryEntry]) -> str:
 
     Examples
     --------
+    >>> from datetime import UTC
     >>> at = datetime(2026, 3, 2, tzinfo=UTC)
     >>> status_notes("closed", [HistoryEntry(at, "指挥中心", "transition", note="重复上报")])
     '结案 Closed: 重复上报'
@@ -658,6 +659,7 @@ def requests_query(
 
     Examples
     --------
+    >>> from datetime import UTC
     >>> now = datetime(2026, 3, 31, tzinfo=UTC)
     >>> q = requests_query({"service_code": "fire", "status": "open", "page": "2"},
     ...                    CategoryTree.default(), ZoneInfo("Asia/Shanghai"), now, 1000)
@@ -726,6 +728,7 @@ def date_window(
 
     Examples
     --------
+    >>> from datetime import UTC
     >>> tz, now = ZoneInfo("Asia/Shanghai"), datetime(2026, 3, 31, tzinfo=UTC)
     >>> [t.isoformat() for t in date_window("2026-03-01", "2026-03-02", tz, now)]
     ['2026-03-01T00:00:00+08:00', '2026-03-03T00:00:00+08:00']
