@@ -229,7 +229,7 @@ def render_docs(count_reports: int = 20_000, count_hazards: int = 60) -> None:
     """docs/risk-map.png and .pdf: the sample district's map, drawn by ``geogrid risk-map``."""
     from geogrid import Hierarchy
     from geogrid.cli import main as geogrid_main
-    from geogrid.cli_analysis import add_analysis_commands
+    from geogrid.cli.analysis import add_analysis_commands
     from geogrid.hazards import Hazard
     from geogrid.sample import sample_reports
     from geogrid.storage import open_store

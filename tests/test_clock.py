@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATE_SENSITIVE = (
     "tests/geogrid/test_workflow.py",
     "tests/geogrid/test_deadlines.py",
-    "tests/geogrid/test_cli_store.py",
+    "tests/cli/test_store.py",
     "tests/storage/test_contract.py",
     "tests/patrol/test_compliance.py",
     "tests/patrol/test_cli_web.py",

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 from geogrid import Hierarchy, Level
+from geogrid.assign.locate import PointLocator
 from geogrid.crs import wgs84_to_bd09, wgs84_to_gcj02
 from geogrid.errors import InputError
-from geogrid.locate import PointLocator
 from tests.conftest import SOUTH, STEP, WEST, tiny_grids, tiny_streets
 
 LEVELS = [Level("street", "街道", "", "code"), Level("grid", "网格", "", "code")]

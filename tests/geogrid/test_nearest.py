@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
 
-from geogrid.nearest import NearestFinder
+from geogrid.assign.nearest import NearestFinder
 
 TO_METRIC = pyproj.Transformer.from_crs(4326, 4549, always_xy=True)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from geogrid import Hierarchy
-from geogrid.cli_patrol import add_patrol_commands
+from geogrid.cli.patrol import add_patrol_commands
 from geogrid.errors import GeogridError
 from geogrid.storage import open_store
 from tests.patrol import AROUND_101, DATA, TWO_SIDES, gpx_text, walk_points

@@ -16,8 +16,8 @@ import numpy as np
 import pyproj
 import shapely
 
+from geogrid.assign.locate import NO_GRID, lowest_per_point
 from geogrid.crs import gauss_kruger_epsg
-from geogrid.locate import NO_GRID, lowest_per_point
 
 #: Default side of the edge buckets; up to this radius :meth:`NearestFinder.nearest`
 #: measures in numpy, beyond it GEOS searches. Smaller buckets mean fewer edges a point.

@@ -1,89 +1,34 @@
-"""The ``geogrid`` command.
+"""``geogrid info``, ``validate`` and ``assign``: the boundary files, with no store.
 
-Exit codes: 0 success; 1 the boundaries have topology errors (``validate``);
-2 a user mistake (bad manifest, file, column, CRS…), reported in one line.
+Exit codes: 0 success; 1 the boundaries have topology errors (``validate``).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from geogrid.assign import DEFAULT_MAX_DISTANCE_M
-from geogrid.cli_analysis import add_analysis_commands
-from geogrid.cli_patrol import add_patrol_commands
-from geogrid.cli_store import add_store_commands
+from geogrid.assign.bulk import CHUNK, assign_in_chunks
 from geogrid.crs import to_wgs84
-from geogrid.errors import GeogridError
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import ASSIGNMENT_OUTCOMES
 from geogrid.points import read_points, write_assigned
 
-EXIT_OK, EXIT_TOPOLOGY_ERRORS, EXIT_USER_ERROR = 0, 1, 2
-#: Points are assigned in chunks of this size so the progress bar moves.
-CHUNK = 100_000
+EXIT_OK, EXIT_TOPOLOGY_ERRORS = 0, 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``geogrid`` command; returns the exit code.
-
-    Examples
-    --------
-    >>> main(["info", "data/boundaries/sample.toml"])  # doctest: +ELLIPSIS
-    示范区 Sample district
-    ...
-    0
-    """
-    args = _parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except GeogridError as exc:
-        print(f"geogrid: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-
-
-class CommandParser(argparse.ArgumentParser):
-    """argparse that takes a value such as ``-0.19,51.5`` (west of Greenwich) for a value.
-
-    argparse reads an argument that starts with "-" as an option unless it is a
-    plain number, so ``--start -0.19,51.5`` and ``--bbox -0.5,51.3,0.3,51.7`` would
-    fail. No option of geogrid starts with "-" and a digit, so such an argument
-    is a value. Subcommands' parsers are of this class too.
-
-    Examples
-    --------
-    >>> parser = CommandParser(prog="geogrid")
-    >>> _ = parser.add_argument("--start")
-    >>> parser.parse_args(["--start", "-0.19,51.5"]).start
-    '-0.19,51.5'
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Python 3.11's pattern accepts only "-5" and "-0.5"; newer Pythons use this one.
-        # The attribute is how argparse decides in every version we run on.
-        self._negative_number_matcher = re.compile(r"^-\.?\d")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = CommandParser(prog="geogrid", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+def add_boundary_commands(commands) -> None:
+    """Add ``info``, ``validate`` and ``assign`` to the ``geogrid`` command."""
     _add_info(commands)
     _add_validate(commands)
     _add_assign(commands)
-    add_store_commands(commands)
-    add_patrol_commands(commands)
-    add_analysis_commands(commands)
-    return parser
 
 
 def _add_info(commands) -> None:
@@ -153,29 +98,17 @@ def _assign(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     hierarchy = Hierarchy.from_manifest(args.manifest).prepare()
     table = read_points(args.points, args.lon, args.lat, args.crs)
-    assigned = _assign_in_chunks(hierarchy, table.x, table.y, table.crs, args.max_distance)
+    assigned = _assign_with_progress(hierarchy, table.x, table.y, table.crs, args.max_distance)
     lon, lat = to_wgs84(table.x, table.y, table.crs)
     write_assigned(table, assigned, lon, lat, args.out)
     _print_summary(assigned["status"], args.out, time.perf_counter() - started)
     return EXIT_OK
 
 
-def _assign_in_chunks(hierarchy, x, y, crs, max_distance) -> pd.DataFrame:
-    starts = range(0, max(len(x), 1), CHUNK)
-    with tqdm(
-        total=len(x),
-        unit="pt",
-        unit_scale=True,
-        disable=len(x) <= CHUNK,
-        desc="assigning",
-        file=sys.stderr,
-    ) as bar:
-        parts = []
-        for start in starts:
-            stop = start + CHUNK
-            parts.append(hierarchy.assign(x[start:stop], y[start:stop], crs, max_distance))
-            bar.update(len(parts[-1]))
-    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+def _assign_with_progress(hierarchy, x, y, crs, max_distance) -> pd.DataFrame:
+    with tqdm(total=len(x), unit="pt", unit_scale=True, disable=len(x) <= CHUNK,
+              desc="assigning", file=sys.stderr) as bar:  # fmt: skip
+        return assign_in_chunks(hierarchy, x, y, crs, max_distance, progress=bar.update)
 
 
 def _print_summary(status: pd.Series, out: Path, seconds: float) -> None:
@@ -185,7 +118,3 @@ def _print_summary(status: pd.Series, out: Path, seconds: float) -> None:
     for name, count in counts.items():
         share = 100 * count / total if total else np.nan
         print(f"  {name:<11} {count:>10,}  {share:5.1f} %")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -16,7 +16,7 @@ The rules (DESIGN.md §4):
   few metres (from the raster) or exactly beyond the raster; NaN or
   out-of-range coordinates are "unassigned" with no distance.
 
-The point location itself is :class:`geogrid.locate.PointLocator`.
+The point location itself is :class:`geogrid.assign.locate.PointLocator`.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from geogrid.assign.locate import NO_GRID, PointLocator
+from geogrid.assign.nearest import NearestFinder
 from geogrid.crs import to_wgs84
 from geogrid.errors import InputError
-from geogrid.locate import NO_GRID, PointLocator
 from geogrid.models import ASSIGNED, ASSIGNMENT_OUTCOMES, NEAREST, UNASSIGNED, Level
-from geogrid.nearest import NearestFinder
 
 DEFAULT_MAX_DISTANCE_M = 50.0
 #: The base level's raster reaches this far beyond the grids, so that nearly every
