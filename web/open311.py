@@ -75,6 +75,7 @@ from werkzeug.exceptions import HTTPException
 
 from geogrid.crs import BD09, GCJ02, WGS84, normalize_crs
 from geogrid.errors import CRSError, GeogridError, InputError
+from geogrid.moments import check_year
 from geogrid.reports import MAX_DESCRIPTION, HistoryEntry, NewReport, Report, ReportQuery
 from geogrid.storage import NotFoundError
 from geogrid.workflow import (
@@ -778,10 +779,10 @@ def w3c_datetime(text: str, field: str, timezone: ZoneInfo, whole_day: bool = Fa
     geogrid.errors.InputError: start_date: '2026-03-01T08:00:00' needs a time zone, e.g. 2026-03-01T08:00:00+08:00 or …Z
     """  # noqa: E501
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        day = _parsed(date.fromisoformat, text, field) + timedelta(days=int(whole_day))
-        return datetime.combine(day, time(), tzinfo=timezone)
+        day = check_year(_parsed(date.fromisoformat, text, field), field)
+        return datetime.combine(day + timedelta(days=int(whole_day)), time(), tzinfo=timezone)
     text = re.sub(r"(T[\d:.]+) (\d\d:?\d\d)$", r"\1+\2", text)
-    moment = _parsed(datetime.fromisoformat, text, field)
+    moment = check_year(_parsed(datetime.fromisoformat, text, field), field)
     if moment.tzinfo is None:
         raise InputError(
             f"{field}: {text!r} needs a time zone, e.g. 2026-03-01T08:00:00+08:00 or …Z"

@@ -14,6 +14,7 @@ from typing import Any
 from flask import current_app, request
 
 from geogrid.errors import InputError
+from geogrid.moments import parse_moment
 from geogrid.reports import NewReport, ReportQuery
 
 REPORT_FIELDS = {"category", "lon", "lat", "crs", "source", "reported_at", "description",
@@ -89,20 +90,14 @@ def time(name: str) -> datetime | None:
 
 
 def parse_time(raw: str, name: str) -> datetime:
-    """Parse an ISO 8601 time; without an offset it is China Standard Time (UTC+8).
+    """Parse an ISO 8601 time (China time without an offset) by the rule of :mod:`geogrid.moments`.
 
     Examples
     --------
     >>> parse_time("2026-11-23", "since").isoformat()
     '2026-11-23T00:00:00+08:00'
     """
-    from zoneinfo import ZoneInfo
-
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        raise InputError(f"'{name}' must be an ISO 8601 time, got {raw!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    return parse_moment(raw, name)
 
 
 def words(name: str) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hazards import Hazard, check_hazard
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
+from geogrid.moments import check_year
 from geogrid.patrol import PatrolRoute, Track, check_route, check_track
 from geogrid.reports import HistoryEntry, NewReport, Page, Report, ReportQuery, check_reports
 from geogrid.storage.dialect import Dialect
@@ -637,7 +638,7 @@ def _now() -> datetime:
 def _aware(value: datetime, field: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise InputError(f"{field}: needs a time with a time zone")
-    return value.astimezone(UTC)
+    return check_year(value, field).astimezone(UTC)
 
 
 @lru_cache(maxsize=64)
