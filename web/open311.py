@@ -87,6 +87,7 @@ from geogrid.workflow import (
     UnknownCategoryError,
 )
 from web.errors import http_status
+from web.params import json_body
 from web.state import store
 
 blueprint = Blueprint("open311", __name__)
@@ -214,7 +215,7 @@ def _view() -> View:
 
 def _posted_fields() -> Mapping[str, Any]:
     if request.is_json:
-        body = request.get_json(silent=True)
+        body = json_body()
         if not isinstance(body, dict):
             raise InputError('body: a JSON body must be one object, e.g. {"service_code": …}')
         return body

@@ -6,12 +6,15 @@ and a JSON body, so routes stay a few lines long.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 
 from geogrid.errors import InputError
 from geogrid.moments import parse_moment
@@ -19,6 +22,10 @@ from geogrid.reports import NewReport, ReportQuery
 
 REPORT_FIELDS = {"category", "lon", "lat", "crs", "source", "reported_at", "description",
                  "external_id", "reporter"}  # fmt: skip
+#: The deepest JSON body read; the deepest geogrid takes (a GeoJSON line in a route) is 4.
+MAX_JSON_DEPTH = 32
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def number(name: str, default: float | None = None) -> float:
@@ -83,6 +90,39 @@ def bbox(name: str = "bbox") -> tuple[float, float, float, float] | None:
     return west, south, east, north
 
 
+def init_app(app: Flask) -> None:
+    """Check every request's query string and form body for text that is not UTF-8."""
+    app.before_request(check_utf8)
+
+
+def check_utf8() -> None:
+    """Refuse a query parameter or form field whose bytes are not UTF-8, naming it.
+
+    Werkzeug would read such bytes as U+FFFD, and a route would store or search
+    for text the client never sent.
+    """
+    _check_pairs(request.query_string)
+    if request.mimetype == "application/x-www-form-urlencoded":
+        _check_pairs(request.get_data(cache=True))
+
+
+def _check_pairs(raw: bytes) -> None:
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            name_text = _unquoted(name)
+        except UnicodeDecodeError:
+            raise InputError("query string: a parameter name is not UTF-8 text") from None
+        try:
+            _unquoted(value)
+        except UnicodeDecodeError:
+            raise InputError(f"{name_text}: not UTF-8 text; percent-encode UTF-8") from None
+
+
+def _unquoted(raw: bytes) -> str:
+    return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+
+
 def time(name: str) -> datetime | None:
     """An ISO 8601 time with its offset (a date alone means its start in China time)."""
     raw = request.args.get(name)
@@ -128,11 +168,78 @@ def flag(name: str) -> bool:
 
 
 def json_body() -> Any:
-    """The request's JSON body; a body that is not JSON names the problem."""
-    body = request.get_json(silent=True)
-    if body is None:
-        raise InputError("the request body must be JSON (Content-Type: application/json)")
-    return body
+    """The request's JSON body, read by :func:`parse_json`; every JSON route reads it here."""
+    if not request.is_json:
+        raise InputError("body: must be JSON (Content-Type: application/json)")
+    return parse_json(request.get_data(cache=True))
+
+
+def parse_json(raw: bytes) -> Any:
+    r"""JSON from a request body; too deep, not UTF-8, or a lone surrogate: an error naming it.
+
+    Examples
+    --------
+    >>> parse_json(b'{"note": "\\u4f60\\ud83d\\ude00"}')
+    {'note': '你😀'}
+    >>> parse_json(b'{"reports": [{"note": "\\ud800"}]}')
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: body.reports[0].note: \ud800 is half a UTF-16 surrogate pair, not a character
+    >>> parse_json(b"[" * 40 + b"]" * 40)
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: body: JSON nested deeper than 32 levels
+    """  # noqa: E501
+    try:
+        text = raw.decode(json.detect_encoding(raw))  # strict: no encoded surrogates
+        data = json.loads(text)
+    except RecursionError:  # the parser's own guard, far deeper than MAX_JSON_DEPTH
+        raise InputError(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"body: not UTF-8 text (byte {exc.start})") from None
+    except ValueError as exc:
+        raise InputError(f"body: must be JSON (Content-Type: application/json): {exc}") from None
+    _check_depth(data)
+    if _SURROGATE_ESCAPE.search(text):  # only an escape can put a surrogate in a string
+        _check_surrogates(data)
+    return data
+
+
+def _check_depth(data: Any) -> None:
+    containers = [data] if isinstance(data, dict | list) else []
+    for _ in range(MAX_JSON_DEPTH):
+        containers = [
+            item
+            for box in containers
+            for item in (box.values() if isinstance(box, dict) else box)
+            if isinstance(item, dict | list)
+        ]
+        if not containers:
+            return
+    raise InputError(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def _check_surrogates(data: Any) -> None:
+    # A pair of escapes is joined into one character; a surrogate left alone
+    # cannot be stored or sent back as UTF-8.
+    stack = [(data, "body")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _refuse_surrogate(key, where)
+                stack.append((item, f"{where}.{key}"))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+        elif isinstance(value, str):
+            _refuse_surrogate(value, where)
+
+
+def _refuse_surrogate(text: str, where: str) -> None:
+    found = _SURROGATE.search(text)
+    if found:
+        escape = f"\\u{ord(found.group()):04x}"
+        raise InputError(f"{where}: {escape} is half a UTF-16 surrogate pair, not a character")
 
 
 def new_report(data: Any, where: str = "body") -> NewReport:

@@ -6,6 +6,7 @@ takes that kind of input. Each runs over SQLite and over PostGIS.
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from urllib.parse import quote
 
@@ -94,4 +95,121 @@ def test_a_report_time_at_the_end_of_the_calendar_is_refused_and_nothing_stored(
         body = {**body, "reported_at": moment}
     response = client.post("/api/reports", json=body)
     assert error_message(response).startswith(f"{field}: ")
+    assert stored(each_store_app) == before
+
+
+# --- JSON bodies: lone surrogates, deep nesting, bytes that are not UTF-8 ---------------------
+
+IN_101 = {"lon": 120.005, "lat": 28.005}
+REPORT = {"category": "fire", **IN_101}
+OPEN311 = {"service_code": "fire", "lat": 28.005, "long": 120.005}
+LINE = {"type": "LineString", "coordinates": [[120.001, 28.001], [120.002, 28.002]]}
+ROUTE = {"grid": "101", "shift": "day", "geometry": LINE}
+DEEP = ["[" * 50_000 + "]" * 50_000, '{"a":' * 50_000 + "1" + "}" * 50_000,
+        '{"category": ' + "[" * 50_000 + "]" * 50_000 + "}", "[" * 1000 + "]" * 1000]  # fmt: skip
+#: Every route that reads a JSON body, with a body it would take.
+JSON_ROUTES = {
+    "/api/reports": REPORT,
+    "/api/reports/1/transitions": {"status": "registered", "actor": "网格员"},
+    "/api/patrol/plan": {"start": IN_101, "grids": ["101"]},
+    "/api/patrol/routes": ROUTE,
+    "/open311/v2/requests.json": OPEN311,
+    "/open311/v2/requests.xml": OPEN311,
+}
+#: A lone surrogate in a JSON string (json.dumps writes it as an escape, "\\ud800"),
+#: and the field the error must name.
+SURROGATES = [
+    ("/api/reports", {**REPORT, "description": "\ud800"}, "description"),
+    ("/api/reports", {**REPORT, "reporter": "x\udfff"}, "reporter"),
+    ("/api/reports", {**REPORT, "\ud800": 1}, "body"),
+    ("/api/reports", {"reports": [{**REPORT, "external_id": "\udc00\ud800"}]},
+     "reports[0].external_id"),
+    ("/api/reports", "\ud800", "body"),
+    ("/api/reports/1/transitions", {"status": "registered", "actor": "\ud800"}, "actor"),
+    ("/api/patrol/plan", {"start": IN_101, "grids": ["\ud800"]}, "grids[0]"),
+    ("/api/patrol/routes", {**ROUTE, "name": "\ud800"}, "name"),
+    ("/open311/v2/requests.json", {**OPEN311, "description": "\ud800"}, "description"),
+    ("/open311/v2/requests.xml", {**OPEN311, "service_code": "\ud800"}, "service_code"),
+]  # fmt: skip
+
+
+def first_report(app) -> dict:
+    from web.state import store
+
+    with app.app_context():
+        return store().get_report(1).to_dict()
+
+
+def test_every_route_that_reads_json_is_listed(each_store_app):
+    from web.openapi import openapi_document
+
+    documented = {path.replace("{report_id}", "1")
+                  for path, item in openapi_document()["paths"].items()
+                  for operation in item.values()
+                  if "application/json" in operation.get("requestBody", {}).get("content", ())
+                  }  # fmt: skip
+    open311 = {"/open311/v2/requests.json", "/open311/v2/requests.xml"}
+    assert documented | open311 == set(JSON_ROUTES)
+
+
+@pytest.mark.parametrize("body", DEEP, ids=["array", "object", "in a field", "1000 deep"])
+@pytest.mark.parametrize("url", JSON_ROUTES)
+def test_deeply_nested_json_is_refused_on_every_json_route(client, each_store_app, url, body):
+    before, report = stored(each_store_app), first_report(each_store_app)
+    response = client.post(url, data=body, content_type="application/json")
+    assert error_message(response).startswith("body: ")
+    assert "nested deeper than" in error_message(response)
+    assert (stored(each_store_app), first_report(each_store_app)) == (before, report)
+
+
+@pytest.mark.parametrize(("url", "body", "field"), SURROGATES)
+def test_a_lone_surrogate_in_json_is_refused_naming_the_field(
+    client, each_store_app, url, body, field
+):
+    before, report = stored(each_store_app), first_report(each_store_app)
+    response = client.post(url, data=json.dumps(body), content_type="application/json")
+    named = error_message(response).split(": ")[0]
+    assert named == field or named.endswith(f".{field}"), error_message(response)
+    assert (stored(each_store_app), first_report(each_store_app)) == (before, report)
+
+
+@pytest.mark.parametrize("url", JSON_ROUTES)
+def test_a_json_body_that_is_not_utf8_is_refused(client, each_store_app, url):
+    before = stored(each_store_app)
+    body = json.dumps(JSON_ROUTES[url])[:-1].encode() + b', "note": "\xed\xa0\x80"}'  # a surrogate
+    response = client.post(url, data=body, content_type="application/json")
+    assert error_message(response).startswith("body: ")
+    assert stored(each_store_app) == before
+
+
+# --- query strings and forms: bytes that are not UTF-8 ---------------------------------------
+
+NOT_UTF8 = ["%ED%A0%80", "%FF", "%C3"]  # an encoded surrogate, a stray byte, a cut character
+QUERIES = [
+    ("/api/reports?grid={}", "grid"),
+    ("/api/grids?level={}", "level"),
+    ("/api/lookup?lon=120.005&lat=28.005&crs={}", "crs"),
+    ("/api/analysis/hotspots?category={}", "category"),
+    ("/api/patrol/tracks?since=2026-11-23&until=2026-11-23&worker={}", "worker"),
+    ("/open311/v2/requests.json?service_code={}", "service_code"),
+    ("/ogc/collections/reports/items?f={}", "f"),
+    ("/?lang={}", "lang"),
+]
+
+
+@pytest.mark.parametrize("raw", NOT_UTF8)
+@pytest.mark.parametrize(("url", "field"), QUERIES)
+def test_a_query_parameter_that_is_not_utf8_is_refused_naming_it(client, url, field, raw):
+    assert error_message(client.get(url.format(raw))).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize("raw", NOT_UTF8)
+def test_an_open311_form_field_that_is_not_utf8_is_refused_and_nothing_stored(
+    client, each_store_app, raw
+):
+    before = stored(each_store_app)
+    form = f"service_code=fire&lat=28.005&long=120.005&description={raw}"
+    response = client.post("/open311/v2/requests.json", data=form,
+                           content_type="application/x-www-form-urlencoded")  # fmt: skip
+    assert error_message(response).startswith("description: ")
     assert stored(each_store_app) == before
