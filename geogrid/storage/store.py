@@ -18,6 +18,7 @@ Guarantees:
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,8 @@ from geogrid.workflow import (
 MAX_LEVELS = 6
 CODE_COLUMNS = tuple(f"code{depth}" for depth in range(MAX_LEVELS))
 SYSTEM = "system"
+#: The largest id a store can hold: both keep ids as 64-bit signed integers.
+MAX_ID = 2**63 - 1
 
 
 class DuplicateReportError(InputError):
@@ -318,7 +321,7 @@ class Store:
     def get_report(self, report_id: int) -> Report:
         """One report with its full history; :class:`NotFoundError` if unknown."""
         with self.db.transaction(write=False) as tx:
-            row = self.db.fetch_report(tx, report_id)
+            row = self.db.fetch_report(tx, _report_id(report_id))
             if row is None:
                 raise NotFoundError(f"report {report_id} does not exist")
             history = self.db.fetch_history(tx, [report_id])
@@ -508,7 +511,7 @@ class Store:
         if not actor:
             raise InputError("actor: every step of the workflow records who took it")
         with self.db.transaction() as tx:
-            row = self.db.lock_report(tx, report_id)
+            row = self.db.lock_report(tx, _report_id(report_id))
             if row is None:
                 raise NotFoundError(f"report {report_id} does not exist")
             check_transition(row["status"], target, note)
@@ -633,6 +636,21 @@ class Store:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _report_id(value: int) -> int:
+    """The id of a report that may exist: both stores keep ids as 64-bit signed integers.
+
+    A larger id would overflow SQLite's binding (and is a numeric, not a bigint,
+    to PostgreSQL); no report has it, so it is simply not found.
+    """
+    try:
+        number = operator.index(value)  # numpy integers too
+    except TypeError:
+        raise NotFoundError(f"report {value!r} does not exist") from None
+    if not 0 < number <= MAX_ID:
+        raise NotFoundError(f"report {value} does not exist")
+    return number
 
 
 def _aware(value: datetime, field: str) -> datetime:

@@ -213,3 +213,31 @@ def test_an_open311_form_field_that_is_not_utf8_is_refused_and_nothing_stored(
                            content_type="application/x-www-form-urlencoded")  # fmt: skip
     assert error_message(response).startswith("description: ")
     assert stored(each_store_app) == before
+
+
+# --- ids no store can hold -------------------------------------------------------------------
+
+#: Both stores keep ids as 64-bit signed integers: 2⁶³ - 1 is the largest.
+HUGE_IDS = [2**63 - 1, 2**63, 2**64, 10**30]
+ID_ROUTES = ["/api/reports/{}", "/api/reports/{}/transitions", "/open311/v2/requests/{}.json",
+             "/open311/v2/requests/{}.xml", "/ogc/collections/reports/items/{}"]  # fmt: skip
+
+
+@pytest.mark.parametrize("report_id", HUGE_IDS)
+@pytest.mark.parametrize("url", ID_ROUTES)
+def test_an_id_beyond_64_bits_is_an_unknown_report(client, each_store_app, url, report_id):
+    before = stored(each_store_app)
+    if url.endswith("transitions"):
+        response = client.post(url.format(report_id), json={"status": "closed", "actor": "x"})
+    else:
+        response = client.get(url.format(report_id))
+    assert response.status_code == 404
+    assert "does not exist" in error_message(response)
+    assert stored(each_store_app) == before
+
+
+@pytest.mark.parametrize("report_id", HUGE_IDS)
+def test_open311_lists_no_request_for_an_id_beyond_64_bits(client, report_id):
+    response = client.get(f"/open311/v2/requests.json?service_request_id={report_id},1")
+    assert response.status_code == 200
+    assert [r["service_request_id"] for r in response.get_json()] == ["1"]
