@@ -396,6 +396,8 @@ def text_field(form: Mapping[str, Any], name: str, max_length: int = MAX_FIELD) 
     '42'
     """
     value = form.get(name)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{name}: must be a finite number or text, got {value}")
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)  # a JSON body may send numbers for ids and coordinates
     if value is None or (isinstance(value, str) and not value.strip()):

@@ -24,8 +24,11 @@ REPORT_FIELDS = {"category", "lon", "lat", "crs", "source", "reported_at", "desc
                  "external_id", "reporter"}  # fmt: skip
 #: The deepest JSON body read; the deepest geogrid takes (a GeoJSON line in a route) is 4.
 MAX_JSON_DEPTH = 32
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Longer JSON integers are read as infinite: a float holds at most 309 digits.
+MAX_INTEGER_DIGITS = 300
+#: What only an escape can put in a JSON string: half a surrogate pair, or a NUL.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def number(name: str, default: float | None = None) -> float:
@@ -91,19 +94,21 @@ def bbox(name: str = "bbox") -> tuple[float, float, float, float] | None:
 
 
 def init_app(app: Flask) -> None:
-    """Check every request's query string and form body for text that is not UTF-8."""
+    """Check every request's query string, form body and headers for text no store keeps."""
     app.before_request(check_utf8)
 
 
 def check_utf8() -> None:
-    """Refuse a query parameter or form field whose bytes are not UTF-8, naming it.
+    """Refuse a query parameter, form field or header that is not text a store keeps.
 
-    Werkzeug would read such bytes as U+FFFD, and a route would store or search
-    for text the client never sent.
+    Werkzeug would read bytes that are not UTF-8 as U+FFFD, and a route would
+    store or search for text the client never sent; a NUL fails in PostgreSQL.
     """
     _check_pairs(request.query_string)
     if request.mimetype == "application/x-www-form-urlencoded":
         _check_pairs(request.get_data(cache=True))
+    for name, value in request.headers.items():
+        check_text(value, name)
 
 
 def _check_pairs(raw: bytes) -> None:
@@ -114,7 +119,7 @@ def _check_pairs(raw: bytes) -> None:
         except UnicodeDecodeError:
             raise InputError("query string: a parameter name is not UTF-8 text") from None
         try:
-            _unquoted(value)
+            check_text(_unquoted(value), name_text)
         except UnicodeDecodeError:
             raise InputError(f"{name_text}: not UTF-8 text; percent-encode UTF-8") from None
 
@@ -175,7 +180,7 @@ def json_body() -> Any:
 
 
 def parse_json(raw: bytes) -> Any:
-    r"""JSON from a request body; too deep, not UTF-8, or a lone surrogate: an error naming it.
+    r"""JSON from a request body; too deep, not UTF-8, or text no store keeps: a named error.
 
     Examples
     --------
@@ -185,6 +190,8 @@ def parse_json(raw: bytes) -> Any:
     Traceback (most recent call last):
     ...
     geogrid.errors.InputError: body.reports[0].note: \ud800 is half a UTF-16 surrogate pair, not a character
+    >>> parse_json(b'{"lat": 1' + b"0" * 400 + b"}")
+    {'lat': inf}
     >>> parse_json(b"[" * 40 + b"]" * 40)
     Traceback (most recent call last):
     ...
@@ -192,7 +199,7 @@ def parse_json(raw: bytes) -> Any:
     """  # noqa: E501
     try:
         text = raw.decode(json.detect_encoding(raw))  # strict: no encoded surrogates
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_json_integer)
     except RecursionError:  # the parser's own guard, far deeper than MAX_JSON_DEPTH
         raise InputError(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except UnicodeDecodeError as exc:
@@ -200,9 +207,15 @@ def parse_json(raw: bytes) -> Any:
     except ValueError as exc:
         raise InputError(f"body: must be JSON (Content-Type: application/json): {exc}") from None
     _check_depth(data)
-    if _SURROGATE_ESCAPE.search(text):  # only an escape can put a surrogate in a string
-        _check_surrogates(data)
+    if _UNSTORABLE_ESCAPE.search(text):
+        _check_strings(data)
     return data
+
+
+def _json_integer(digits: str) -> int | float:
+    # An integer too large for a float is infinite, as 1e400 already is: the
+    # checks for a finite number then name its field, where float() would overflow.
+    return int(digits) if len(digits) <= MAX_INTEGER_DIGITS else float(digits)
 
 
 def _check_depth(data: Any) -> None:
@@ -219,27 +232,43 @@ def _check_depth(data: Any) -> None:
     raise InputError(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
 
-def _check_surrogates(data: Any) -> None:
-    # A pair of escapes is joined into one character; a surrogate left alone
-    # cannot be stored or sent back as UTF-8.
+def _check_strings(data: Any) -> None:
     stack = [(data, "body")]
     while stack:
         value, where = stack.pop()
         if isinstance(value, dict):
             for key, item in value.items():
-                _refuse_surrogate(key, where)
+                check_text(key, where)
                 stack.append((item, f"{where}.{key}"))
         elif isinstance(value, list):
             stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
         elif isinstance(value, str):
-            _refuse_surrogate(value, where)
+            check_text(value, where)
 
 
-def _refuse_surrogate(text: str, where: str) -> None:
-    found = _SURROGATE.search(text)
-    if found:
-        escape = f"\\u{ord(found.group()):04x}"
-        raise InputError(f"{where}: {escape} is half a UTF-16 surrogate pair, not a character")
+def check_text(text: str, where: str) -> str:
+    r"""Return ``text`` if a store can keep it and a reply can carry it; else name ``where``.
+
+    A lone surrogate cannot be encoded as UTF-8 (a pair of escapes in JSON is
+    joined into one character, so one left alone is half a pair), and
+    PostgreSQL keeps no NUL in text.
+
+    Examples
+    --------
+    >>> check_text("楼道堆物 😀", "description")
+    '楼道堆物 😀'
+    >>> check_text("a\x00b", "note")
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: note: holds a NUL character (\u0000), which no store keeps
+    """
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return text
+    if found.group() == "\x00":
+        raise InputError(f"{where}: holds a NUL character (\\u0000), which no store keeps")
+    escape = f"\\u{ord(found.group()):04x}"
+    raise InputError(f"{where}: {escape} is half a UTF-16 surrogate pair, not a character")
 
 
 def new_report(data: Any, where: str = "body") -> NewReport:

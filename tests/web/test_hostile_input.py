@@ -14,6 +14,8 @@ import pytest
 
 from geogrid.reports import ReportQuery
 
+EMPTY_GPX = b'<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"></gpx>'
+
 #: Times at the ends of Python's calendar, where time-zone arithmetic overflows.
 EXTREME_TIMES = ["0001-01-01", "9999-12-31", "0001-01-01T00:00:00+14:00",
                  "9999-12-31T23:59:59.999999-14:00"]  # fmt: skip
@@ -71,8 +73,7 @@ def test_times_at_the_ends_of_the_calendar_are_refused_naming_the_field(client, 
 
 
 def test_gpx_compliance_refuses_a_day_at_the_end_of_the_calendar(client):
-    gpx = b'<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"></gpx>'
-    response = client.post("/api/patrol/compliance?since=0001-01-01", data=gpx,
+    response = client.post("/api/patrol/compliance?since=0001-01-01", data=EMPTY_GPX,
                            content_type="application/gpx+xml")  # fmt: skip
     assert response.status_code == 400
     assert error_message(response).startswith("since: ")
@@ -131,6 +132,27 @@ SURROGATES = [
     ("/open311/v2/requests.json", {**OPEN311, "description": "\ud800"}, "description"),
     ("/open311/v2/requests.xml", {**OPEN311, "service_code": "\ud800"}, "service_code"),
 ]  # fmt: skip
+#: A NUL character, which PostgreSQL cannot keep in text, and the field the error must name.
+NULS = [
+    ("/api/reports", {**REPORT, "description": "a\x00b"}, "description"),
+    ("/api/reports", {**REPORT, "external_id": "\x00"}, "external_id"),
+    ("/api/reports/1/transitions", {"status": "registered", "actor": "x", "note": "\x00"},
+     "note"),
+    ("/api/patrol/routes", {**ROUTE, "grid": "10\x001"}, "grid"),
+    ("/open311/v2/requests.json", {**OPEN311, "first_name": "\x00"}, "first_name"),
+]  # fmt: skip
+#: Integers too large for a float, and the field the error must name.
+HUGE_NUMBERS = [
+    ("/api/reports", {**REPORT, "lon": 10**400}, "lon"),
+    ("/api/reports", {"reports": [{**REPORT, "lat": -(10**400)}]}, "lat"),
+    ("/api/patrol/plan", {"start": {**IN_101, "lon": 10**400}}, "start.lon"),
+    ("/api/patrol/plan", {"start": IN_101, "max_length_m": 10**400}, "max_length_m"),
+    ("/api/patrol/routes", {**ROUTE, "geometry": {**LINE, "coordinates": [[10**400, 28],
+                                                                         [120, 28]]}},
+     "geometry"),
+    ("/open311/v2/requests.json", {**OPEN311, "lat": 10**400}, "lat"),
+    ("/open311/v2/requests.json", {**OPEN311, "external_id": 10**400}, "external_id"),
+]  # fmt: skip
 
 
 def first_report(app) -> dict:
@@ -162,8 +184,8 @@ def test_deeply_nested_json_is_refused_on_every_json_route(client, each_store_ap
     assert (stored(each_store_app), first_report(each_store_app)) == (before, report)
 
 
-@pytest.mark.parametrize(("url", "body", "field"), SURROGATES)
-def test_a_lone_surrogate_in_json_is_refused_naming_the_field(
+@pytest.mark.parametrize(("url", "body", "field"), SURROGATES + NULS + HUGE_NUMBERS)
+def test_text_or_numbers_no_store_keeps_in_json_are_refused_naming_the_field(
     client, each_store_app, url, body, field
 ):
     before, report = stored(each_store_app), first_report(each_store_app)
@@ -184,7 +206,8 @@ def test_a_json_body_that_is_not_utf8_is_refused(client, each_store_app, url):
 
 # --- query strings and forms: bytes that are not UTF-8 ---------------------------------------
 
-NOT_UTF8 = ["%ED%A0%80", "%FF", "%C3"]  # an encoded surrogate, a stray byte, a cut character
+#: An encoded surrogate, a stray byte, a cut character, a NUL.
+UNSTORABLE = ["%ED%A0%80", "%FF", "%C3", "a%00b"]
 QUERIES = [
     ("/api/reports?grid={}", "grid"),
     ("/api/grids?level={}", "level"),
@@ -197,14 +220,14 @@ QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("raw", NOT_UTF8)
+@pytest.mark.parametrize("raw", UNSTORABLE)
 @pytest.mark.parametrize(("url", "field"), QUERIES)
-def test_a_query_parameter_that_is_not_utf8_is_refused_naming_it(client, url, field, raw):
+def test_a_query_parameter_no_store_keeps_is_refused_naming_it(client, url, field, raw):
     assert error_message(client.get(url.format(raw))).startswith(f"{field}: ")
 
 
-@pytest.mark.parametrize("raw", NOT_UTF8)
-def test_an_open311_form_field_that_is_not_utf8_is_refused_and_nothing_stored(
+@pytest.mark.parametrize("raw", UNSTORABLE)
+def test_an_open311_form_field_no_store_keeps_is_refused_and_nothing_stored(
     client, each_store_app, raw
 ):
     before = stored(each_store_app)
@@ -241,3 +264,18 @@ def test_open311_lists_no_request_for_an_id_beyond_64_bits(client, report_id):
     response = client.get(f"/open311/v2/requests.json?service_request_id={report_id},1")
     assert response.status_code == 200
     assert [r["service_request_id"] for r in response.get_json()] == ["1"]
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "content_type"),
+    [("/api/reports", json.dumps(REPORT), "application/json"),
+     ("/api/patrol/tracks?store=true", EMPTY_GPX, "application/gpx+xml")],
+)  # fmt: skip
+def test_an_actor_header_with_a_nul_is_refused_and_nothing_stored(
+    client, each_store_app, url, body, content_type
+):
+    before = stored(each_store_app)
+    response = client.post(url, data=body, content_type=content_type,
+                           headers={"X-Actor": "a\x00b"})  # fmt: skip
+    assert error_message(response).startswith("X-Actor: ")
+    assert stored(each_store_app) == before
