@@ -107,6 +107,10 @@ def check_utf8() -> None:
     _check_pairs(request.query_string)
     if request.mimetype == "application/x-www-form-urlencoded":
         _check_pairs(request.get_data(cache=True))
+    elif request.mimetype == "multipart/form-data":
+        # Werkzeug has read its bytes as U+FFFD already; a NUL is still there.
+        for name, value in request.form.items(multi=True):
+            check_text(value, name)
     for name, value in request.headers.items():
         check_text(value, name)
 

@@ -238,6 +238,17 @@ def test_an_open311_form_field_no_store_keeps_is_refused_and_nothing_stored(
     assert stored(each_store_app) == before
 
 
+def test_an_open311_multipart_field_with_a_nul_is_refused_and_nothing_stored(
+    client, each_store_app
+):
+    before = stored(each_store_app)
+    form = {**OPEN311, "description": "a\x00b"}
+    response = client.post("/open311/v2/requests.json", data=form,
+                           content_type="multipart/form-data")  # fmt: skip
+    assert error_message(response).startswith("description: ")
+    assert stored(each_store_app) == before
+
+
 # --- ids no store can hold -------------------------------------------------------------------
 
 #: Both stores keep ids as 64-bit signed integers: 2⁶³ - 1 is the largest.
