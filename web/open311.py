@@ -13,6 +13,8 @@ route                                   what
                                         object); 201 and its id, 200 for a resend
 ``GET requests.json``                   requests, newest first, filtered and paged
 ``GET requests/<id>.json``              one request, in a one-element list; 404 if unknown
+``GET openapi.json``                    these routes in OpenAPI 3.0 (GeoReport v2 has
+                                        no such document of its own)
 ======================================  =============================================
 
 How Open311 maps onto geogrid:
@@ -87,6 +89,7 @@ from geogrid.workflow import (
     UnknownCategoryError,
 )
 from web.errors import http_status
+from web.open311_openapi import openapi_document
 from web.params import json_body
 from web.state import store
 
@@ -172,6 +175,12 @@ def one_request(request_id: str, fmt: str):
     check_format(fmt)
     report = store().get_report(report_id(request_id))
     return _reply(fmt, "service_requests", [request_entry(report, _view())])
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    """These routes described in OpenAPI 3.0, for client generators and the fuzz tests."""
+    return jsonify(openapi_document())
 
 
 @blueprint.get("/<path:anything>")
