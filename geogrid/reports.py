@@ -25,6 +25,7 @@ import pyproj
 from geogrid.categories import CategoryTree
 from geogrid.crs import normalize_crs, to_wgs84
 from geogrid.errors import CRSError, GeogridError, InputError
+from geogrid.moments import check_year
 from geogrid.workflow import check_source
 
 MAX_DESCRIPTION = 4000
@@ -242,6 +243,8 @@ def _check_fields(report: NewReport, categories: CategoryTree) -> None:
         not isinstance(report.reported_at, datetime) or report.reported_at.tzinfo is None
     ):
         raise InputError("reported_at: needs a time zone, e.g. 2026-11-23T09:30:00+08:00")
+    if report.reported_at is not None:
+        check_year(report.reported_at, "reported_at")
 
 
 @lru_cache(maxsize=64)

@@ -203,7 +203,7 @@ def _query(name: str, description: str, schema: dict) -> dict:
             "schema": schema}  # fmt: skip
 
 
-_TIME = {"type": "string", "example": "2026-11-01T00:00:00+08:00"}
+_TIME = {"type": "string", "format": "date-time", "example": "2026-11-01T00:00:00+08:00"}
 _LEVEL = _query("level", "level key (default: the district's default level)", {"type": "string"})
 _CATEGORY = _query("category", "category codes, comma-separated (sub-categories included)",
                    {"type": "string", "example": "dispute,public_order"})  # fmt: skip
@@ -226,7 +226,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "summary": "Four-colour risk (四色) of every grid of a level, with reasons and trend",
         "parameters": [
             _LEVEL, _query("date", "colours as of the end of this day (YYYY-MM-DD) or a time",
-                           {"type": "string", "example": "2026-11-23"}),
+                           {"type": "string", "format": "date", "example": "2026-11-23"}),
             _query("window_days", "days of reports counted as pressure",
                    {"type": "integer", "minimum": 1, "maximum": 365}),
             _query("pressure", "how reports raise a colour",

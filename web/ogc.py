@@ -38,6 +38,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from geogrid.errors import InputError
+from geogrid.moments import check_year
 from geogrid.reports import Report, ReportQuery
 from geogrid.storage import NotFoundError
 from web.geojson import feature_collection, grid_features, report_feature
@@ -270,9 +271,10 @@ def _date_time(text: str) -> datetime:
     if text[-6] == " ":  # a '+' sent unencoded in a URL arrives as a space
         text = f"{text[:-6]}+{text[-5:]}"
     try:
-        return datetime.fromisoformat(f"{text[:10]}T{text[11:]}".upper()).astimezone(UTC)
+        moment = datetime.fromisoformat(f"{text[:10]}T{text[11:]}".upper())
     except ValueError as exc:
         raise InputError(f"datetime: {text!r}: {exc}") from None
+    return check_year(moment, "datetime").astimezone(UTC)
 
 
 def parse_limit(text: str | None, maximum: int, default: int = DEFAULT_LIMIT) -> int:

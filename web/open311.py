@@ -13,6 +13,8 @@ route                                   what
                                         object); 201 and its id, 200 for a resend
 ``GET requests.json``                   requests, newest first, filtered and paged
 ``GET requests/<id>.json``              one request, in a one-element list; 404 if unknown
+``GET openapi.json``                    these routes in OpenAPI 3.0 (GeoReport v2 has
+                                        no such document of its own)
 ======================================  =============================================
 
 How Open311 maps onto geogrid:
@@ -76,10 +78,13 @@ from werkzeug.exceptions import HTTPException
 from geogrid.categories import Category, CategoryTree, UnknownCategoryError
 from geogrid.crs import BD09, GCJ02, WGS84, normalize_crs
 from geogrid.errors import CRSError, GeogridError, InputError
+from geogrid.moments import check_year
 from geogrid.reports import MAX_DESCRIPTION, HistoryEntry, NewReport, Report, ReportQuery
 from geogrid.storage import NotFoundError
 from geogrid.workflow import CLOSED, OPEN_STATUSES, STATUS_LABELS
 from web.errors import http_status
+from web.open311_openapi import openapi_document
+from web.params import json_body
 from web.state import now, store
 
 blueprint = Blueprint("open311", __name__)
@@ -165,6 +170,12 @@ def one_request(request_id: str, fmt: str):
     return _reply(fmt, "service_requests", [request_entry(report, _view())])
 
 
+@blueprint.get("/openapi.json")
+def openapi():
+    """These routes described in OpenAPI 3.0, for client generators and the fuzz tests."""
+    return jsonify(openapi_document())
+
+
 @blueprint.get("/<path:anything>")
 def unknown_resource(anything: str):
     """Anything else under /open311/v2: an Open311 404 that lists the resources."""
@@ -206,7 +217,7 @@ def _view() -> View:
 
 def _posted_fields() -> Mapping[str, Any]:
     if request.is_json:
-        body = request.get_json(silent=True)
+        body = json_body()
         if not isinstance(body, dict):
             raise InputError('body: a JSON body must be one object, e.g. {"service_code": …}')
         return body
@@ -387,6 +398,8 @@ def text_field(form: Mapping[str, Any], name: str, max_length: int = MAX_FIELD) 
     '42'
     """
     value = form.get(name)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"{name}: must be a finite number or text, got {value}")
     if isinstance(value, int | float) and not isinstance(value, bool):
         value = str(value)  # a JSON body may send numbers for ids and coordinates
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -774,10 +787,10 @@ def w3c_datetime(text: str, field: str, timezone: ZoneInfo, whole_day: bool = Fa
     geogrid.errors.InputError: start_date: '2026-03-01T08:00:00' needs a time zone, e.g. 2026-03-01T08:00:00+08:00 or …Z
     """  # noqa: E501
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        day = _parsed(date.fromisoformat, text, field) + timedelta(days=int(whole_day))
-        return datetime.combine(day, time(), tzinfo=timezone)
+        day = check_year(_parsed(date.fromisoformat, text, field), field)
+        return datetime.combine(day + timedelta(days=int(whole_day)), time(), tzinfo=timezone)
     text = re.sub(r"(T[\d:.]+) (\d\d:?\d\d)$", r"\1+\2", text)
-    moment = _parsed(datetime.fromisoformat, text, field)
+    moment = check_year(_parsed(datetime.fromisoformat, text, field), field)
     if moment.tzinfo is None:
         raise InputError(
             f"{field}: {text!r} needs a time zone, e.g. 2026-03-01T08:00:00+08:00 or …Z"

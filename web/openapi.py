@@ -42,7 +42,12 @@ BBOX = _query(
     "west,south,east,north in WGS-84",
     {"type": "string", "example": "120.63,27.99,120.68,28.03"},
 )
-TIME = {"type": "string", "example": "2026-11-01T00:00:00+08:00"}
+TIME = {
+    "type": "string",
+    "format": "date-time",
+    "example": "2026-11-01T00:00:00+08:00",
+    "description": "ISO 8601 (a date alone is its first moment, China time); years 1900-2100",
+}
 REPORT_FILTERS = [
     _query("grid", "a grid code at any level; its descendants are included", {"type": "string"}),
     BBOX,
@@ -64,6 +69,8 @@ GENERATION = _query(
     {"type": "integer", "minimum": 1, "maximum": 2**31},
 )
 CODE = _path("code", "grid code", {"type": "string"})
+# Any whole number: an id no report has (one beyond 64 bits too) answers 404.
+REPORT_ID = _path("report_id", "report id", {"type": "integer", "minimum": 1})
 
 
 def _paths() -> dict[str, Any]:
@@ -119,14 +126,12 @@ def _paths() -> dict[str, Any]:
                                          "responses": {"200": _geojson("points"), **ERRORS}}},
         "/api/reports/{report_id}": {"get": {
             "summary": "One report with its history",
-            "parameters": [_path("report_id", "report id", {"type": "integer", "minimum": 1,
-                                                            "maximum": 2**62})],
+            "parameters": [REPORT_ID],
             "responses": {"200": _json("#/components/schemas/Report", "the report"),
                           **ERRORS}}},
         "/api/reports/{report_id}/transitions": {"post": {
             "summary": "Move a report along the closed loop",
-            "parameters": [_path("report_id", "report id", {"type": "integer", "minimum": 1,
-                                                            "maximum": 2**62})],
+            "parameters": [REPORT_ID],
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Transition"}}}},
             "responses": {"200": _json("#/components/schemas/Report", "moved"),
@@ -172,7 +177,8 @@ def _schemas() -> dict[str, Any]:
                 "lat": {"type": "number", "example": 28.01},
                 "crs": {"type": "string", "example": "GCJ-02"},
                 "source": {"type": "string", "enum": list(SOURCES)},
-                "reported_at": {"type": "string", "example": "2026-11-23T09:30:00+08:00"},
+                "reported_at": {"type": "string", "format": "date-time",
+                                "example": "2026-11-23T09:30:00+08:00"},
                 "description": {"type": "string", "maxLength": 4000},
                 "external_id": {"type": "string", "maxLength": 200},
                 "reporter": {"type": "string"},

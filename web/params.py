@@ -6,19 +6,30 @@ and a JSON body, so routes stay a few lines long.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
-from flask import current_app, request
+from flask import Flask, current_app, request
 
 from geogrid.errors import InputError
+from geogrid.moments import parse_moment
 from geogrid.reports import NewReport, ReportQuery
 from web.state import now
 
 REPORT_FIELDS = {"category", "lon", "lat", "crs", "source", "reported_at", "description",
                  "external_id", "reporter"}  # fmt: skip
+#: The deepest JSON body read; the deepest geogrid takes (a GeoJSON line in a route) is 4.
+MAX_JSON_DEPTH = 32
+#: Longer JSON integers are read as infinite: a float holds at most 309 digits.
+MAX_INTEGER_DIGITS = 300
+#: What only an escape can put in a JSON string: half a surrogate pair, or a NUL.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:[dD][89a-fA-F]|0000)")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def number(name: str, default: float | None = None) -> float:
@@ -83,6 +94,45 @@ def bbox(name: str = "bbox") -> tuple[float, float, float, float] | None:
     return west, south, east, north
 
 
+def init_app(app: Flask) -> None:
+    """Check every request's query string, form body and headers for text no store keeps."""
+    app.before_request(check_utf8)
+
+
+def check_utf8() -> None:
+    """Refuse a query parameter, form field or header that is not text a store keeps.
+
+    Werkzeug would read bytes that are not UTF-8 as U+FFFD, and a route would
+    store or search for text the client never sent; a NUL fails in PostgreSQL.
+    """
+    _check_pairs(request.query_string)
+    if request.mimetype == "application/x-www-form-urlencoded":
+        _check_pairs(request.get_data(cache=True))
+    elif request.mimetype == "multipart/form-data":
+        # Werkzeug has read its bytes as U+FFFD already; a NUL is still there.
+        for name, value in request.form.items(multi=True):
+            check_text(value, name)
+    for name, value in request.headers.items():
+        check_text(value, name)
+
+
+def _check_pairs(raw: bytes) -> None:
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            name_text = _unquoted(name)
+        except UnicodeDecodeError:
+            raise InputError("query string: a parameter name is not UTF-8 text") from None
+        try:
+            check_text(_unquoted(value), name_text)
+        except UnicodeDecodeError:
+            raise InputError(f"{name_text}: not UTF-8 text; percent-encode UTF-8") from None
+
+
+def _unquoted(raw: bytes) -> str:
+    return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+
+
 def time(name: str) -> datetime | None:
     """An ISO 8601 time with its offset (a date alone means its start in China time)."""
     raw = request.args.get(name)
@@ -90,20 +140,14 @@ def time(name: str) -> datetime | None:
 
 
 def parse_time(raw: str, name: str) -> datetime:
-    """Parse an ISO 8601 time; without an offset it is China Standard Time (UTC+8).
+    """Parse an ISO 8601 time (China time without an offset) by the rule of :mod:`geogrid.moments`.
 
     Examples
     --------
     >>> parse_time("2026-11-23", "since").isoformat()
     '2026-11-23T00:00:00+08:00'
     """
-    from zoneinfo import ZoneInfo
-
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        raise InputError(f"'{name}' must be an ISO 8601 time, got {raw!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    return parse_moment(raw, name)
 
 
 def words(name: str) -> tuple[str, ...]:
@@ -134,11 +178,102 @@ def flag(name: str) -> bool:
 
 
 def json_body() -> Any:
-    """The request's JSON body; a body that is not JSON names the problem."""
-    body = request.get_json(silent=True)
-    if body is None:
-        raise InputError("the request body must be JSON (Content-Type: application/json)")
-    return body
+    """The request's JSON body, read by :func:`parse_json`; every JSON route reads it here."""
+    if not request.is_json:
+        raise InputError("body: must be JSON (Content-Type: application/json)")
+    return parse_json(request.get_data(cache=True))
+
+
+def parse_json(raw: bytes) -> Any:
+    r"""JSON from a request body; too deep, not UTF-8, or text no store keeps: a named error.
+
+    Examples
+    --------
+    >>> parse_json(b'{"note": "\\u4f60\\ud83d\\ude00"}')
+    {'note': '你😀'}
+    >>> parse_json(b'{"reports": [{"note": "\\ud800"}]}')
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: body.reports[0].note: \ud800 is half a UTF-16 surrogate pair, not a character
+    >>> parse_json(b'{"lat": 1' + b"0" * 400 + b"}")
+    {'lat': inf}
+    >>> parse_json(b"[" * 40 + b"]" * 40)
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: body: JSON nested deeper than 32 levels
+    """  # noqa: E501
+    try:
+        text = raw.decode(json.detect_encoding(raw))  # strict: no encoded surrogates
+        data = json.loads(text, parse_int=_json_integer)
+    except RecursionError:  # the parser's own guard, far deeper than MAX_JSON_DEPTH
+        raise InputError(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"body: not UTF-8 text (byte {exc.start})") from None
+    except ValueError as exc:
+        raise InputError(f"body: must be JSON (Content-Type: application/json): {exc}") from None
+    _check_depth(data)
+    if _UNSTORABLE_ESCAPE.search(text):
+        _check_strings(data)
+    return data
+
+
+def _json_integer(digits: str) -> int | float:
+    # An integer too large for a float is infinite, as 1e400 already is: the
+    # checks for a finite number then name its field, where float() would overflow.
+    return int(digits) if len(digits) <= MAX_INTEGER_DIGITS else float(digits)
+
+
+def _check_depth(data: Any) -> None:
+    containers = [data] if isinstance(data, dict | list) else []
+    for _ in range(MAX_JSON_DEPTH):
+        containers = [
+            item
+            for box in containers
+            for item in (box.values() if isinstance(box, dict) else box)
+            if isinstance(item, dict | list)
+        ]
+        if not containers:
+            return
+    raise InputError(f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def _check_strings(data: Any) -> None:
+    stack = [(data, "body")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                check_text(key, where)
+                stack.append((item, f"{where}.{key}"))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+        elif isinstance(value, str):
+            check_text(value, where)
+
+
+def check_text(text: str, where: str) -> str:
+    r"""Return ``text`` if a store can keep it and a reply can carry it; else name ``where``.
+
+    A lone surrogate cannot be encoded as UTF-8 (a pair of escapes in JSON is
+    joined into one character, so one left alone is half a pair), and
+    PostgreSQL keeps no NUL in text.
+
+    Examples
+    --------
+    >>> check_text("楼道堆物 😀", "description")
+    '楼道堆物 😀'
+    >>> check_text("a\x00b", "note")
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: note: holds a NUL character (\u0000), which no store keeps
+    """
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return text
+    if found.group() == "\x00":
+        raise InputError(f"{where}: holds a NUL character (\\u0000), which no store keeps")
+    escape = f"\\u{ord(found.group()):04x}"
+    raise InputError(f"{where}: {escape} is half a UTF-16 surrogate pair, not a character")
 
 
 def new_report(data: Any, where: str = "body") -> NewReport:

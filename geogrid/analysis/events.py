@@ -23,6 +23,7 @@ import pandas as pd
 
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
+from geogrid.moments import check_year
 
 CHINA_TIME = ZoneInfo("Asia/Shanghai")
 POINT_COLUMNS = ("lon", "lat", "time", "category")
@@ -45,6 +46,8 @@ def as_of_moment(value: date | datetime | str | None) -> datetime:
             value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
         except ValueError:
             raise InputError(f"date: {value!r} is not YYYY-MM-DD or an ISO 8601 time") from None
+    if isinstance(value, date):
+        check_year(value, "date")  # before the day is added or the window taken
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=CHINA_TIME)
     if isinstance(value, date):

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from geogrid.errors import GeogridError, InputError
 from geogrid.hierarchy import Hierarchy
+from geogrid.moments import check_year
 from geogrid.points import PointTable, read_points
 from geogrid.reports import NewReport, Report, ReportQuery, check_report, check_reports
 from geogrid.storage import (
@@ -380,7 +381,7 @@ def _cli_time(value: str | None, option: str) -> datetime | None:
         raise InputError(f"{option}: {value!r} is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         raise InputError(f"{option}: give a time zone, e.g. {value}+08:00")
-    return moment
+    return check_year(moment, option)
 
 
 def _list(args: argparse.Namespace) -> int:

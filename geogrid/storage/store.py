@@ -18,6 +18,7 @@ Guarantees:
 from __future__ import annotations
 
 import json
+import operator
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -41,6 +42,7 @@ from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hazards import Hazard, check_hazard
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
+from geogrid.moments import check_year
 from geogrid.patrol.records import PatrolRoute, Track, check_route, check_track
 from geogrid.reports import (
     HistoryEntry,
@@ -57,6 +59,8 @@ from geogrid.workflow import OPEN_STATUSES, RECEIVED, STATUSES, check_status, ch
 
 CODE_COLUMNS = tuple(f"code{depth}" for depth in range(MAX_LEVELS))
 SYSTEM = "system"
+#: The largest id a store can hold: both keep ids as 64-bit signed integers.
+MAX_ID = 2**63 - 1
 
 
 class DuplicateReportError(InputError):
@@ -360,7 +364,7 @@ class Store:
     def get_report(self, report_id: int) -> Report:
         """One report with its full history; :class:`NotFoundError` if unknown."""
         with self.db.transaction(write=False) as tx:
-            row = self.db.fetch_report(tx, report_id)
+            row = self.db.fetch_report(tx, _report_id(report_id))
             if row is None:
                 raise NotFoundError(f"report {report_id} does not exist")
             history = self.db.fetch_history(tx, [report_id])
@@ -575,7 +579,7 @@ class Store:
         if not actor:
             raise InputError("actor: every step of the workflow records who took it")
         with self.db.transaction() as tx:
-            row = self.db.lock_report(tx, report_id)
+            row = self.db.lock_report(tx, _report_id(report_id))
             if row is None:
                 raise NotFoundError(f"report {report_id} does not exist")
             check_transition(row["status"], target, note)
@@ -707,10 +711,25 @@ def _sync_folder(folder: Path) -> None:
         os.close(handle)
 
 
+def _report_id(value: int) -> int:
+    """The id of a report that may exist: both stores keep ids as 64-bit signed integers.
+
+    A larger id would overflow SQLite's binding (and is a numeric, not a bigint,
+    to PostgreSQL); no report has it, so it is simply not found.
+    """
+    try:
+        number = operator.index(value)  # numpy integers too
+    except TypeError:
+        raise NotFoundError(f"report {value!r} does not exist") from None
+    if not 0 < number <= MAX_ID:
+        raise NotFoundError(f"report {value} does not exist")
+    return number
+
+
 def _aware(value: datetime, field: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise InputError(f"{field}: needs a time with a time zone")
-    return value.astimezone(UTC)
+    return check_year(value, field).astimezone(UTC)
 
 
 @lru_cache(maxsize=64)

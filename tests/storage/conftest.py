@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -59,15 +61,24 @@ def _url(database: str) -> str:
     return f"{base}/{database}"
 
 
+@contextmanager
+def fresh_postgis(template: str) -> Iterator[str]:
+    """The URL of a new, empty PostGIS database made from ``template``, dropped on exit."""
+    name = f"geogrid_test_{uuid.uuid4().hex[:12]}"
+    with _admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _url(name)
+    finally:
+        with _admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 def postgis_url(postgis_template):
     """The URL of a new, empty PostGIS database, dropped after the test."""
-    name = f"geogrid_test_{uuid.uuid4().hex[:12]}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgis_template}"')
-    yield _url(name)
-    with _admin() as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgis(postgis_template) as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)

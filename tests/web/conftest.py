@@ -14,6 +14,10 @@ from werkzeug.serving import make_server
 from geogrid.clock import fixed_clock
 from geogrid.reports import NewReport
 from tests.conftest import SOUTH, STEP, WEST, write_tiny_district
+from tests.storage.conftest import (
+    fresh_postgis,
+    postgis_template,  # noqa: F401 (a fixture, used by name)
+)
 from web import create_app
 
 #: The time the test apps' clock reads: 10:00 in Shanghai, so "today" is the same
@@ -72,6 +76,33 @@ def filled(store):
     """The store with :func:`sample_reports` in it."""
     store.add_reports(sample_reports(), actor="test")
     return store
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgis"])
+def each_store_app(request, tmp_path_factory):
+    """The app over the tiny district and :func:`sample_reports`, on SQLite, then on PostGIS.
+
+    One app per module and backend: tests that write must leave what others read.
+    """
+    folder = tmp_path_factory.mktemp(request.param)
+    if request.param == "sqlite":
+        yield _with_sample_reports(tiny_app(folder))
+        return
+    with fresh_postgis(request.getfixturevalue("postgis_template")) as url:
+        app = _with_sample_reports(tiny_app(folder, STORE=url))
+        yield app
+        with app.app_context():
+            from web.state import store as app_store
+
+            app_store().close()
+
+
+def _with_sample_reports(app):
+    from web.state import store as app_store
+
+    with app.app_context():
+        app_store().add_reports(sample_reports(), actor="test")
+    return app
 
 
 @contextmanager
