@@ -307,7 +307,8 @@ def _parse_calendar(path: Path, raw: dict[str, Any]) -> WorkingCalendar:
         raise ConfigError(f"{path}: 'calendar' must be a table, [calendar]")
     _refuse_unknown_keys(table, _CALENDAR_KEYS, f"{path}: [calendar]")
     try:
-        return WorkingCalendar(timezone=raw.get("timezone", "Asia/Shanghai"), **table)
+        zone = {"timezone": raw["timezone"]} if "timezone" in raw else {}  # else the default's
+        return WorkingCalendar(**zone, **table)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

@@ -264,6 +264,17 @@ class WorkingCalendar:
             counted += self.is_working_day(day)
         return self._periods_on(day)[-1][1]
 
+    @property
+    def zone(self) -> ZoneInfo:
+        """The district's time zone: a time typed without an offset is read in it.
+
+        Examples
+        --------
+        >>> WorkingCalendar(timezone="Asia/Urumqi").zone
+        zoneinfo.ZoneInfo(key='Asia/Urumqi')
+        """
+        return self._tz
+
     def _local_date(self, moment: datetime) -> date:
         return moment.astimezone(self._tz).date()
 

@@ -1,26 +1,38 @@
-"""The one rule for a time a user typed: ISO 8601, and a year from 1900 to 2100.
+"""The one rule for a time a user typed: ISO 8601, read in the district's zone, years 1900–2100.
 
-Python's dates run from year 1 to 9999, but the arithmetic geogrid does on a
-time (to UTC, the next midnight, a 90-day window, a deadline) overflows near
-either end of that calendar. No report, patrol or analysis window is older
-than 1900 or later than 2100, so a time outside those years is refused where
-it is read, with a message naming the field, before any arithmetic is done.
+Every time that comes from a person or a client (a query's ``since``, a report's
+``reported_at``, an Open311 ``start_date``, a command's ``--since``) is read here:
+
+- a time with an offset (``+08:00``, ``Z``) is that instant;
+- a time without one is local time in the district's zone, the working
+  calendar's ``timezone`` (never a zone written into the code);
+- a date alone is its first moment, or with ``whole_day`` its end (the next
+  midnight), so "until 2026-11-23" includes that whole day;
+- a ``+`` left unescaped in a URL arrives as a space and is read as the ``+``;
+- the year must be 1900–2100: Python's dates run from year 1 to 9999, but the
+  arithmetic geogrid does on a time (to UTC, the next midnight, a 90-day window,
+  a deadline) overflows near either end of that calendar.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
+import re
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 from geogrid.errors import InputError
 
 #: The years a time a user typed may fall in, both included.
 FIRST_YEAR, LAST_YEAR = 1900, 2100
-#: The zone of a time written without an offset, unless the caller names another.
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
 
 Moment = TypeVar("Moment", bound=date)  # a datetime is a date too
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SPACE_FOR_PLUS = re.compile(r"(T[\d:.]+) (\d\d:?\d\d)$")
+
+
+class NotAMomentError(InputError):
+    """Text that is not an ISO 8601 date or time at all (a standard's reader may say it its way)."""
 
 
 def check_year(moment: Moment, field: str) -> Moment:
@@ -42,25 +54,44 @@ def check_year(moment: Moment, field: str) -> Moment:
     return moment
 
 
-def parse_moment(text: str, field: str, zone: tzinfo = CHINA_TIME) -> datetime:
-    """An ISO 8601 time with its offset; without one it is in ``zone`` (China time).
+def parse_moment(text: str, field: str, zone: tzinfo, *, whole_day: bool = False) -> datetime:
+    """The instant ``text`` names: ISO 8601, without an offset in ``zone``.
 
-    A date alone is its first moment. ``Z`` stands for UTC.
+    ``zone`` is the district's (its working calendar's ``zone``). A date alone is
+    its first moment, or with ``whole_day`` the first moment of the next day.
 
     Examples
     --------
-    >>> parse_moment("2026-11-23", "since").isoformat()
+    >>> from zoneinfo import ZoneInfo
+    >>> zone = ZoneInfo("Asia/Shanghai")
+    >>> parse_moment("2026-11-23", "since", zone).isoformat()
     '2026-11-23T00:00:00+08:00'
-    >>> parse_moment("2026-11-23T01:30:00Z", "until").isoformat()
+    >>> parse_moment("2026-11-23", "until", zone, whole_day=True).isoformat()
+    '2026-11-24T00:00:00+08:00'
+    >>> parse_moment("2026-11-23T01:30:00Z", "until", zone).isoformat()
     '2026-11-23T01:30:00+00:00'
-    >>> parse_moment("9999-12-31", "until")
+    >>> parse_moment("2026-11-23T09:30", "since", ZoneInfo("Asia/Urumqi")).isoformat()
+    '2026-11-23T09:30:00+06:00'
+    >>> parse_moment("9999-12-31", "until", zone)
     Traceback (most recent call last):
     ...
-    geogrid.errors.InputError: until: 9999-12-31T00:00:00 is outside the years 1900 to 2100
+    geogrid.errors.InputError: until: 9999-12-31 is outside the years 1900 to 2100
     """
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        raise InputError(f"'{field}' must be an ISO 8601 time, got {text!r}") from None
-    check_year(moment, field)
+    if not isinstance(text, str):
+        raise NotAMomentError(f"{field}: must be an ISO 8601 time as text, got {text!r}")
+    if _DATE.fullmatch(text):
+        day = check_year(_parsed(date.fromisoformat, text, field), field)
+        return datetime.combine(day + timedelta(days=int(whole_day)), time(), tzinfo=zone)
+    text = _SPACE_FOR_PLUS.sub(r"\1+\2", text.replace("Z", "+00:00").replace("z", "+00:00"))
+    moment = check_year(_parsed(datetime.fromisoformat, text, field), field)
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def _parsed(parse, text: str, field: str):
+    try:
+        return parse(text)
+    except ValueError:
+        raise NotAMomentError(
+            f"{field}: {text!r} is not an ISO 8601 date or time, e.g. 2026-11-23 or "
+            "2026-11-23T09:30:00+08:00"
+        ) from None

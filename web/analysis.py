@@ -19,7 +19,7 @@ from geogrid.analysis import events, heat, hotspots, risk
 from geogrid.errors import InputError
 from web import params
 from web.geojson import feature_collection, grid_features
-from web.state import hierarchy, now, store
+from web.state import hierarchy, now, store, zone
 
 blueprint = Blueprint("analysis", __name__)
 GEOJSON = "application/geo+json"
@@ -54,7 +54,7 @@ def risk_colours():
     """Four-colour risk of every grid of a level, with reasons and trend, as GeoJSON."""
     level = _level()
     rules = _rules()
-    as_of = events.as_of_moment(request.args.get("date") or now())
+    as_of = events.as_of_moment(request.args.get("date") or now(), zone())
     points = _points(since=as_of - 2 * timedelta(days=rules.window_days))
     maps = risk.colour_grids(hierarchy(), store().hazards(), points, as_of, rules,
                              store().categories)  # fmt: skip

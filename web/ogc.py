@@ -38,7 +38,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.datastructures import MultiDict
 
 from geogrid.errors import InputError
-from geogrid.moments import check_year
+from geogrid.moments import parse_moment
 from geogrid.reports import Report, ReportQuery
 from geogrid.storage import NotFoundError
 from web.geojson import feature_collection, grid_features, report_feature
@@ -268,13 +268,9 @@ def _date_time(text: str) -> datetime:
             f"datetime: {text!r} is not an RFC 3339 date-time such as 2026-03-01T08:00:00Z "
             "or +08:00, nor an interval a/b, ../b, a/.."
         )
-    if text[-6] == " ":  # a '+' sent unencoded in a URL arrives as a space
-        text = f"{text[:-6]}+{text[-5:]}"
-    try:
-        moment = datetime.fromisoformat(f"{text[:10]}T{text[11:]}".upper())
-    except ValueError as exc:
-        raise InputError(f"datetime: {text!r}: {exc}") from None
-    return check_year(moment, "datetime").astimezone(UTC)
+    # RFC 3339 allows a space or "t" for the "T", which ISO 8601 reading does not.
+    moment = parse_moment(f"{text[:10]}T{text[11:]}", "datetime", UTC)
+    return moment.astimezone(UTC)
 
 
 def parse_limit(text: str | None, maximum: int, default: int = DEFAULT_LIMIT) -> int:

@@ -66,9 +66,9 @@ from __future__ import annotations
 import math
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -78,7 +78,7 @@ from werkzeug.exceptions import HTTPException
 from geogrid.categories import Category, CategoryTree, UnknownCategoryError
 from geogrid.crs import BD09, GCJ02, WGS84, normalize_crs
 from geogrid.errors import CRSError, GeogridError, InputError
-from geogrid.moments import check_year
+from geogrid.moments import NotAMomentError, parse_moment
 from geogrid.reports import MAX_DESCRIPTION, HistoryEntry, NewReport, Report, ReportQuery
 from geogrid.storage import NotFoundError
 from geogrid.workflow import CLOSED, OPEN_STATUSES, STATUS_LABELS
@@ -92,6 +92,8 @@ blueprint = Blueprint("open311", __name__)
 FORMATS = ("json", "xml")
 #: The widest ``start_date`` … ``end_date`` window, and the default one (up to now).
 WINDOW = timedelta(days=90)
+#: A W3C datetime's zone designator: Z, or an offset (a "+" unescaped in a URL is a space).
+_W3C_ZONE = re.compile(r"([Zz]|[+\- ]\d\d:?\d\d)$")
 DEFAULT_PAGE_SIZE = 50
 #: Who the history records when a request names nobody.
 INTAKE_ACTOR = "open311"
@@ -767,10 +769,11 @@ def date_window(
 
 
 def w3c_datetime(text: str, field: str, timezone: ZoneInfo, whole_day: bool = False) -> datetime:
-    """A W3C datetime with its time zone, or a date in the district's time zone.
+    """A W3C datetime: a date, in the district's zone, or a time with its zone designator.
 
-    With ``whole_day``, a date stands for the end of that day (the next midnight).
-    A ``+`` left unescaped in a URL arrives as a space; it is read as the ``+`` meant.
+    Read by the one rule of :mod:`geogrid.moments`; Open311 (GeoReport v2) takes the
+    W3C profile of ISO 8601, in which a time always carries its zone. With
+    ``whole_day``, a date stands for the end of that day (the next midnight).
 
     Examples
     --------
@@ -786,25 +789,17 @@ def w3c_datetime(text: str, field: str, timezone: ZoneInfo, whole_day: bool = Fa
     ...
     geogrid.errors.InputError: start_date: '2026-03-01T08:00:00' needs a time zone, e.g. 2026-03-01T08:00:00+08:00 or …Z
     """  # noqa: E501
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        day = check_year(_parsed(date.fromisoformat, text, field), field)
-        return datetime.combine(day + timedelta(days=int(whole_day)), time(), tzinfo=timezone)
-    text = re.sub(r"(T[\d:.]+) (\d\d:?\d\d)$", r"\1+\2", text)
-    moment = check_year(_parsed(datetime.fromisoformat, text, field), field)
-    if moment.tzinfo is None:
+    try:
+        moment = parse_moment(text, field, timezone, whole_day=whole_day)
+    except NotAMomentError:
+        raise InputError(
+            f"{field}: {text!r} is not a W3C datetime such as 2026-03-01T08:00:00+08:00"
+        ) from None
+    if "T" in text and _W3C_ZONE.search(text) is None:
         raise InputError(
             f"{field}: {text!r} needs a time zone, e.g. 2026-03-01T08:00:00+08:00 or …Z"
         )
     return moment
-
-
-def _parsed(parse: Callable[[str], Any], text: str, field: str) -> Any:
-    try:
-        return parse(text)
-    except ValueError:
-        raise InputError(
-            f"{field}: {text!r} is not a W3C datetime such as 2026-03-01T08:00:00+08:00"
-        ) from None
 
 
 def paging(page: str | None, page_size: str | None, page_limit: int) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from flask import Flask, current_app, request
 from geogrid.errors import InputError
 from geogrid.moments import parse_moment
 from geogrid.reports import NewReport, ReportQuery
-from web.state import now
+from web.state import now, zone
 
 REPORT_FIELDS = {"category", "lon", "lat", "crs", "source", "reported_at", "description",
                  "external_id", "reporter"}  # fmt: skip
@@ -133,21 +133,10 @@ def _unquoted(raw: bytes) -> str:
     return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
 
 
-def time(name: str) -> datetime | None:
-    """An ISO 8601 time with its offset (a date alone means its start in China time)."""
+def time(name: str, whole_day: bool = False) -> datetime | None:
+    """A query parameter's time, by the rule of :mod:`geogrid.moments` in the district's zone."""
     raw = request.args.get(name)
-    return None if raw is None else parse_time(raw, name)
-
-
-def parse_time(raw: str, name: str) -> datetime:
-    """Parse an ISO 8601 time (China time without an offset) by the rule of :mod:`geogrid.moments`.
-
-    Examples
-    --------
-    >>> parse_time("2026-11-23", "since").isoformat()
-    '2026-11-23T00:00:00+08:00'
-    """
-    return parse_moment(raw, name)
+    return None if raw is None else parse_moment(raw, name, zone(), whole_day=whole_day)
 
 
 def words(name: str) -> tuple[str, ...]:
@@ -294,7 +283,7 @@ def new_report(data: Any, where: str = "body") -> NewReport:
         raise InputError(f"{where}: missing field {', '.join(missing)}")
     values = dict(data)
     if values.get("reported_at") is not None:
-        values["reported_at"] = parse_time(values["reported_at"], f"{where}.reported_at")
+        values["reported_at"] = parse_moment(values["reported_at"], f"{where}.reported_at", zone())
     for text in ("category", "crs", "source", "description", "external_id", "reporter"):
         if text in values and values[text] is not None and not isinstance(values[text], str):
             raise InputError(f"{where}.{text}: must be text")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 
@@ -45,6 +46,11 @@ def clock() -> Clock:
 def now() -> datetime:
     """The current time by the app's clock, aware, in UTC."""
     return clock()()
+
+
+def zone() -> ZoneInfo:
+    """The district's time zone (its working calendar's): typed times without an offset."""
+    return store().calendar.zone
 
 
 def _open(app: Flask) -> Store:

@@ -15,43 +15,44 @@ Examples
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 import numpy as np
 import pandas as pd
 
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
-from geogrid.moments import check_year
+from geogrid.moments import NotAMomentError, check_year, parse_moment
 
-CHINA_TIME = ZoneInfo("Asia/Shanghai")
 POINT_COLUMNS = ("lon", "lat", "time", "category")
 
 
-def as_of_moment(value: date | datetime | str | None) -> datetime:
-    """The end of the analysis window: a date means the end of that day, China time.
+def as_of_moment(value: date | datetime | str, zone: tzinfo) -> datetime:
+    """The end of the analysis window: a date means the end of that day in ``zone``.
+
+    ``zone`` is the district's (its working calendar's); a time without an
+    offset is read in it too.
 
     Examples
     --------
-    >>> as_of_moment("2026-11-23").isoformat()
+    >>> from zoneinfo import ZoneInfo
+    >>> shanghai = ZoneInfo("Asia/Shanghai")
+    >>> as_of_moment("2026-11-23", shanghai).isoformat()
     '2026-11-24T00:00:00+08:00'
-    >>> as_of_moment(datetime(2026, 11, 23, 9, 30, tzinfo=CHINA_TIME)).hour
+    >>> as_of_moment(datetime(2026, 11, 23, 9, 30, tzinfo=shanghai), shanghai).hour
     9
     """
-    if value is None:
-        return datetime.now(CHINA_TIME)
     if isinstance(value, str):
         try:
-            value = date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
-        except ValueError:
+            return parse_moment(value, "date", zone, whole_day=True)
+        except NotAMomentError:
             raise InputError(f"date: {value!r} is not YYYY-MM-DD or an ISO 8601 time") from None
     if isinstance(value, date):
         check_year(value, "date")  # before the day is added or the window taken
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=CHINA_TIME)
+        return value if value.tzinfo else value.replace(tzinfo=zone)
     if isinstance(value, date):
-        return datetime.combine(value + timedelta(days=1), time(), CHINA_TIME)
+        return datetime.combine(value + timedelta(days=1), time(), zone)
     raise InputError(f"date: expected a date or time, got {type(value).__name__}")
 
 
@@ -91,6 +92,8 @@ def in_window(points: pd.DataFrame, start: datetime, end: datetime) -> np.ndarra
     --------
     >>> t = pd.Series(pd.to_datetime(["2026-11-01", "2026-11-20"], utc=True))
     >>> frame = pd.DataFrame({"time": t})
+    >>> from zoneinfo import ZoneInfo
+    >>> CHINA_TIME = ZoneInfo("Asia/Shanghai")
     >>> in_window(frame, datetime(2026, 11, 10, tzinfo=CHINA_TIME),
     ...           datetime(2026, 11, 30, tzinfo=CHINA_TIME)).tolist()
     [False, True]
@@ -105,6 +108,8 @@ def check_window(start: datetime, end: datetime) -> None:
 
     Examples
     --------
+    >>> from zoneinfo import ZoneInfo
+    >>> CHINA_TIME = ZoneInfo("Asia/Shanghai")
     >>> day = datetime(2026, 11, 10, tzinfo=CHINA_TIME)
     >>> check_window(day, day)
     Traceback (most recent call last):

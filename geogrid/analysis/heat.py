@@ -474,7 +474,8 @@ def kde_frames(
 
     Examples
     --------
-    >>> from geogrid.analysis.events import CHINA_TIME
+    >>> from zoneinfo import ZoneInfo
+    >>> CHINA_TIME = ZoneInfo("Asia/Shanghai")
     >>> times = pd.to_datetime(["2026-11-01 10:00", "2026-11-02 10:00"]).tz_localize(CHINA_TIME)
     >>> points = pd.DataFrame({"lon": [120.65, 120.66], "lat": [28.01, 28.01],
     ...                        "time": times, "category": "fire"})
@@ -511,7 +512,8 @@ def hexagon_slices(
 
     Examples
     --------
-    >>> from geogrid.analysis.events import CHINA_TIME
+    >>> from zoneinfo import ZoneInfo
+    >>> CHINA_TIME = ZoneInfo("Asia/Shanghai")
     >>> points = pd.DataFrame({"lon": [120.65], "lat": [28.01],
     ...     "time": pd.to_datetime(["2026-11-01 10:00"]).tz_localize(CHINA_TIME),
     ...     "category": "fire"})

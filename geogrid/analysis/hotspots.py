@@ -226,7 +226,8 @@ def evaluate_pai(
 
     Examples
     --------
-    >>> from geogrid.analysis.events import CHINA_TIME
+    >>> from zoneinfo import ZoneInfo
+    >>> CHINA_TIME = ZoneInfo("Asia/Shanghai")
     >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
     >>> t = pd.to_datetime(["2026-10-05", "2026-11-05"]).tz_localize(CHINA_TIME)
     >>> points = pd.DataFrame({"lon": [120.65, 120.65], "lat": [28.01, 28.01], "time": t,

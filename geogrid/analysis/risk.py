@@ -409,10 +409,10 @@ def colour_grids(
     >>> maps["grid"]["colour"].unique().tolist(), maps["grid"]["reasons"].iloc[0]
     (['blue'], '无隐患，无重点事件 / no hazards, no reported events')
     """
-    end = as_of_moment(as_of)
+    tree = categories or _default_tree()
+    end = as_of_moment(as_of, tree.calendar.zone)  # a date: its end in the district's zone
     zones = _assessed_hazards(hazards, end, rules)
     window = _windows(hierarchy, check_points(points), end, rules)
-    tree = categories or _default_tree()
     tables = {key: _own_colours(hierarchy, key, zones, window, rules) for key in hierarchy.levels}
     if rules.parent_rule == "worst_child":
         _raise_parents(hierarchy, tables)

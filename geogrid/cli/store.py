@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from geogrid.errors import GeogridError, InputError
 from geogrid.hierarchy import Hierarchy
-from geogrid.moments import check_year
+from geogrid.moments import parse_moment
 from geogrid.points import PointTable, read_points
 from geogrid.reports import NewReport, Report, ReportQuery, check_report, check_reports
 from geogrid.storage import (
@@ -235,7 +235,7 @@ def _reports_from(
     # Hotline exports name categories in Chinese (or English): accept those too.
     names = {name: c.code for c in store.categories for name in (c.zh, c.en)}
     categories = [names.get(value, value) for value in column("category")]
-    zone = ZoneInfo(store.calendar.timezone)
+    zone = store.calendar.zone
     reported = [_time(v, zone, i) for i, v in enumerate(column("reported_at"))]
     external_ids = _row_ids(column("external_id"), digest)
     return [
@@ -316,16 +316,7 @@ def _text_column(rows: pd.DataFrame):
 
 
 def _time(value: str | None, zone: ZoneInfo, index: int) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(
-            f"row {index + 1}: reported_at: {value!r} is not an ISO 8601 time"
-        ) from None
-    # A time without an offset is local time of the district's calendar.
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    return None if value is None else parse_moment(value, f"row {index + 1}: reported_at", zone)
 
 
 def _check_all(reports: list[NewReport], store: Store, file: Path) -> None:
@@ -353,7 +344,7 @@ def _as_given(report: NewReport) -> NewReport:
     return report
 
 
-def _query(args: argparse.Namespace) -> ReportQuery:
+def _query(args: argparse.Namespace, zone: ZoneInfo) -> ReportQuery:
     bbox = None
     if args.bbox:
         try:
@@ -363,8 +354,8 @@ def _query(args: argparse.Namespace) -> ReportQuery:
     return ReportQuery(
         grid=args.grid,
         bbox=bbox,
-        since=_cli_time(args.since, "--since"),
-        until=_cli_time(args.until, "--until"),
+        since=_cli_time(args.since, "--since", zone),
+        until=_cli_time(args.until, "--until", zone),
         category=tuple(args.category),
         status=tuple(args.status),
         limit=args.limit,
@@ -372,20 +363,14 @@ def _query(args: argparse.Namespace) -> ReportQuery:
     )
 
 
-def _cli_time(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"{option}: {value!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        raise InputError(f"{option}: give a time zone, e.g. {value}+08:00")
-    return check_year(moment, option)
+def _cli_time(value: str | None, option: str, zone: ZoneInfo) -> datetime | None:
+    # A time without an offset is the district's local time, as everywhere else.
+    return None if value is None else parse_moment(value, option, zone)
 
 
 def _list(args: argparse.Namespace) -> int:
-    page = open_store(args.store).find_reports(_query(args))
+    store = open_store(args.store)
+    page = store.find_reports(_query(args, store.calendar.zone))
     if args.json:
         print(
             json.dumps(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -10,9 +11,9 @@ import pandas as pd
 from shapely.geometry import Point
 
 from geogrid import Hierarchy, Level
-from geogrid.analysis.events import CHINA_TIME
 from tests.conftest import SOUTH, STEP, WEST, tiny_grids, tiny_streets
 
+CHINA_TIME = ZoneInfo("Asia/Shanghai")
 #: The moment the tests look from: the recent window is the 30 days before it.
 AS_OF = datetime(2026, 11, 24, tzinfo=CHINA_TIME)
 

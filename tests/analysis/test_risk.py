@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import pytest
 
-from geogrid.analysis.events import CHINA_TIME, as_of_moment
+from geogrid.analysis.events import as_of_moment
 from geogrid.analysis.risk import (
     RiskColour,
     RiskRules,
@@ -18,6 +18,7 @@ from geogrid.analysis.risk import (
 from geogrid.errors import InputError
 from tests.analysis import (
     AS_OF,
+    CHINA_TIME,
     ORANGE_LEC,
     RED_LEC,
     YELLOW_MATRIX,
@@ -281,10 +282,11 @@ def test_given_grid_codes_are_used_as_they_are(district):
 
 
 def test_as_of_a_date_means_the_end_of_that_day_in_china():
-    assert as_of_moment(date(2026, 11, 23)) == datetime(2026, 11, 24, tzinfo=CHINA_TIME)
-    assert as_of_moment("2026-11-23T10:00:00").tzinfo is not None
+    zone = CHINA_TIME  # the district's, from its working calendar
+    assert as_of_moment(date(2026, 11, 23), zone) == datetime(2026, 11, 24, tzinfo=CHINA_TIME)
+    assert as_of_moment("2026-11-23T10:00:00", zone).tzinfo is not None
     with pytest.raises(InputError, match="date: '23/11/2026' is not YYYY-MM-DD"):
-        as_of_moment("23/11/2026")
+        as_of_moment("23/11/2026", zone)
 
 
 def test_bad_points_and_hazards_name_the_problem(district):
