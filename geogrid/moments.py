@@ -92,6 +92,6 @@ def _parsed(parse, text: str, field: str):
         return parse(text)
     except ValueError:
         raise NotAMomentError(
-            f"{field}: {text!r} is not an ISO 8601 date or time, e.g. 2026-11-23 or "
-            "2026-11-23T09:30:00+08:00"
+            f"'{field}' must be an ISO 8601 time such as 2026-11-23 or "
+            f"2026-11-23T09:30:00+08:00, got {text!r}"
         ) from None

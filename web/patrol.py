@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,12 @@ from geogrid.crs import to_wgs84
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
 from geogrid.patrol.compliance import PatrolRule, compliance_of_tracks, never_visited
-from geogrid.patrol.network import DEFAULT_MAX_SNAP_M, RoadNetwork, default_network
+from geogrid.patrol.network import (
+    DEFAULT_MAX_SNAP_M,
+    RoadNetwork,
+    default_network,
+    network_from_roads,
+)
 from geogrid.patrol.network import read_network as _read_network
 from geogrid.patrol.records import SHIFTS, PatrolRoute
 from geogrid.patrol.routing import (
@@ -52,7 +57,6 @@ PLAN_FIELDS = {
 }
 #: Years a stored track's period may name: a year outside them is a slip of the date
 #: picker (0002… while a year is typed), and the calendar's ends would overflow in UTC.
-PERIOD_YEARS = (1970, 2999)
 _network_lock = threading.Lock()
 
 
@@ -61,19 +65,28 @@ def _geojson(body: dict, status: int = 200) -> Response:
 
 
 def network() -> RoadNetwork:
-    """The app's road network, read on first use."""
+    """The road network: ``PATROL_NETWORK`` if set, else the active generation's roads.
+
+    Built once per generation: activating another generation brings its roads.
+    """
     app = current_app._get_current_object()
+    generation = store().active_generation().id
     with _network_lock:
-        found = app.extensions.get("geogrid.patrol.network")
-        if found is None:
-            path = app.config.get("PATROL_NETWORK")
-            found = (
-                _read_network(path)
-                if path
-                else default_network(Hierarchy.from_manifest(app.config["MANIFEST"]))
-            )
-            app.extensions["geogrid.patrol.network"] = found
-    return found
+        cached = app.extensions.get("geogrid.patrol.network")
+        if cached is None or cached[0] != generation:
+            cached = (generation, _built_network(app.config))
+            app.extensions["geogrid.patrol.network"] = cached
+    return cached[1]
+
+
+def _built_network(config: Mapping[str, Any]) -> RoadNetwork:
+    if config.get("PATROL_NETWORK"):
+        return _read_network(config["PATROL_NETWORK"])
+    roads = store().roads()
+    if roads is not None:
+        return network_from_roads(roads, "the active generation's roads")
+    # A generation stored before generations kept their roads: the manifest's.
+    return default_network(Hierarchy.from_manifest(config["MANIFEST"]))
 
 
 # --- planning ------------------------------------------------------------------------------
@@ -225,17 +238,10 @@ def stored_tracks():
 
 
 def _period() -> tuple[datetime, datetime]:
-    """``since`` and ``until`` (required; a date alone is that whole day, China time)."""
-    since, until = params.time("since"), params.time("until")
+    """``since`` and ``until`` (required; a date alone is that whole day, the district's)."""
+    since, until = params.time("since"), params.time("until", whole_day=True)
     if since is None or until is None:
         raise InputError("query parameters 'since' and 'until' are required")
-    for name, moment in (("since", since), ("until", until)):
-        if not PERIOD_YEARS[0] <= moment.year <= PERIOD_YEARS[1]:
-            low, high = PERIOD_YEARS
-            raise InputError(f"'{name}' must be in the years {low} to {high}, "
-                             f"got {request.args[name]!r}")  # fmt: skip
-    if _is_date(request.args["until"]):
-        until += timedelta(days=1)  # a day given alone runs to its end
     if until <= since:
         given = request.args
         raise InputError(f"until ({given['until']}) must be after since ({given['since']})")
@@ -245,14 +251,6 @@ def _period() -> tuple[datetime, datetime]:
     if until - since > timedelta(days=longest):
         raise InputError(f"since/until: at most {longest} days at once")
     return since, until
-
-
-def _is_date(text: str) -> bool:
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _track_feature(track, tolerance_m: float) -> dict[str, Any]:
@@ -324,6 +322,7 @@ def _rule() -> PatrolRule:
         min_minutes=params.number("min_minutes", 2.0),
         min_length_m=params.number("min_length_m", 100.0),
         merge_minutes=params.number("merge_minutes", 60.0),
+        timezone=store().calendar.timezone,
     )
 
 

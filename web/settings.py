@@ -100,7 +100,7 @@ SETTINGS: tuple[Setting, ...] = (
         "PATROL_NETWORK",
         "",
         "road network for patrol planning (.osm, .graphml, GeoJSON/GeoPackage lines); "
-        "empty: the manifest's roads",
+        "empty: the roads stored with the active generation",
     ),
     Setting("MAX_BODY_BYTES", 5_000_000, "largest request body accepted (larger: 413)", int),
     Setting("PAGE_LIMIT", 1000, "most items one page of a listing may hold", int),

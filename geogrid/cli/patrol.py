@@ -3,7 +3,7 @@
 Every command takes ``--store URL`` (default ``$GEOGRID_STORE``, else
 ``sqlite:///geogrid.db``) for the active boundaries, hazards and routes, and the
 planning command ``--network FILE`` (an .osm, .graphml or line layer; default the
-road layer of ``--manifest``, itself ``$GEOGRID_MANIFEST`` or the sample district).
+roads stored with the active generation, or those of ``--manifest MANIFEST``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,13 @@ from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
 from geogrid.patrol.batch import analyse_gpx_files
 from geogrid.patrol.compliance import PatrolRule, compliance_of_tracks
-from geogrid.patrol.network import DEFAULT_MAX_SNAP_M, default_network, read_network
+from geogrid.patrol.network import (
+    DEFAULT_MAX_SNAP_M,
+    RoadNetwork,
+    default_network,
+    network_from_roads,
+    read_network,
+)
 from geogrid.patrol.records import SHIFTS, PatrolRoute, check_route
 from geogrid.patrol.routing import (
     grid_area,
@@ -32,10 +38,9 @@ from geogrid.patrol.routing import (
     store_places,
 )
 from geogrid.patrol.tracks import parse_route_gpx
-from geogrid.storage import DEFAULT_URL, open_store
+from geogrid.storage import DEFAULT_URL, Store, open_store
 
 EXIT_OK = 0
-DEFAULT_MANIFEST = "data/boundaries/sample.toml"
 LEVEL_HELP = "level of the grids counted (default: the district's default level)"
 
 
@@ -85,8 +90,14 @@ def _add_plan(sub) -> None:
         default=DEFAULT_MAX_SNAP_M,
         help="metres from a road a point may be (default 250)",
     )
-    plan.add_argument("--network", help="roads: .osm, .graphml, or a line layer")
-    plan.add_argument("--manifest", default=os.environ.get("GEOGRID_MANIFEST", DEFAULT_MANIFEST))
+    plan.add_argument(
+        "--network",
+        help="roads: .osm, .graphml, or a line layer (default: the active generation's roads)",
+    )
+    plan.add_argument(
+        "--manifest",
+        help="read the roads of this manifest instead (for generations stored without roads)",
+    )
     plan.add_argument("--out", type=Path, help="write the route: .geojson or .gpx")
     plan.add_argument(
         "--save",
@@ -150,7 +161,7 @@ def _plan(args: argparse.Namespace) -> int:
     hierarchy = store.hierarchy()
     lon, lat = _start(args.start, args.crs)
     area = grid_area(hierarchy, args.grid) if args.grid else None
-    network = _network(args.network, args.manifest)
+    network = _network(args.network, args.manifest, store)
     if args.cover_streets:
         route = plan_street_coverage(network, area, lon, lat, max_snap_m=args.max_snap)
     else:
@@ -193,10 +204,20 @@ def _start(text: str, crs: str) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def _network(path: str | None, manifest: str):
+def _network(path: str | None, manifest: str | None, store: Store) -> RoadNetwork:
+    """A file given wins; then a manifest given; else the active generation's roads."""
     if path:
         return read_network(path)
-    return default_network(Hierarchy.from_manifest(manifest))
+    if manifest:
+        return default_network(Hierarchy.from_manifest(manifest))
+    roads = store.roads()
+    if roads is None:
+        raise InputError(
+            "road network: the active generation carries no roads (its manifest has no "
+            "[roads], or it was imported before roads were stored); give --network FILE "
+            "or --manifest MANIFEST, or import the boundaries again"
+        )
+    return network_from_roads(roads, "the active generation's roads")
 
 
 def _places(path: Path) -> pd.DataFrame:
@@ -332,13 +353,14 @@ def _note(text: str) -> None:
 
 
 def _compliance(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
     rule = PatrolRule(
         required_per_day=args.required,
         min_minutes=args.min_minutes,
         min_length_m=args.min_length,
         merge_minutes=args.merge_minutes,
+        timezone=store.calendar.timezone,
     )
-    store = open_store(args.store)
     hierarchy = store.hierarchy()
     level = hierarchy.chosen_level(args.level, "--level")
     if args.files:

@@ -45,6 +45,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from geogrid.deadlines import WorkingCalendar
 from geogrid.errors import InputError
 from geogrid.patrol.tracks import visits_of_tracks
 
@@ -80,7 +81,8 @@ class PatrolRule:
     min_minutes: float = 2.0
     min_length_m: float = 100.0
     merge_minutes: float = 60.0
-    timezone: str = "Asia/Shanghai"
+    #: The district's zone, whose local days are counted: its working calendar's.
+    timezone: str = field(default_factory=lambda: WorkingCalendar().timezone)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.required_per_day, int) and 1 <= self.required_per_day <= 48):

@@ -174,6 +174,24 @@ class Dialect:
             ],
         )
 
+    def insert_roads(self, tx, generation_id: int, rows: list[tuple]) -> None:
+        """A generation's road network: (position, name, kind, geometry) rows."""
+        query = (
+            f"INSERT INTO generation_roads (generation_id, position, name, kind, geometry) "
+            f"VALUES (?, ?, ?, ?, {self.geometry_param()})"
+        )
+        self.executemany(
+            tx, query, [(generation_id, p, n, k, shapely.to_wkb(g)) for p, n, k, g in rows]
+        )
+
+    def fetch_roads(self, tx, generation_id: int) -> list[dict]:
+        return self.rows(
+            tx,
+            f"SELECT position, name, kind, {self.geometry_select()} AS geometry "
+            f"FROM generation_roads WHERE generation_id = ? ORDER BY position",
+            (generation_id,),
+        )
+
     def fetch_generations(self) -> list[dict]:
         with self.transaction(write=False) as tx:
             rows = self.rows(

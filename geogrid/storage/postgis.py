@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS grids (
     geometry geometry(Geometry, 4326) NOT NULL, PRIMARY KEY (generation_id, depth, code));
 CREATE INDEX IF NOT EXISTS grids_code ON grids (code);
 CREATE INDEX IF NOT EXISTS grids_geometry ON grids USING GIST (geometry);
+CREATE TABLE IF NOT EXISTS generation_roads (
+    generation_id BIGINT NOT NULL REFERENCES generations (id), position INTEGER NOT NULL,
+    name TEXT, kind TEXT, geometry geometry(Geometry, 4326) NOT NULL,
+    PRIMARY KEY (generation_id, position));
 CREATE TABLE IF NOT EXISTS reports (
     id BIGINT PRIMARY KEY, external_id TEXT UNIQUE, content_key TEXT NOT NULL,
     source TEXT NOT NULL, category TEXT NOT NULL, description TEXT,

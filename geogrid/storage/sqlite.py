@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS grids (
     level TEXT NOT NULL, code TEXT NOT NULL, name TEXT, parent TEXT, attributes TEXT,
     geometry BLOB NOT NULL, PRIMARY KEY (generation_id, depth, code));
 CREATE INDEX IF NOT EXISTS grids_code ON grids (code);
+CREATE TABLE IF NOT EXISTS generation_roads (
+    generation_id INTEGER NOT NULL REFERENCES generations (id), position INTEGER NOT NULL,
+    name TEXT, kind TEXT, geometry BLOB NOT NULL, PRIMARY KEY (generation_id, position));
 CREATE TABLE IF NOT EXISTS reports (
     id INTEGER PRIMARY KEY, external_id TEXT UNIQUE, content_key TEXT NOT NULL,
     source TEXT NOT NULL, category TEXT NOT NULL, description TEXT,

@@ -199,6 +199,7 @@ class Store:
             generation_id = self.db.insert_generation(tx, label, self.clock(), _levels_json(levels))
             rows = _grid_rows(generation_id, hierarchy)
             self.db.insert_grids(tx, rows)
+            self.db.insert_roads(tx, generation_id, _road_rows(hierarchy.roads()))
         if activate:
             self.activate(generation_id, actor=actor)
         return self.generation(generation_id)
@@ -223,6 +224,25 @@ class Store:
     def _active_id(self) -> int | None:
         with self.db.transaction(write=False) as tx:
             return self.db.active_generation(tx)
+
+    def roads(self, generation_id: int | None = None) -> gpd.GeoDataFrame | None:
+        """A generation's road network (default: the active one's), as it was imported.
+
+        ``name``, ``class`` (the road's kind) and the lines in EPSG:4326; ``None``
+        when the generation carries none (its manifest had no ``[roads]``, or it was
+        stored before generations kept their roads).
+        """
+        generation_id = self._active_id() if generation_id is None else generation_id
+        if generation_id is None:
+            raise NotFoundError("no active generation: import boundaries first")
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.fetch_roads(tx, generation_id)
+        if not rows:
+            return None
+        frame = pd.DataFrame(rows).set_index("position").rename_axis(None)
+        geometry = shapely.from_wkb([bytes(g) for g in frame.pop("geometry")])
+        return gpd.GeoDataFrame(frame.rename(columns={"kind": "class"}), geometry=geometry,
+                                crs=4326)  # fmt: skip
 
     def hierarchy(self, generation_id: int | None = None) -> Hierarchy:
         """The boundaries of a generation (default: the active one), ready to assign."""
@@ -774,6 +794,24 @@ def _generation(row: dict, active: int | None) -> Generation:
         row["grid_count"],
         row["id"] == active,
     )
+
+
+def _road_rows(roads: gpd.GeoDataFrame | None) -> list[tuple]:
+    """(position, name, kind, line) of each road; a layer's kind is "class" or "highway"."""
+    if roads is None or len(roads) == 0:
+        return []
+    kinds = roads["class"] if "class" in roads else roads.get("highway")
+    names = roads.get("name")
+    return [
+        (position, _text(names, position), _text(kinds, position), geometry)
+        for position, geometry in enumerate(roads.geometry)
+        if geometry is not None and not geometry.is_empty
+    ]
+
+
+def _text(column: pd.Series | None, position: int) -> str | None:
+    value = None if column is None else column.iloc[position]
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def _grid_rows(generation_id: int, hierarchy: Hierarchy) -> list[dict]:
