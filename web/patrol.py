@@ -23,6 +23,7 @@ from geogrid.crs import to_wgs84
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
 from geogrid.patrol.compliance import PatrolRule, compliance_of_tracks, never_visited
+from geogrid.patrol.gpx import parse_gpx
 from geogrid.patrol.network import (
     DEFAULT_MAX_SNAP_M,
     RoadNetwork,
@@ -38,7 +39,7 @@ from geogrid.patrol.routing import (
     plan_street_coverage,
     store_places,
 )
-from geogrid.patrol.tracks import analyse_tracks, parse_gpx, track_length_m
+from geogrid.patrol.tracks import analyse_tracks, track_length_m
 from web import params
 from web.state import hierarchy, store
 

@@ -20,8 +20,9 @@ import pandas as pd
 from geogrid.crs import geometry_to_wgs84, to_wgs84
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
-from geogrid.patrol.batch import analyse_gpx_files
+from geogrid.patrol.batch import analyse_gpx_files, compliance_of_gpx_files
 from geogrid.patrol.compliance import PatrolRule, compliance_of_tracks
+from geogrid.patrol.gpx import parse_route_gpx
 from geogrid.patrol.network import (
     DEFAULT_MAX_SNAP_M,
     RoadNetwork,
@@ -37,7 +38,6 @@ from geogrid.patrol.routing import (
     plan_street_coverage,
     store_places,
 )
-from geogrid.patrol.tracks import parse_route_gpx
 from geogrid.storage import DEFAULT_URL, Store, open_store
 
 EXIT_OK = 0
@@ -364,20 +364,18 @@ def _compliance(args: argparse.Namespace) -> int:
     hierarchy = store.hierarchy()
     level = hierarchy.chosen_level(args.level, "--level")
     if args.files:
-        analyses = analyse_gpx_files(args.files, hierarchy, crs=args.crs, level=level)
-        tracks = [analysis.track for analysis in analyses]
-        visits = pd.concat([analysis.visits for analysis in analyses], ignore_index=True)
+        result = compliance_of_gpx_files(args.files, hierarchy, level=level, since=args.since,
+                                         until=args.until, rule=rule, crs=args.crs)  # fmt: skip
     else:
-        tracks, visits = _stored_tracks(store, args, rule), None
-    result = compliance_of_tracks(tracks, hierarchy, level=level, since=args.since,
-                                  until=args.until, rule=rule, visits=visits,
-                                  skip_outside=not args.files)  # fmt: skip
+        stored = _stored_tracks(store, args, rule)
+        result = compliance_of_tracks(stored, hierarchy, level=level, since=args.since,
+                                      until=args.until, rule=rule, skip_outside=True)  # fmt: skip
     for track in result.outside:
         _note(f"left out: {track.label} ({track.worker}) passes no grid")
     counts = result.summary["status"].value_counts()
     days = result.table["day"].nunique()
     print(
-        f"{len(tracks)} tracks, {len(result.patrols)} patrols, {days} days, "
+        f"{len(result.tracks)} tracks, {len(result.patrols)} patrols, {days} days, "
         f"{len(result.summary)} grids: "
         + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("met", "partly", "short", "never"))
     )

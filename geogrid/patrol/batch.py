@@ -9,7 +9,7 @@ caller (fork), so nothing large is sent to them.
 Meant for command-line batches (``geogrid patrol import|compliance``): a fork
 copies only the calling thread, so a program running other threads (a web
 server) should read its few uploaded tracks with
-:func:`geogrid.patrol.tracks.parse_gpx` instead.
+:func:`geogrid.patrol.gpx.parse_gpx` instead.
 
 Examples
 --------
@@ -24,10 +24,15 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from datetime import date
 from functools import partial
 from typing import Any
 
-from geogrid.patrol.tracks import Track, TrackAnalysis, analyse_tracks, read_gpx
+import pandas as pd
+
+from geogrid.patrol.compliance import ComplianceResult, PatrolRule, compliance_of_tracks
+from geogrid.patrol.gpx import read_gpx
+from geogrid.patrol.tracks import Track, TrackAnalysis, analyse_tracks
 
 #: Fewest files worth a process of their own (starting one costs ~10 ms).
 FILES_PER_PROCESS = 4
@@ -47,7 +52,7 @@ def read_gpx_files(
     ``processes`` defaults to the number of cores; with one, or fewer than
     :data:`FILES_PER_PROCESS` files each, the files are read in this process.
     The first bad file stops the reading with its :class:`InputError` (see
-    :func:`~geogrid.patrol.tracks.read_gpx`).
+    :func:`~geogrid.patrol.gpx.read_gpx`).
     """
     read = partial(_read_chunk, crs=crs, worker=worker)
     return [track for chunk in _chunked(read, paths, processes) for track in chunk]
@@ -73,6 +78,31 @@ def analyse_gpx_files(
         return analyse_tracks(_read_chunk(chunk, crs=crs, worker=worker), hierarchy, **options)
 
     return [analysis for chunk in _chunked(analyse, paths, processes) for analysis in chunk]
+
+
+def compliance_of_gpx_files(
+    paths: Sequence,
+    hierarchy: Any,
+    *,
+    level: str | None = None,
+    since: date | str | None = None,
+    until: date | str | None = None,
+    rule: PatrolRule | None = None,
+    crs: str = "WGS-84",
+    processes: int | None = None,
+) -> ComplianceResult:
+    """一日三巡 of the grids of ``level`` from a period's GPX files, read on every core.
+
+    The files' tracks are read and their grid visits found in one batch
+    (:func:`analyse_gpx_files`); the patrols are then counted from those visits
+    (:func:`~geogrid.patrol.compliance.compliance_of_tracks`), not assigned again.
+    """
+    level = hierarchy.chosen_level(level)
+    analyses = analyse_gpx_files(paths, hierarchy, crs=crs, processes=processes, level=level)
+    tracks = [analysis.track for analysis in analyses]
+    visits = pd.concat([a.visits for a in analyses], ignore_index=True) if analyses else None
+    return compliance_of_tracks(tracks, hierarchy, level=level, since=since, until=until,
+                                rule=rule, visits=visits)  # fmt: skip
 
 
 def _read_chunk(paths: list[str], *, crs: str, worker: str | None) -> list[Track]:

@@ -283,6 +283,7 @@ class ComplianceResult:
     summary: pd.DataFrame
     layer: gpd.GeoDataFrame
     outside: list = field(default_factory=list)  # tracks left out: they pass no grid
+    tracks: list = field(default_factory=list)  # the tracks counted from
 
 
 def compliance_of_tracks(
@@ -329,7 +330,7 @@ def compliance_of_tracks(
     table = compliance_table(patrols, grids["code"], first, last, rule)
     summary = compliance_summary(table)
     return ComplianceResult(
-        patrols, table, summary, compliance_layer(summary, grids), outside or []
+        patrols, table, summary, compliance_layer(summary, grids), outside or [], tracks
     )
 
 

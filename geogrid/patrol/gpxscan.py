@@ -2,7 +2,7 @@
 
 A day's track at one point every 5 s is 17,280 ``<trkpt>`` elements; building
 them into an ElementTree costs about ten times more than the rest of reading
-the file. So :func:`geogrid.patrol.tracks.parse_gpx` first checks the whole
+the file. So :func:`geogrid.patrol.gpx.parse_gpx` first checks the whole
 file with expat (C, no tree: well-formed or an exact line and column), then
 
 * :func:`cut_segments` cuts every ``<trkseg>`` out of the document, leaving a

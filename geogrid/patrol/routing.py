@@ -50,9 +50,9 @@ from scipy.sparse import csgraph as cs
 from shapely.geometry import LineString, mapping
 
 from geogrid.errors import InputError
+from geogrid.patrol.gpx import write_gpx
 from geogrid.patrol.network import DEFAULT_MAX_SNAP_M, RoadNetwork
 from geogrid.patrol.records import PatrolRoute
-from geogrid.patrol.tracks import write_gpx
 
 WALKING_SPEED_KMH = 4.5
 #: Weight of a hazard by its colour (四色): each colour counts twice the next.

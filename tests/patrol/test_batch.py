@@ -13,9 +13,10 @@ import pytest
 
 from geogrid import Hierarchy
 from geogrid.errors import InputError
-from geogrid.patrol.batch import analyse_gpx_files, read_gpx_files
+from geogrid.patrol.batch import analyse_gpx_files, compliance_of_gpx_files, read_gpx_files
 from geogrid.patrol.compliance import compliance_of_tracks
-from geogrid.patrol.tracks import Track, analyse_track, read_gpx, visits_of_tracks
+from geogrid.patrol.gpx import read_gpx
+from geogrid.patrol.tracks import Track, analyse_track, visits_of_tracks
 from tests.conftest import write_tiny_district
 from tests.patrol import AROUND_101, DATA, TWO_SIDES, gpx_text, walk_points
 
@@ -136,3 +137,11 @@ def test_a_track_far_from_every_grid_is_named_in_a_batch(gpx_files, district, tm
     )
     with pytest.raises(InputError, match=r"far\.gpx: track '远': passes no grid"):
         analyse_gpx_files([*gpx_files, far], district, processes=2)
+
+
+def test_compliance_of_gpx_files_counts_what_the_tracks_count(gpx_files, district):
+    from_files = compliance_of_gpx_files(gpx_files, district, processes=2)
+    tracks = one_by_one(gpx_files)
+    from_tracks = compliance_of_tracks(tracks, district)
+    assert len(from_files.tracks) == len(tracks)
+    assert from_files.table.equals(from_tracks.table)

@@ -351,7 +351,7 @@ def test_stored_compliance_counts_whole_days_and_leaves_out_tracks_off_the_grids
     for path in day_of_tracks(tmp_path):  # patrols at 08:00, 14:00 and 20:00 China time
         client.post("/api/patrol/tracks?store=true", data=Path(path).read_bytes())
     with app.app_context():  # a track stored before the grids moved: it passes none now
-        from geogrid.patrol.tracks import parse_gpx
+        from geogrid.patrol.gpx import parse_gpx
         from web.state import store
 
         far = walk_points([(121.0, 28.5), (121.001, 28.5)], "2026-11-23T10:00:00+08:00")

@@ -18,7 +18,8 @@ from geogrid.patrol.compliance import (
     count_patrols,
     never_visited,
 )
-from geogrid.patrol.tracks import grid_visits, parse_gpx
+from geogrid.patrol.gpx import parse_gpx
+from geogrid.patrol.tracks import grid_visits
 from tests.conftest import write_tiny_district
 from tests.patrol import AROUND_101, gpx_text, walk_points
 

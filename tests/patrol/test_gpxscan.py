@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from geogrid.errors import InputError
+from geogrid.patrol.gpx import parse_gpx
 from geogrid.patrol.gpxscan import cut_segments, scan_segment
-from geogrid.patrol.tracks import parse_gpx
 
 NAMESPACES = ["http://www.topografix.com/GPX/1/1", "http://www.topografix.com/GPX/1/0", None]
 START = pd.Timestamp("2026-11-22T16:00:00Z")

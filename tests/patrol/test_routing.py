@@ -11,6 +11,7 @@ from shapely.geometry import LineString, box
 
 from geogrid import Hierarchy
 from geogrid.errors import InputError
+from geogrid.patrol.gpx import parse_route_gpx
 from geogrid.patrol.network import default_network, read_network
 from geogrid.patrol.records import check_route
 from geogrid.patrol.routing import (
@@ -18,7 +19,6 @@ from geogrid.patrol.routing import (
     plan_street_coverage,
     priority_places,
 )
-from geogrid.patrol.tracks import parse_route_gpx
 from tests.conftest import SAMPLE_MANIFEST
 from tests.patrol import DATA
 

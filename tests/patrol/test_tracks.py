@@ -12,18 +12,15 @@ from shapely.geometry import LineString
 from geogrid import Hierarchy
 from geogrid.crs import wgs84_to_gcj02
 from geogrid.errors import InputError
+from geogrid.patrol.gpx import parse_gpx, parse_route_gpx, read_gpx, write_gpx
 from geogrid.patrol.tracks import (
     Track,
     analyse_track,
     checkpoints_reached,
     find_stops,
     grid_visits,
-    parse_gpx,
-    parse_route_gpx,
-    read_gpx,
     route_coverage,
     track_length_m,
-    write_gpx,
 )
 from tests.conftest import write_tiny_district
 from tests.patrol import AROUND_101, DATA, TWO_SIDES, gpx_text, walk_points

@@ -372,7 +372,7 @@ def test_uploading_gps_tracks_shows_them_and_patrol_compliance(page, live_server
 
 def store_patrols(store, day: str, worker: str, hours=(8, 14)) -> None:
     """Patrols around grid 101 on ``day`` (China time), one a given hour."""
-    from geogrid.patrol.tracks import parse_gpx
+    from geogrid.patrol.gpx import parse_gpx
     from tests.patrol import AROUND_101, gpx_text, walk_points
 
     walks = [("巡", walk_points(AROUND_101, f"{day}T{hour:02d}:00:00+08:00")) for hour in hours]
