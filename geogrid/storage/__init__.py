@@ -21,16 +21,9 @@ from geogrid.categories import CategoryTree
 from geogrid.clock import Clock, system_clock
 from geogrid.errors import InputError
 from geogrid.storage.dialect import StoreUnavailableError
+from geogrid.storage.rows import Activation, DuplicateReportError, Generation, IntakeResult
 from geogrid.storage.sqlite import SqliteDialect
-from geogrid.storage.store import (
-    Activation,
-    DuplicateReportError,
-    Generation,
-    IntakeResult,
-    NotFoundError,
-    Store,
-    TopologyRefusedError,
-)
+from geogrid.storage.store import NotFoundError, Store, TopologyRefusedError
 
 DEFAULT_URL = "sqlite:///geogrid.db"
 

@@ -1,8 +1,16 @@
 """The store: generations of boundaries, reports and their workflow, hazards, patrol routes.
 
 One class, :class:`Store`, holds every rule; a :class:`~geogrid.storage.dialect.Dialect`
-speaks to the database (SQLite embedded, or PostgreSQL/PostGIS). The contract
-test suite runs the same tests against both.
+speaks to the database (SQLite embedded, or PostgreSQL/PostGIS), and
+:mod:`geogrid.storage.rows` turns nouns into rows and back. The contract test
+suite runs the same tests against both backends.
+
+Why one class of ~700 lines: the Store is the application service over every
+stored aggregate (generations and their roads, intake, queries, the workflow,
+hazards and patrol records), and its guarantees below hold across them (intake
+and activation exclude each other). Its methods are short and grouped by
+aggregate under section markers; the people and redraw issues add their own
+services beside it rather than grow it.
 
 Guarantees:
 
@@ -18,13 +26,10 @@ Guarantees:
 from __future__ import annotations
 
 import json
-import operator
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,16 +38,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geogrid.assign import base_level
 from geogrid.categories import CategoryTree
 from geogrid.clock import Clock, system_clock
-from geogrid.crs import normalize_crs
 from geogrid.deadlines import WorkingCalendar
 from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hazards import Hazard, check_hazard
 from geogrid.hierarchy import Hierarchy
-from geogrid.models import Level
-from geogrid.moments import check_year
 from geogrid.patrol.records import PatrolRoute, Track, check_route, check_track
 from geogrid.reports import (
     HistoryEntry,
@@ -53,18 +54,46 @@ from geogrid.reports import (
     ReportQuery,
     check_reports,
 )
-from geogrid.storage.dialect import MAX_LEVELS, Dialect, levels_from_json
+from geogrid.storage.dialect import MAX_LEVELS, Dialect
+from geogrid.storage.rows import (
+    Activation,
+    Generation,
+    IntakeResult,
+    TrackIntake,
+    aware_utc,
+    base_depth,
+    check_page,
+    checked_bbox,
+    checked_report_id,
+    codes_by_level,
+    counts_frame,
+    crs_name,
+    dedupe_batch,
+    frame_of_rows,
+    generation_of_row,
+    grid_frame,
+    grid_rows,
+    history_row,
+    intake_result,
+    levels_json,
+    not_stored_yet,
+    placement_columns,
+    placements,
+    points_frame,
+    received_history,
+    road_rows,
+    subset_of,
+    sync_folder,
+    track_of_row,
+    track_row,
+)
 from geogrid.topology import TopologyReport
-from geogrid.workflow import OPEN_STATUSES, RECEIVED, STATUSES, check_status, check_transition
+from geogrid.workflow import OPEN_STATUSES, RECEIVED, check_status, check_transition
 
 CODE_COLUMNS = tuple(f"code{depth}" for depth in range(MAX_LEVELS))
 SYSTEM = "system"
 #: The largest id a store can hold: both keep ids as 64-bit signed integers.
 MAX_ID = 2**63 - 1
-
-
-class DuplicateReportError(InputError):
-    """An external id already used by a report that says something else."""
 
 
 class TopologyRefusedError(GeogridError):
@@ -75,45 +104,6 @@ class TopologyRefusedError(GeogridError):
             f"boundaries refused: {len(report.errors)} topology errors\n" + report.to_text()
         )
         self.report = report
-
-
-@dataclass(frozen=True)
-class Generation:
-    """One version of the whole boundary set."""
-
-    id: int
-    label: str
-    created_at: datetime
-    levels: tuple[Level, ...]
-    grid_count: int
-    active: bool
-
-
-@dataclass(frozen=True)
-class TrackIntake:
-    """What :meth:`Store.add_tracks` did with one track: its id and whether it is new."""
-
-    id: int
-    digest: str
-    created: bool
-
-
-@dataclass(frozen=True)
-class IntakeResult:
-    """What became of one report of a batch: its id, and whether it was new."""
-
-    id: int
-    external_id: str | None
-    created: bool
-
-
-@dataclass(frozen=True)
-class Activation:
-    """The outcome of activating a generation."""
-
-    generation: Generation
-    reassigned: int
-    changed: int
 
 
 class Store:
@@ -180,7 +170,7 @@ class Store:
             os.replace(partial, out)
         finally:
             Path(partial).unlink(missing_ok=True)
-        _sync_folder(out.parent)
+        sync_folder(out.parent)
         return out
 
     # --- generations -------------------------------------------------------------------
@@ -196,10 +186,10 @@ class Store:
             raise TopologyRefusedError(report)
         levels = [hierarchy.level(key) for key in hierarchy.levels]
         with self.db.transaction() as tx:
-            generation_id = self.db.insert_generation(tx, label, self.clock(), _levels_json(levels))
-            rows = _grid_rows(generation_id, hierarchy)
+            generation_id = self.db.insert_generation(tx, label, self.clock(), levels_json(levels))
+            rows = grid_rows(generation_id, hierarchy)
             self.db.insert_grids(tx, rows)
-            self.db.insert_roads(tx, generation_id, _road_rows(hierarchy.roads()))
+            self.db.insert_roads(tx, generation_id, road_rows(hierarchy.roads()))
         if activate:
             self.activate(generation_id, actor=actor)
         return self.generation(generation_id)
@@ -207,7 +197,7 @@ class Store:
     def generations(self) -> list[Generation]:
         """Every stored generation, oldest first."""
         active = self._active_id()
-        return [_generation(row, active) for row in self.db.fetch_generations()]
+        return [generation_of_row(row, active) for row in self.db.fetch_generations()]
 
     def generation(self, generation_id: int) -> Generation:
         """One generation; :class:`NotFoundError` if there is none with that id."""
@@ -268,7 +258,7 @@ class Store:
         frames = {}
         for depth, level in enumerate(generation.levels):
             mine = [r for r in rows if r["depth"] == depth]
-            frames[level.key] = _grid_frame(mine, level)
+            frames[level.key] = grid_frame(mine, level)
         return frames
 
     def activate(self, generation_id: int, *, actor: str = SYSTEM) -> Activation:
@@ -289,8 +279,8 @@ class Store:
             return 0
         lon = np.array([r["lon"] for r in rows], dtype=float)
         lat = np.array([r["lat"] for r in rows], dtype=float)
-        placed = _placements(hierarchy, lon, lat)
-        depth_count, base = len(generation.levels), _base_depth(hierarchy)
+        placed = placements(hierarchy, lon, lat)
+        depth_count, base = len(generation.levels), base_depth(hierarchy)
         now, updates, history, changed = self.clock(), [], [], 0
         for row, new in zip(rows, placed, strict=True):
             old_codes = {c: row[c] for c in CODE_COLUMNS}
@@ -308,10 +298,10 @@ class Store:
                 }
             )
             changed += old_codes != {c: new[c] for c in CODE_COLUMNS}
-            history.append(_history_row(row["id"], now, actor, "reassigned", data={
+            history.append(history_row(row["id"], now, actor, "reassigned", data={
                 "from_generation": row["generation_id"], "to_generation": generation.id,
-                "old": _codes_by_level(old_codes, row["levels"]),
-                "new": _codes_by_level(new, generation.levels),
+                "old": codes_by_level(old_codes, row["levels"]),
+                "new": codes_by_level(new, generation.levels),
             }))  # fmt: skip
         self.db.update_assignments(tx, updates)
         self.db.insert_history(tx, history)
@@ -333,7 +323,7 @@ class Store:
         content refuses the whole batch with :class:`DuplicateReportError`.
         """
         lon, lat = check_reports(reports, self.categories)
-        unique, stands_for = _dedupe_batch(reports)
+        unique, stands_for = dedupe_batch(reports)
         received_at = self.clock()
         for _ in range(3):  # a generation activated meanwhile means: assign again
             generation_id = self._active_id()
@@ -343,13 +333,13 @@ class Store:
                 if self.db.active_generation(tx) != generation_id:
                     continue
                 existing = self.db.find_external_ids(tx, batch["external_id"])
-                new = _subset(batch, _not_stored_yet(batch, existing))
+                new = subset_of(batch, not_stored_yet(batch, existing))
                 ids = self.db.insert_report_columns(tx, new)
-                self.db.insert_history_columns(tx, _received_history(new, ids, actor))
+                self.db.insert_history_columns(tx, received_history(new, ids, actor))
             stored = {i: (report_id, True) for i, report_id in zip(new["index"], ids, strict=True)}
             for i, key in zip(batch["index"], batch["external_id"], strict=True):
                 stored.setdefault(i, (existing[key][0], False) if key in existing else None)
-            return [_result(report, stored[stands_for[i]], stands_for[i] == i)
+            return [intake_result(report, stored[stands_for[i]], stands_for[i] == i)
                     for i, report in enumerate(reports)]  # fmt: skip
         raise GeogridError("boundaries kept changing during intake; try again")
 
@@ -357,8 +347,8 @@ class Store:
         """The batch as columns (lists, or one value for all): it is stored column-wise."""
         indices = list(unique)
         reports = list(unique.values())
-        columns = _placement_columns(hierarchy, lon[indices], lat[indices])
-        base = _base_depth(hierarchy)
+        columns = placement_columns(hierarchy, lon[indices], lat[indices])
+        base = base_depth(hierarchy)
         handlers = columns[f"code{base}"] if base is not None else [None] * len(indices)
         deadlines = {code: self.calendar.deadline(received_at, self.categories.deadline_for(code))
                      for code in {r.category for r in reports}}  # fmt: skip
@@ -370,7 +360,7 @@ class Store:
             "reported_at": [r.reported_at or received_at for r in reports],
             "received_at": received_at, "received_lon": [float(r.lon) for r in reports],
             "received_lat": [float(r.lat) for r in reports],
-            "received_crs": [_crs_name(r.crs) for r in reports],
+            "received_crs": [crs_name(r.crs) for r in reports],
             "lon": lon[indices].tolist(), "lat": lat[indices].tolist(),
             "generation_id": generation_id, "status": RECEIVED,
             "handler_depth": [base if code else None for code in handlers],
@@ -384,7 +374,7 @@ class Store:
     def get_report(self, report_id: int) -> Report:
         """One report with its full history; :class:`NotFoundError` if unknown."""
         with self.db.transaction(write=False) as tx:
-            row = self.db.fetch_report(tx, _report_id(report_id))
+            row = self.db.fetch_report(tx, checked_report_id(report_id))
             if row is None:
                 raise NotFoundError(f"report {report_id} does not exist")
             history = self.db.fetch_history(tx, [report_id])
@@ -448,11 +438,11 @@ class Store:
         """
         depth = self._depth_of_level(level)
         where, params = self._where(query or ReportQuery())
-        now_value = self.db.encode_time(_aware(now or self.clock(), "now"))
+        now_value = self.db.encode_time(aware_utc(now or self.clock(), "now"))
         with self.db.transaction(write=False) as tx:
             rows = self.db.count_grouped(tx, f"code{depth}", where, params, now_value,
                                          list(OPEN_STATUSES))  # fmt: skip
-        return _counts_frame(rows)
+        return counts_frame(rows)
 
     def count_in_cells(
         self, bbox: Sequence[float], cell_deg: float, query: ReportQuery | None = None
@@ -462,7 +452,7 @@ class Store:
         Returns ``lon``, ``lat`` (cell centres) and ``count``, only for cells with
         reports: the page gets a few thousand numbers, never the raw points.
         """
-        west, south, _, _ = _checked_bbox(bbox)
+        west, south, _, _ = checked_bbox(bbox)
         if not (isinstance(cell_deg, int | float) and cell_deg > 0):
             raise InputError(f"cell_deg: must be a positive number, got {cell_deg!r}")
         query = query or ReportQuery()
@@ -496,11 +486,11 @@ class Store:
         for name, value, op in (("since", since, ">="), ("until", until, "<")):
             if value is not None:
                 where.append(f"reported_at {op} ?")
-                params.append(self.db.encode_time(_aware(value, name)))
+                params.append(self.db.encode_time(aware_utc(value, name)))
         codes = [f"code{d}" for d in range(len(levels))]
         with self.db.transaction(write=False) as tx:
             rows = self.db.report_columns(tx, codes, where, params)
-        return _points_frame(rows, levels)
+        return points_frame(rows, levels)
 
     def _depth_of_level(self, level: str) -> int:
         # The active boundaries are cached; listing generations would count grids.
@@ -510,7 +500,7 @@ class Store:
         return keys.index(level)
 
     def _where(self, query: ReportQuery) -> tuple[list[str], list[Any]]:
-        _check_page(query)
+        check_page(query)
         where: list[str] = []
         params: list[Any] = []
         if query.grid:
@@ -518,19 +508,19 @@ class Store:
             where.append(f"code{depth} = ?")
             params.append(query.grid)
         if query.bbox:
-            west, south, east, north = _checked_bbox(query.bbox)
+            west, south, east, north = checked_bbox(query.bbox)
             where.append(self.db.bbox_filter())
             params += self.db.bbox_params(west, south, east, north)
         for name, value, op in (("since", query.since, ">="), ("until", query.until, "<")):
             if value is not None:
                 where.append(f"received_at {op} ?")
-                params.append(self.db.encode_time(_aware(value, name)))
+                params.append(self.db.encode_time(aware_utc(value, name)))
         self._where_in(where, params, "category", self._categories(query.category))
         self._where_in(where, params, "status", [check_status(s) for s in query.status])
         if query.overdue_at is not None:
             self._where_in(where, params, "status", list(OPEN_STATUSES))
             where.append("deadline < ?")
-            params.append(self.db.encode_time(_aware(query.overdue_at, "overdue_at")))
+            params.append(self.db.encode_time(aware_utc(query.overdue_at, "overdue_at")))
         return where, params
 
     @staticmethod
@@ -599,14 +589,14 @@ class Store:
         if not actor:
             raise InputError("actor: every step of the workflow records who took it")
         with self.db.transaction() as tx:
-            row = self.db.lock_report(tx, _report_id(report_id))
+            row = self.db.lock_report(tx, checked_report_id(report_id))
             if row is None:
                 raise NotFoundError(f"report {report_id} does not exist")
             check_transition(row["status"], target, note)
             now = self.clock()
             self.db.update_status(tx, report_id, target, now)
             self.db.insert_history(
-                tx, [_history_row(report_id, now, actor, "transition", row["status"], target, note)]
+                tx, [history_row(report_id, now, actor, "transition", row["status"], target, note)]
             )
         return self.get_report(report_id)
 
@@ -621,7 +611,7 @@ class Store:
         "小事不出社，大事不出街": what the grid cannot settle in time goes up one
         level. A report already at the top level stays there, still overdue.
         """
-        now = _aware(now or self.clock(), "now")
+        now = aware_utc(now or self.clock(), "now")
         escalated = []
         with self.db.transaction() as tx:
             for row in self.db.lock_overdue(tx, OPEN_STATUSES, self.db.encode_time(now)):
@@ -632,7 +622,7 @@ class Store:
                 self.db.insert_history(
                     tx,
                     [
-                        _history_row(
+                        history_row(
                             row["id"],
                             now,
                             actor,
@@ -669,8 +659,8 @@ class Store:
     def hazards(self, bbox: Sequence[float] | None = None) -> gpd.GeoDataFrame:
         """Hazards (in a bbox, if given) with their method, scores, score and radius."""
         with self.db.transaction(write=False) as tx:
-            rows = self.db.fetch_hazards(tx, _checked_bbox(bbox) if bbox else None)
-        return _frame(rows)
+            rows = self.db.fetch_hazards(tx, checked_bbox(bbox) if bbox else None)
+        return frame_of_rows(rows)
 
     def add_patrol_route(self, route: PatrolRoute) -> int:
         """Store a planned patrol route of a grid; returns its id."""
@@ -683,7 +673,7 @@ class Store:
         """Planned patrol routes, of one grid if given."""
         with self.db.transaction(write=False) as tx:
             rows = self.db.fetch_routes(tx, grid_code)
-        return _frame(rows)
+        return frame_of_rows(rows)
 
     def add_tracks(self, tracks: Iterable[Track], *, actor: str = SYSTEM) -> list[TrackIntake]:
         """Store recorded patrol tracks (巡查轨迹) in one transaction: all of them or none.
@@ -694,7 +684,7 @@ class Store:
         tracks = list(tracks)
         for number, track in enumerate(tracks):
             check_track(track, f"tracks[{number}]")
-        rows = [_track_row(track) for track in tracks]
+        rows = [track_row(track) for track in tracks]
         once = {row["digest"]: row for row in rows}  # a batch may hold a track twice
         with self.db.transaction() as tx:
             before = self.db.track_ids(tx, list(once))
@@ -711,318 +701,9 @@ class Store:
         self, since: datetime, until: datetime, worker: str | None = None
     ) -> list[Track]:
         """Stored tracks that overlap ``since``…``until`` (aware times), in order of start."""
-        since, until = _aware(since, "since"), _aware(until, "until")
+        since, until = aware_utc(since, "since"), aware_utc(until, "until")
         if until < since:
             raise InputError(f"until ({until.isoformat()}) is before since ({since.isoformat()})")
         with self.db.transaction(write=False) as tx:
             rows = self.db.fetch_tracks(tx, since, until, worker)
-        return [_track(row) for row in rows]
-
-
-# --- helpers ------------------------------------------------------------------------------
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable: a power cut must not undo a finished backup."""
-    handle = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-
-
-def _report_id(value: int) -> int:
-    """The id of a report that may exist: both stores keep ids as 64-bit signed integers.
-
-    A larger id would overflow SQLite's binding (and is a numeric, not a bigint,
-    to PostgreSQL); no report has it, so it is simply not found.
-    """
-    try:
-        number = operator.index(value)  # numpy integers too
-    except TypeError:
-        raise NotFoundError(f"report {value!r} does not exist") from None
-    if not 0 < number <= MAX_ID:
-        raise NotFoundError(f"report {value} does not exist")
-    return number
-
-
-def _aware(value: datetime, field: str) -> datetime:
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        raise InputError(f"{field}: needs a time with a time zone")
-    return check_year(value, field).astimezone(UTC)
-
-
-@lru_cache(maxsize=64)
-def _crs_name(crs: str) -> str:
-    name = normalize_crs(crs)
-    return name if isinstance(name, str) else name.to_string()
-
-
-def _check_page(query: ReportQuery) -> None:
-    if not (isinstance(query.limit, int) and 1 <= query.limit <= 10_000):
-        raise InputError(f"limit: must be between 1 and 10000, got {query.limit!r}")
-    if not (isinstance(query.offset, int) and query.offset >= 0):
-        raise InputError(f"offset: must be 0 or more, got {query.offset!r}")
-
-
-def _checked_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
-    try:
-        west, south, east, north = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise InputError("bbox: needs four numbers west, south, east, north") from None
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise InputError(
-            f"bbox: ({west}, {south}, {east}, {north}) is not west ≤ east, south ≤ north in WGS-84"
-        )
-    return west, south, east, north
-
-
-def _levels_json(levels: Sequence[Level]) -> str:
-    return json.dumps(
-        [{"key": lv.key, "label": lv.label, "coverage": lv.coverage, "default": lv.default}
-         for lv in levels],
-        ensure_ascii=False,
-    )  # fmt: skip
-
-
-def _generation(row: dict, active: int | None) -> Generation:
-    return Generation(
-        row["id"],
-        row["label"],
-        row["created_at"],
-        levels_from_json(row["levels"]),
-        row["grid_count"],
-        row["id"] == active,
-    )
-
-
-def _road_rows(roads: gpd.GeoDataFrame | None) -> list[tuple]:
-    """(position, name, kind, line) of each road; a layer's kind is "class" or "highway"."""
-    if roads is None or len(roads) == 0:
-        return []
-    kinds = roads["class"] if "class" in roads else roads.get("highway")
-    names = roads.get("name")
-    return [
-        (position, _text(names, position), _text(kinds, position), geometry)
-        for position, geometry in enumerate(roads.geometry)
-        if geometry is not None and not geometry.is_empty
-    ]
-
-
-def _text(column: pd.Series | None, position: int) -> str | None:
-    value = None if column is None else column.iloc[position]
-    return None if value is None or pd.isna(value) else str(value)
-
-
-def _grid_rows(generation_id: int, hierarchy: Hierarchy) -> list[dict]:
-    rows = []
-    for depth, key in enumerate(hierarchy.levels):
-        grids = hierarchy.grids(key)
-        extra = [c for c in grids.columns if c not in ("code", "name", "parent", "geometry")]
-        attributes = grids[extra].to_dict("records") if extra else [{}] * len(grids)
-        for (code, name, parent, geometry), attrs in zip(
-            grids[["code", "name", "parent", "geometry"]].itertuples(index=False, name=None),
-            attributes,
-            strict=True,
-        ):
-            rows.append(
-                {
-                    "generation_id": generation_id,
-                    "depth": depth,
-                    "level": key,
-                    "code": code,
-                    "name": name,
-                    "parent": parent,
-                    "attributes": json.dumps(_plain(attrs), ensure_ascii=False),
-                    "geometry": geometry,
-                }
-            )
-    return rows
-
-
-def _plain(values: dict) -> dict:
-    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()}
-
-
-def _grid_frame(rows: list[dict], level: Level) -> gpd.GeoDataFrame:
-    attributes = pd.DataFrame(
-        [
-            json.loads(r["attributes"])
-            if isinstance(r["attributes"], str)
-            else (r["attributes"] or {})
-            for r in rows
-        ]
-    )
-    frame = gpd.GeoDataFrame(
-        {
-            "code": [r["code"] for r in rows],
-            "name": [r["name"] for r in rows],
-            "parent": [r["parent"] for r in rows],
-        },
-        geometry=shapely.from_wkb([r["geometry"] for r in rows]),
-        crs=4326,
-    )
-    return pd.concat([frame, attributes], axis=1).set_geometry("geometry")
-
-
-def _placement_columns(hierarchy: Hierarchy | None, lon: np.ndarray, lat: np.ndarray) -> dict:
-    """Per point, as columns: the code at every depth, assignment status and distance."""
-    count = len(lon)
-    columns: dict[str, list] = {c: [None] * count for c in CODE_COLUMNS}
-    if hierarchy is None:
-        return {**columns, "assignment": ["unassigned"] * count, "distance_m": [None] * count}
-    assigned = hierarchy.assign(lon, lat)
-    for depth, key in enumerate(hierarchy.levels):
-        codes = assigned[f"{key}_code"]
-        columns[f"code{depth}"] = codes.astype(object).where(codes.notna(), None).tolist()
-    distance = assigned["distance_m"]
-    columns["assignment"] = assigned["status"].astype(str).tolist()
-    columns["distance_m"] = distance.astype(object).where(distance.notna(), None).tolist()
-    return columns
-
-
-def _placements(hierarchy: Hierarchy | None, lon: np.ndarray, lat: np.ndarray) -> list[dict]:
-    """Per point, as rows: the code columns, assignment status and distance."""
-    columns = _placement_columns(hierarchy, lon, lat)
-    names = list(columns)
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-def _base_depth(hierarchy: Hierarchy | None) -> int | None:
-    """Reports are handled first by the finest full level's grid (e.g. the micro-grid)."""
-    if hierarchy is None:
-        return None
-
-    return base_level([hierarchy.level(key) for key in hierarchy.levels])
-
-
-def _codes_by_level(codes: dict, levels: Sequence[Level]) -> dict:
-    return {level.key: codes.get(f"code{d}") for d, level in enumerate(levels or ())}
-
-
-def _history_row(
-    report_id, at, actor, action, from_status=None, to_status=None, note="", data=None
-) -> dict:
-    return {
-        "report_id": report_id,
-        "at": at,
-        "actor": actor,
-        "action": action,
-        "from_status": from_status,
-        "to_status": to_status,
-        "note": note,
-        "data": json.dumps(data or {}, ensure_ascii=False),
-    }
-
-
-def _received_history(new: dict, ids: list[int], actor: str) -> dict:
-    """History columns: one "received" entry per new report (where it landed is on the row)."""
-    return {"report_id": ids, "at": new["received_at"],
-            "actor": [r or actor for r in new["reporter"]], "action": "received",
-            "from_status": None, "to_status": RECEIVED, "note": "", "data": None}  # fmt: skip
-
-
-def _dedupe_batch(reports: Sequence[NewReport]) -> tuple[dict[int, NewReport], dict[int, int]]:
-    """Reports to store (by first index) and, for each index, the index that stands for it."""
-    first_of: dict[str, int] = {}
-    unique: dict[int, NewReport] = {}
-    stands_for: dict[int, int] = {}
-    for i, report in enumerate(reports):
-        key = report.external_id
-        if key is None or key not in first_of:
-            if key is not None:
-                first_of[key] = i
-            unique[i] = report
-            stands_for[i] = i
-            continue
-        if reports[first_of[key]].content_key() != report.content_key():
-            raise DuplicateReportError(
-                f"external_id {key}: reports {first_of[key] + 1} and {i + 1} of the batch "
-                "say different things"
-            )
-        stands_for[i] = first_of[key]
-    return unique, stands_for
-
-
-def _not_stored_yet(batch: dict, existing: dict[str, tuple[int, str]]) -> list[bool]:
-    """Which rows to store; a stored external id with other content refuses the batch."""
-    keep = []
-    for key, content in zip(batch["external_id"], batch["content_key"], strict=True):
-        if key is not None and key in existing and existing[key][1] != content:
-            raise DuplicateReportError(
-                f"external_id {key}: already used by report {existing[key][0]}, "
-                "which says something different"
-            )
-        keep.append(key is None or key not in existing)
-    return keep
-
-
-def _subset(columns: dict, keep: list[bool]) -> dict:
-    if all(keep):
-        return columns
-    return {name: [v for v, k in zip(values, keep, strict=True) if k]
-            if isinstance(values, list) else values
-            for name, values in columns.items()}  # fmt: skip
-
-
-def _result(report: NewReport, stored: tuple[int, bool], first: bool) -> IntakeResult:
-    report_id, created = stored
-    return IntakeResult(report_id, report.external_id, created and first)
-
-
-def _points_frame(rows: list[tuple], levels: Sequence[Level]) -> pd.DataFrame:
-    names = ["lon", "lat", "time", "received_at", "category",
-             *(f"{level.key}_code" for level in levels)]  # fmt: skip
-    frame = pd.DataFrame(rows, columns=names)
-    for column in ("time", "received_at"):
-        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
-    for column in names[4:]:
-        frame[column] = frame[column].astype("category")
-    return frame.astype({"lon": float, "lat": float})
-
-
-def _counts_frame(rows: list[dict]) -> pd.DataFrame:
-    columns = ["code", *STATUSES, "total", "open", "overdue"]
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype=object if c == "code" else int) for c in columns})
-    frame = pd.DataFrame(rows)
-    table = frame.pivot_table(index="code", columns="status", values="n", aggfunc="sum",
-                              fill_value=0)  # fmt: skip
-    table = table.reindex(columns=list(STATUSES), fill_value=0)
-    table["total"] = table.sum(axis=1)
-    table["open"] = table[list(OPEN_STATUSES)].sum(axis=1)
-    table["overdue"] = frame.groupby("code")["overdue"].sum().reindex(table.index).fillna(0)
-    return table.astype(int).reset_index()[columns].rename_axis(columns=None)
-
-
-def _track_row(track: Track) -> dict:
-    """A track as the store keeps it: a line of its positions, its times as int64 ns."""
-    positions = np.column_stack([track.lon, track.lat])
-    if len(positions) == 1:
-        positions = np.repeat(positions, 2, axis=0)  # a line needs two points
-    return {
-        "digest": track.digest(),
-        "worker": track.worker,
-        "name": track.name,
-        "source": track.source,
-        "started_at": track.start.floor("us").to_pydatetime(),
-        "ended_at": track.end.ceil("us").to_pydatetime(),
-        "points": len(track.lon),
-        "times": np.asarray(track.times, "datetime64[ns]").view(np.int64).tobytes(),
-        "geometry": shapely.to_wkb(shapely.linestrings(positions)),
-    }
-
-
-def _track(row: dict) -> Track:
-    positions = shapely.get_coordinates(shapely.from_wkb(bytes(row["geometry"])))
-    positions = positions[: row["points"]]
-    times = np.frombuffer(bytes(row["times"]), dtype=np.int64).view("datetime64[ns]")
-    return Track(row["name"], row["worker"], times.copy(), positions[:, 0].copy(),
-                 positions[:, 1].copy(), row["source"] or "", id=row["id"])  # fmt: skip
-
-
-def _frame(rows: list[dict]) -> gpd.GeoDataFrame:
-    if not rows:
-        return gpd.GeoDataFrame({"id": []}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
-    geometry = shapely.from_wkb([r.pop("geometry") for r in rows])
-    return gpd.GeoDataFrame(rows, geometry=geometry, crs=4326)
+        return [track_of_row(row) for row in rows]
