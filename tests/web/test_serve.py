@@ -132,6 +132,35 @@ def test_a_worker_that_dies_is_replaced_and_serving_goes_on(served):
     }
 
 
+def _living_children(pid: int) -> set[int]:
+    """Child processes that are still running (a killed worker stays a zombie a while)."""
+    return {child for child in _children(pid) if _running(child)}
+
+
+def test_workers_killed_young_again_and_again_are_replaced_and_serving_goes_on(served, tmp_path):
+    # As an OOM killer or a native crash would: a worker dies, then its replacements
+    # die seconds after they start. Granian alone calls that a crash loop and stops.
+    base, process = served
+    lookup = f"{base}/api/lookup?lon={WEST + STEP / 2}&lat={SOUTH + STEP / 2}"
+    seen = _living_children(process.pid)
+    victim = min(seen)
+    for _ in range(3):
+        os.kill(victim, signal.SIGKILL)
+        _wait_until(lambda dead=victim: not _running(dead), 10, "the worker to die")
+        assert _get(lookup)["codes"]["grid"] == "101"  # the other worker serves meanwhile
+        _wait_until(lambda: _living_children(process.pid) - seen, 60, "a replacement worker")
+        victim = min(_living_children(process.pid) - seen)
+        seen.add(victim)
+    os.kill(victim, signal.SIGKILL)
+    _wait_until(lambda: _logged(tmp_path, "Started worker") >= 3, 120, "a worker to start")
+    assert process.poll() is None, (tmp_path / "server.log").read_text()
+    assert len(_living_children(process.pid)) == 2
+    assert _logged(tmp_path, "starting another in") == 4
+    with ThreadPoolExecutor(8) as pool:  # new connections: the kernel hands them to both workers
+        answers = list(pool.map(_get, [lookup] * 32))
+    assert {a["codes"]["grid"] for a in answers} == {"101"}
+
+
 def _running(pid: int) -> bool:
     """Whether a process is alive (a zombie waiting for its parent counts as gone)."""
     found = _state_and_parent(pid)
