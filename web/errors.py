@@ -17,9 +17,12 @@ from geogrid.storage import (
     TopologyRefusedError,
 )
 from geogrid.workflow import IllegalTransitionError
+from web.limits import TooCostlyError, TooLargeError
 
 #: Most specific first: the first class an error is an instance of decides.
 STATUS_OF_ERROR: tuple[tuple[type[GeogridError], int], ...] = (
+    (TooLargeError, 413),
+    (TooCostlyError, 422),
     (NotFoundError, 404),
     (DuplicateReportError, 409),
     (IllegalTransitionError, 409),
