@@ -242,12 +242,13 @@ _ERROR = {"description": "bad input; the message names the field",
 
 
 _LIMIT = {**_ERROR, "description": "over a GEOGRID_MAX_* limit; the message names it"}
+_BUSY = {**_ERROR, "description": "the worker is busy with costly requests; see Retry-After"}
 
 
 def _ok(description: str, kind: str = "application/json") -> dict:
     return {"200": {"description": description, "content": {kind: {"schema": {
         "type": "string", "format": "binary"} if kind == "image/png" else {"type": "object"}}}},
-        "400": _ERROR}  # fmt: skip
+        "400": _ERROR, "503": _BUSY}  # fmt: skip
 
 
 OPENAPI_PATHS: dict[str, Any] = {

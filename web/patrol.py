@@ -441,6 +441,7 @@ _ERROR = {
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
 _LIMIT = {**_ERROR, "description": "over a GEOGRID_MAX_* limit; the message names it"}
+_BUSY = {**_ERROR, "description": "the worker is busy with costly requests; see Retry-After"}
 _GPX_BODY = {
     "required": True,
     "description": "GPX 1.0/1.1 with timed track points",
@@ -471,6 +472,7 @@ _COMPLIANCE_RESPONSES = {
         "or a GeoJSON layer with a colour per grid"
     },
     "400": _ERROR,
+    "503": _BUSY,
 }
 _PLACE = {
     "type": "object",
@@ -527,6 +529,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "400": _ERROR,
                 "413": _LIMIT,
                 "422": _LIMIT,
+                "503": _BUSY,
             },
         }
     },
@@ -547,6 +550,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "201": {"description": "stored: one analysis per track, with its id and new"},
                 "400": _ERROR,
                 "413": _LIMIT,
+                "503": _BUSY,
             },
         },
         "get": {
@@ -566,6 +570,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "content": {GEOJSON: {"schema": {"type": "object"}}},
                 },
                 "400": _ERROR,
+                "503": _BUSY,
             },
         },
     },

@@ -58,8 +58,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKERS", 0, "server worker processes; 0: one per CPU core", int),
     Setting(
         "THREADS",
-        1,
-        "threads per worker process; more let slow requests overlap but lengthen the tail",
+        4,
+        "threads per worker process: cheap requests take turns on one, costly ones (analysis, "
+        "patrol) on the others, one computing at a time; 1: costly ones hold up cheap ones",
         int,
     ),
     Setting(

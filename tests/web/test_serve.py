@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SOUTH, STEP, WEST
+from tests.patrol import DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,10 +71,13 @@ def _answers(base: str) -> bool:
     return True
 
 
-def _start(folder: Path, manifest: Path, port: int) -> subprocess.Popen:
-    """``python -m web`` with two workers over a new store, logging to ``server.log``."""
+def _start(folder: Path, manifest: Path, port: int, **more: str) -> subprocess.Popen:
+    """``python -m web`` with two workers over a new store, logging to ``server.log``.
+
+    ``more`` settings (names without the prefix) are added or override those.
+    """
     settings = {"STORE": f"sqlite:///{folder / 'served.db'}", "MANIFEST": str(manifest),
-                "PORT": str(port), "WORKERS": "2", "TILES": "none"}  # fmt: skip
+                "PORT": str(port), "WORKERS": "2", "TILES": "none", **more}  # fmt: skip
     env = os.environ | {f"GEOGRID_{name}": value for name, value in settings.items()}
     log = (folder / "server.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "web"], cwd=ROOT, env=env,
@@ -186,4 +190,37 @@ def test_sigterm_while_workers_are_still_loading_stops_the_server(tmp_path, tiny
         _wait_until(lambda: not any(_running(pid) for pid in workers), 30, "the workers to stop")
     finally:
         process.kill()
+        process.stdout_file.close()
+
+
+def _post_json(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return response.status, json.load(response)
+
+
+def test_a_lookup_is_answered_while_a_costly_request_computes_in_the_same_worker(
+    tmp_path, tiny_manifest
+):
+    # One worker, so the lookup cannot go to another; the plan searches for 5 s.
+    port = _free_port()
+    process = _start(tmp_path, tiny_manifest, port, WORKERS="1",
+                     PATROL_NETWORK=str(DATA / "lattice.geojson"))  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    places = [{"weight": 1 + i, "lon": WEST + 0.005 * (i % 5), "lat": SOUTH + 0.005 * (i // 5)}
+              for i in range(10)]  # fmt: skip
+    plan = {"start": {"lon": WEST, "lat": SOUTH}, "places": places, "time_limit_s": 5}
+    try:
+        _wait_until(lambda: _logged(tmp_path, "Started worker") == 1, 120, "the worker")
+        with ThreadPoolExecutor(1) as pool:
+            planned = pool.submit(_post_json, base + "/api/patrol/plan", plan)
+            time.sleep(1)  # the plan is computing
+            answer = _get(f"{base}/api/lookup?lon={WEST + STEP / 2}&lat={SOUTH + STEP / 2}")
+            assert not planned.done(), "the lookup waited for the plan"
+            assert answer["codes"]["grid"] == "101"
+            assert planned.result()[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
         process.stdout_file.close()
