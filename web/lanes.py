@@ -7,7 +7,9 @@ side by side they would only wait for each other on the interpreter lock
 requests (the analysis and patrol computations, each bounded by the limits of
 :mod:`web.limits`) take turns on the other lane. While one computes, the
 interpreter hands its lock to a cheap request every few milliseconds, so a
-lookup is answered at once instead of after the computation.
+lookup is answered at once instead of after the computation. A large body
+(a batch of reports, a long route) takes the costly lane too, whatever the
+route: reading and checking 5 MB of JSON takes seconds.
 
 At most ``THREADS - 1`` costly requests are let in at once, running or
 waiting, so a thread is always left for the cheap lane; one more is answered
@@ -26,6 +28,8 @@ from geogrid.errors import GeogridError
 COSTLY_BLUEPRINTS = frozenset({"analysis", "patrol"})
 #: Their endpoints that only store or list, bounded by the limits: cheap.
 CHEAP_ENDPOINTS = frozenset({"patrol.routes", "patrol.create_route"})
+#: A body larger than this makes a request costly (a batch of ~800 reports: ~40 ms).
+CHEAP_BODY_BYTES = 65_536
 #: Seconds a costly request waits for its turn before it is answered 503.
 COSTLY_WAIT_S = 30
 #: Seconds a client refused for a busy worker is asked to wait.
@@ -85,14 +89,20 @@ class Lanes:
         )
 
 
-def is_costly(endpoint: str | None) -> bool:
-    """Whether the requests of an endpoint take the costly lane.
+def is_costly(endpoint: str | None, body_bytes: int | None = 0) -> bool:
+    """Whether a request takes the costly lane, by its endpoint and its body's size.
+
+    A body of unknown size (sent in chunks) counts as large.
 
     Examples
     --------
     >>> is_costly("analysis.heat_png"), is_costly("patrol.routes"), is_costly("api.lookup")
     (True, False, False)
+    >>> is_costly("api.create_reports", 4_500_000), is_costly("api.create_reports", None)
+    (True, True)
     """
+    if body_bytes is None or body_bytes > CHEAP_BODY_BYTES:
+        return True
     if endpoint is None or endpoint in CHEAP_ENDPOINTS:
         return False
     return endpoint.split(".", 1)[0] in COSTLY_BLUEPRINTS
@@ -107,7 +117,15 @@ def init_app(app: Flask) -> None:
 
 def _enter() -> None:
     lanes: Lanes = current_app.extensions["geogrid.lanes"]
-    g.geogrid_lane = lanes.enter_costly() if is_costly(request.endpoint) else lanes.enter_cheap()
+    costly = is_costly(request.endpoint, _body_bytes())
+    g.geogrid_lane = lanes.enter_costly() if costly else lanes.enter_cheap()
+
+
+def _body_bytes() -> int | None:
+    """The body's declared size: 0 without a body, None when it comes in chunks."""
+    if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        return None
+    return request.content_length or 0
 
 
 def _leave(_error: BaseException | None) -> None:

@@ -106,7 +106,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "MAX_PAGE_POINTS",
-        200_000,
+        100_000,
         "most line points one page of patrol routes holds; a longer page ends early (next link)",
         int,
     ),

@@ -37,3 +37,16 @@ def test_only_the_computing_routes_take_the_costly_lane(app):
     assert costly and {e.split(".")[0] for e in costly} == COSTLY_BLUEPRINTS
     assert {"patrol.plan", "patrol.tracks", "analysis.heat_png"} <= costly
     assert not costly & {"patrol.routes", "patrol.create_route", "api.lookup", "static"}
+
+
+def test_a_large_body_takes_the_costly_lane_whatever_the_route(app):
+    client = app.test_client()
+    lanes = app.extensions["geogrid.lanes"]
+    report = {"category": "fire", "lon": 120.005, "lat": 28.005}
+    held = lanes.enter_costly()
+    try:
+        batch = client.post("/api/reports", json={"reports": [report] * 2000})  # ~110 kB
+        assert batch.status_code == 503
+        assert client.post("/api/reports", json=report).status_code == 201
+    finally:
+        lanes.leave(held)
