@@ -14,6 +14,8 @@ route: reading and checking 5 MB of JSON takes seconds.
 At most ``THREADS - 1`` costly requests are let in at once, running or
 waiting, so a thread is always left for the cheap lane; one more is answered
 503 with ``Retry-After``, as is one that waited ``COSTLY_WAIT_S`` for its turn.
+Threads are cheap while they wait: the default 8 lets in the six requests a
+browser sends at once (the commander's map with every layer on).
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKERS", 0, "server worker processes; 0: one per CPU core", int),
     Setting(
         "THREADS",
-        4,
+        8,
         "threads per worker process: cheap requests take turns on one, costly ones (analysis, "
         "patrol) on the others, one computing at a time; 1: costly ones hold up cheap ones",
         int,
