@@ -66,23 +66,27 @@ WATCH_READY = """(() => {
 
 
 class Server:
-    """The app in a child process; ``with Server(url) as base:`` gives its base URL."""
+    """The app in a child process; ``with Server(url) as base:`` gives its base URL.
 
-    def __init__(self, store_url: str, log: Path):
-        self.store_url, self.log = store_url, log
+    ``settings`` (names without the ``GEOGRID_`` prefix) override the ones set here.
+    """
+
+    def __init__(self, store_url: str, log: Path, settings: dict[str, str] | None = None):
+        self.store_url, self.log, self.settings = store_url, log, settings or {}
 
     def __enter__(self) -> str:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         settings = {"STORE": self.store_url, "MANIFEST": str(MANIFEST), "TILES": "none",
-                    "HOST": "127.0.0.1", "PORT": str(port), "SAMPLE_REPORTS": "false"}  # fmt: skip
+                    "HOST": "127.0.0.1", "PORT": str(port), "SAMPLE_REPORTS": "false",
+                    **self.settings}  # fmt: skip
         env = os.environ | {f"GEOGRID_{k}": v for k, v in settings.items()}
         with open(self.log, "w") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "web"], cwd=ROOT, env=env,
                                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline and self.process.poll() is None:
             if self._workers_started() >= WORKERS:
                 urllib.request.urlopen(base + "/api/levels", timeout=30).read()

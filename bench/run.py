@@ -12,6 +12,7 @@ BENCHMARKS = [
     "bench_patrol.py",
     "bench_analysis.py",
     "bench_web.py",
+    "bench_costly.py",
 ]
 
 

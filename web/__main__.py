@@ -6,11 +6,19 @@ the sample reports when asked) and closes it; then Granian starts
 :mod:`web.wsgi` with its own store connections and point index, and restarts a
 worker that dies. Several processes, not threads, because a lookup is Python
 work that holds the interpreter lock.
+
+A worker that keeps dying young (killed for memory, a crash in native code) is
+replaced after pauses that double, up to half a minute, while the other
+workers go on serving: Granian alone would stop the whole server at the
+second quick death. Under systemd, ``docs/geogrid.service`` restarts the
+server itself if it ever stops.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import dataclass
 
 from granian import Granian
 from granian.constants import Interfaces
@@ -24,6 +32,72 @@ from web.state import hierarchy, now, store
 SAMPLE_COUNT = 20_000
 #: Seconds a worker has to finish its requests and stop before it is killed.
 WORKER_STOP_S = 10
+
+
+@dataclass
+class RespawnPauses:
+    """Seconds to wait before replacing a dead worker, from how long it lived.
+
+    A worker that served for ``steady_s`` or more is replaced at once; each one
+    that dies sooner waits twice as long as the last, from ``first_s`` up to
+    ``longest_s``, so a crash that comes back at every start costs a little CPU
+    now and then instead of a loop of start-ups.
+
+    Examples
+    --------
+    >>> pauses = RespawnPauses()
+    >>> [pauses.next(lived_s=3.0) for _ in range(7)]
+    [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    >>> pauses.next(lived_s=600.0)
+    0.0
+    """
+
+    first_s: float = 1.0
+    longest_s: float = 30.0
+    steady_s: float = 60.0
+    last_s: float = 0.0
+
+    def next(self, lived_s: float) -> float:
+        """The pause before replacing a worker that lived ``lived_s`` seconds."""
+        young = lived_s < self.steady_s
+        self.last_s = min(self.longest_s, max(self.first_s, 2 * self.last_s)) if young else 0.0
+        return self.last_s
+
+
+class PatientGranian(Granian):
+    """Granian whose dead workers are replaced after :class:`RespawnPauses`, never given up on.
+
+    Granian (2.x) stops every worker and exits when a worker dies within 5.5 s of
+    being respawned ("Worker crash loop detected"). This hooks its respawn step,
+    a private method: tests/web/test_serve.py kills young workers again and again,
+    so a Granian release that changes it fails there, not in production.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pauses = RespawnPauses()
+
+    def _respawn_workers(self, workers, spawn_target, target_loader, delay: float = 0):
+        for idx in workers:
+            dead = not self.wrks[idx].is_alive()  # alive: a reload or lifetime respawn
+            if dead and not self._paused(idx):
+                return  # told to stop during the pause; the shutdown follows
+            super()._respawn_workers([idx], spawn_target, target_loader, delay)
+        # Granian's crash-loop check looks for a worker respawned under 5.5 s ago:
+        # with no record of one it never fires, and the pauses space the respawns.
+        self.respawned_wrks.clear()
+
+    def _paused(self, idx: int) -> bool:
+        """Wait the pause before replacing worker ``idx``; False if told to stop meanwhile."""
+        lived_s = time.monotonic() - self.wrks[idx].birth
+        pause_s = self.pauses.next(lived_s)
+        if pause_s:
+            print(f"geogrid: worker-{idx + 1} died {lived_s:.1f} s after it started; "
+                  f"starting another in {pause_s:.0f} s", flush=True)  # fmt: skip
+        deadline = time.monotonic() + pause_s
+        while time.monotonic() < deadline and not self.interrupt_signal:
+            time.sleep(0.1)  # SIGTERM and SIGINT set interrupt_signal
+        return not self.interrupt_signal
 
 
 def main() -> None:
@@ -42,7 +116,7 @@ def main() -> None:
     workers = app.config["WORKERS"] or os.cpu_count() or 1
     print(f"geogrid: serving {name} on http://{host}:{port}/ "
           f"({workers} workers)", flush=True)  # fmt: skip
-    Granian(
+    PatientGranian(
         "web.wsgi:app",
         address=host,
         port=port,

@@ -17,8 +17,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from geogrid.analysis import events, heat, hotspots, risk
 from geogrid.errors import InputError
-from web import params
+from web import limits, params
 from web.geojson import feature_collection, grid_features
+from web.limits import TooCostlyError
 from web.state import hierarchy, now, store, zone
 
 blueprint = Blueprint("analysis", __name__)
@@ -40,6 +41,21 @@ def _level() -> str:
     if level not in h.levels:
         raise InputError(f"query parameter 'level' must be one of {', '.join(h.levels)}")
     return level
+
+
+def _at_most_grids(level: str) -> None:
+    """Refuse a hot-spot or PAI analysis of a level with too many grids (their weights,
+    their union) before any work: at the building level it would take seconds."""
+    limits.at_most("MAX_ANALYSIS_GRIDS", len(hierarchy().grids(level)), f"grids at level {level}",
+                   TooCostlyError, ": choose a coarser level")  # fmt: skip
+
+
+def _at_most_cells(level: str, cell_m: float) -> None:
+    """Refuse a PAI whose density grid over the level's grids has too many cells."""
+    if cell_m > 0:  # else evaluate_pai names the bad cell_m
+        cells = limits.raster_cells(hierarchy().grids(level).total_bounds, cell_m)
+        limits.at_most("MAX_RASTER_CELLS", cells, f"cells of {cell_m:g} m over the grids",
+                       TooCostlyError, ": choose a larger cell_m")  # fmt: skip
 
 
 def _points(since: datetime | None = None) -> pd.DataFrame:
@@ -103,6 +119,8 @@ def heat_png():
     bbox = params.bbox() or tuple(float(v) for v in hierarchy().grids(_top()).total_bounds)
     width = params.integer("width", 1024, 16, 2048)
     height = params.integer("height", 768, 16, 2048)
+    limits.at_most("MAX_RASTER_CELLS", width * height, "cells (width × height) in the image",
+                   TooCostlyError)  # fmt: skip
     bandwidth = params.number("bandwidth_m", 200.0)
     points = _filtered(params.time("since"), params.time("until"))
     raster = heat.kde_raster(points["lon"], points["lat"], bbox, (width, height), bandwidth,
@@ -133,8 +151,12 @@ def _categories() -> tuple[str, ...]:
 def hexagon_counts():
     """Reports counted in H3 hexagons, as GeoJSON."""
     resolution = params.integer("resolution", 9, 5, 12)
-    points = _filtered(params.time("since"), params.time("until"))
     bbox = params.bbox()
+    view = bbox or tuple(float(v) for v in hierarchy().grids(_top()).total_bounds)
+    limits.at_most("MAX_HEXAGONS", limits.hexagons_in_view(view, resolution),
+                   f"hexagons of resolution {resolution} in the view", TooCostlyError,
+                   ": zoom in (bbox) or choose a coarser resolution")  # fmt: skip
+    points = _filtered(params.time("since"), params.time("until"))
     if bbox is not None:
         west, south, east, north = bbox
         inside = points["lon"].between(west, east) & points["lat"].between(south, north)
@@ -167,6 +189,7 @@ def hexagon_time_slices():
 def hot_spot_table():
     """Gi* per grid of a level: z, p, hot or cold spot and its confidence (90/95/99 %)."""
     level = _level()
+    _at_most_grids(level)
     since, until = params.time("since"), params.time("until")
     points = _points(since)
     spots = hotspots.hot_spots(hierarchy(), points, level, since, until, _categories(),
@@ -180,6 +203,9 @@ def hot_spot_table():
 def pai_table():
     """PAI of kernel density, Gi* and plain counts: trained on one window, tested on the next."""
     level = _level()
+    _at_most_grids(level)
+    cell_m = params.number("cell_m", 50.0)
+    _at_most_cells(level, cell_m)
     test_until = params.time("test_until") or now()
     test_since = params.time("test_since") or test_until - timedelta(days=30)
     train_until = params.time("train_until") or test_since
@@ -187,8 +213,8 @@ def pai_table():
     points = _points(min(train_since, test_since))
     table = hotspots.evaluate_pai(
         hierarchy(), points, (train_since, train_until), (test_since, test_until), level,
-        params.number("top_percent", 5.0), params.number("bandwidth_m", 200.0),
-        params.number("cell_m", 50.0), _categories(),
+        params.number("top_percent", 5.0), params.number("bandwidth_m", 200.0), cell_m,
+        _categories(),
     )  # fmt: skip
     return jsonify(level=level, train=[train_since.isoformat(), train_until.isoformat()],
                    test=[test_since.isoformat(), test_until.isoformat()],
@@ -215,10 +241,14 @@ _ERROR = {"description": "bad input; the message names the field",
           "content": {"application/json": {"schema": {"type": "object"}}}}  # fmt: skip
 
 
+_LIMIT = {**_ERROR, "description": "over a GEOGRID_MAX_* limit; the message names it"}
+_BUSY = {**_ERROR, "description": "the worker is busy with costly requests; see Retry-After"}
+
+
 def _ok(description: str, kind: str = "application/json") -> dict:
     return {"200": {"description": description, "content": {kind: {"schema": {
         "type": "string", "format": "binary"} if kind == "image/png" else {"type": "object"}}}},
-        "400": _ERROR}  # fmt: skip
+        "400": _ERROR, "503": _BUSY}  # fmt: skip
 
 
 OPENAPI_PATHS: dict[str, Any] = {
@@ -251,13 +281,15 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "maximum": 50000}),
             _query("kernel", "kernel shape", {"type": "string", "enum": list(heat.KERNELS)}),
             *_WINDOW],
-        "responses": _ok("PNG covering exactly bbox (X-Geogrid-Bounds)", "image/png")}},
+        "responses": {**_ok("PNG covering exactly bbox (X-Geogrid-Bounds)", "image/png"),
+                      "422": _LIMIT}}},
     "/api/analysis/hexagons": {"get": {
         "summary": "Reports counted in H3 hexagons",
         "parameters": [_BBOX, _query("resolution", "H3 resolution",
                                      {"type": "integer", "minimum": 5, "maximum": 12}),
                        *_WINDOW],
-        "responses": _ok("FeatureCollection of hexagons with count and per_km2", GEOJSON)}},
+        "responses": {**_ok("FeatureCollection of hexagons with count and per_km2", GEOJSON),
+                      "422": _LIMIT}}},
     "/api/analysis/hexagons/slices": {"get": {
         "summary": "H3 hexagon counts per day or week (GeoJSON time slices for an animation)",
         "parameters": [
@@ -274,7 +306,7 @@ OPENAPI_PATHS: dict[str, Any] = {
         "parameters": [_LEVEL, *_WINDOW,
                        _query("permutations", "0: normal p-values; else permutations",
                               {"type": "integer", "minimum": 0, "maximum": 999})],
-        "responses": _ok("grids with z, p, spot, confidence, labels")}},
+        "responses": {**_ok("grids with z, p, spot, confidence, labels"), "422": _LIMIT}}},
     "/api/analysis/pai": {"get": {
         "summary": "Predictive Accuracy Index of KDE, Gi* and counts (train, then test window)",
         "parameters": [
@@ -292,5 +324,6 @@ OPENAPI_PATHS: dict[str, Any] = {
             _query("cell_m", "KDE pixel in metres", {"type": "number", "minimum": 5,
                                                    "maximum": 5000}),
             _CATEGORY],
-        "responses": _ok("one row per method: area_percent, hits, events, hit_percent, pai")}},
+        "responses": {**_ok("one row per method: area_percent, hits, events, hit_percent, pai"),
+                      "422": _LIMIT}}},
 }  # fmt: skip

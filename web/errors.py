@@ -17,9 +17,14 @@ from geogrid.storage import (
     TopologyRefusedError,
 )
 from geogrid.workflow import IllegalTransitionError
+from web.lanes import BusyError
+from web.limits import TooCostlyError, TooLargeError
 
 #: Most specific first: the first class an error is an instance of decides.
 STATUS_OF_ERROR: tuple[tuple[type[GeogridError], int], ...] = (
+    (TooLargeError, 413),
+    (TooCostlyError, 422),
+    (BusyError, 503),
     (NotFoundError, 404),
     (DuplicateReportError, 409),
     (IllegalTransitionError, 409),
@@ -54,7 +59,10 @@ def error_body(kind: str, message: str) -> dict:
 
 
 def _domain_error(exc: GeogridError):
-    return jsonify(error_body(type(exc).__name__, str(exc))), http_status(exc)
+    response = jsonify(error_body(type(exc).__name__, str(exc)))
+    if getattr(exc, "retry_after_s", None):  # a busy worker says when to come back
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response, http_status(exc)
 
 
 def _http_error(exc: HTTPException):

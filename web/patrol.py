@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import shapely
 import shapely.geometry
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from geogrid.crs import to_wgs84
 from geogrid.errors import InputError
@@ -38,9 +39,11 @@ from geogrid.patrol.routing import (
     plan_priority_route,
     plan_street_coverage,
     store_places,
+    streets_in,
 )
 from geogrid.patrol.tracks import analyse_tracks, track_length_m
-from web import params
+from web import limits, params
+from web.limits import TooCostlyError
 from web.state import hierarchy, store
 
 blueprint = Blueprint("patrol", __name__)
@@ -56,8 +59,8 @@ PLAN_FIELDS = {
     "places",
     "format",
 }
-#: Years a stored track's period may name: a year outside them is a slip of the date
-#: picker (0002… while a year is typed), and the calendar's ends would overflow in UTC.
+#: Default size of a page of stored routes.
+ROUTES_PAGE = 100
 _network_lock = threading.Lock()
 
 
@@ -100,18 +103,16 @@ def plan():
     lon, lat = _start(body)
     area = grid_area(hierarchy(), body["grids"]) if body["grids"] else None
     if body["mode"] == "streets":
+        streets = int(streets_in(network(), area).sum())
+        limits.at_most("MAX_PLAN_STREETS", streets, "streets in the plan's area", TooCostlyError,
+                       ": name fewer or smaller grids")  # fmt: skip
         route = plan_street_coverage(network(), area, lon, lat, max_snap_m=body["max_snap_m"])
     else:
-        places = body.get("places")
-        if places is None:
-            places = store_places(
-                store(), hierarchy(), area, plan_level(hierarchy(), body["grids"])
-            )
         route = plan_priority_route(
             network(),
             lon,
             lat,
-            places,
+            _plan_places(body.get("places"), area, body["grids"]),
             max_length_m=body["max_length_m"],
             max_snap_m=body["max_snap_m"],
             time_limit_s=body["time_limit_s"],
@@ -148,6 +149,16 @@ def _plan_body(data: Any) -> dict[str, Any]:
     return body
 
 
+def _plan_places(places: Any, area: Any, grids: list[str]) -> Any:
+    """The places sent, or else the store's hazards and busy grids in the area."""
+    if places is not None:
+        return places
+    places = store_places(store(), hierarchy(), area, plan_level(hierarchy(), grids))
+    limits.at_most("MAX_PLAN_PLACES", len(places), "places (hazards, busy grids) in the plan's "
+                   "area", TooCostlyError, ": name fewer grids, or send the places")  # fmt: skip
+    return places
+
+
 def _choice(body: dict, name: str, choices: tuple[str, ...]) -> None:
     if body[name] not in choices:
         raise InputError(f"body.{name}: must be one of {', '.join(choices)}")
@@ -174,8 +185,9 @@ def _start(body: dict) -> tuple[float, float]:
 
 
 def _places(raw: Any) -> list[dict[str, Any]]:
-    if not isinstance(raw, list) or len(raw) > 500:
-        raise InputError("body.places: must be a list of at most 500 places")
+    if not isinstance(raw, list):
+        raise InputError("body.places: must be a list of places")
+    limits.at_most("MAX_PLAN_PLACES", len(raw), "places in body.places")
     places = []
     for i, place in enumerate(raw):
         where = f"body.places[{i}]"
@@ -198,7 +210,13 @@ def _places(raw: Any) -> list[dict[str, Any]]:
 def _gpx_tracks():
     text = request.get_data(cache=False)
     crs = request.args.get("crs", "WGS-84")
-    return parse_gpx(text, source="body", crs=crs, worker=request.args.get("worker") or None)
+    tracks = parse_gpx(text, source="body", crs=crs, worker=request.args.get("worker") or None)
+    # Reading is quick (a 5 MB body in tens of ms); analysing costs ~10 ms a track.
+    hint = ": `geogrid patrol import` takes larger batches"
+    limits.at_most("MAX_UPLOAD_TRACKS", len(tracks), "tracks in the upload", hint=hint)
+    points = sum(len(track.lon) for track in tracks)
+    limits.at_most("MAX_UPLOAD_POINTS", points, "track points in the upload", hint=hint)
+    return tracks
 
 
 @blueprint.post("/tracks")
@@ -354,15 +372,36 @@ def _rows(frame) -> list[dict[str, Any]]:
 
 @blueprint.get("/routes")
 def routes():
-    """Stored planned routes (of one grid with ``grid``) as GeoJSON."""
-    frame = store().patrol_routes(request.args.get("grid") or None)
+    """Stored planned routes (of one grid with ``grid``) as GeoJSON, a page at a time."""
+    limit = params.integer("limit", ROUTES_PAGE, 1, current_app.config["PAGE_LIMIT"])
+    offset = params.integer("offset", 0, 0, 10_000_000)
+    grid = request.args.get("grid") or None
+    # One more than the page, to know whether another page follows.
+    frame = store().patrol_routes(grid, limit=limit + 1, offset=offset)
+    page = frame.iloc[: _routes_within_points(frame.geometry.values[:limit])]
+    body = _route_features(page)
+    body["numberReturned"] = len(page)
+    if len(page) < len(frame):
+        body["next"] = url_for("patrol.routes", **{**request.args.to_dict(),
+                                                   "offset": offset + len(page)})  # fmt: skip
+    return _geojson(body)
+
+
+def _routes_within_points(lines) -> int:
+    """How many of the first routes fit in a page of MAX_PAGE_POINTS points (at least one)."""
+    points = np.cumsum(shapely.get_num_coordinates(lines))
+    fit = int((points <= current_app.config["MAX_PAGE_POINTS"]).sum())
+    return fit or min(len(lines), 1)  # a route longer than that still gets a page
+
+
+def _route_features(frame) -> dict[str, Any]:
     keep = [c for c in ("id", "grid_code", "shift", "name", "geometry") if c in frame.columns]
     out = frame[keep].copy()
     # A planned route carries its length and walking time; the map shows them.
     attributes = frame["attributes"] if "attributes" in frame.columns else [{}] * len(frame)
     out["length_m"] = [(a or {}).get("length_m") for a in attributes]
     out["walking_minutes"] = [(a or {}).get("walking_minutes") for a in attributes]
-    return _geojson(out.to_geo_dict(drop_id=True))
+    return out.to_geo_dict(drop_id=True)
 
 
 @blueprint.post("/routes")
@@ -373,9 +412,9 @@ def create_route():
         raise InputError("body: needs grid, shift and geometry (a GeoJSON LineString)")
     if data["shift"] not in SHIFTS:
         raise InputError(f"body.shift: must be one of {', '.join(SHIFTS)}")
-    route = PatrolRoute(
-        str(data["grid"]), data["shift"], _line(data["geometry"]), name=str(data.get("name", ""))
-    )
+    line = _line(data["geometry"])
+    limits.at_most("MAX_ROUTE_POINTS", len(line.coords), "points in body.geometry")
+    route = PatrolRoute(str(data["grid"]), data["shift"], line, name=str(data.get("name", "")))
     return jsonify(id=store().add_patrol_route(route)), 201
 
 
@@ -408,6 +447,8 @@ _ERROR = {
     "description": "bad input; the message names the field",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
+_LIMIT = {**_ERROR, "description": "over a GEOGRID_MAX_* limit; the message names it"}
+_BUSY = {**_ERROR, "description": "the worker is busy with costly requests; see Retry-After"}
 _GPX_BODY = {
     "required": True,
     "description": "GPX 1.0/1.1 with timed track points",
@@ -442,6 +483,7 @@ _COMPLIANCE_RESPONSES = {
         "or a GeoJSON layer with a colour per grid"
     },
     "400": _ERROR,
+    "503": _BUSY,
 }
 _PLACE = {
     "type": "object",
@@ -472,7 +514,11 @@ _PLAN = {
         "max_length_m": {"type": "number", "minimum": 0, "maximum": 50_000},
         "max_snap_m": {"type": "number", "minimum": 0, "maximum": 5_000},
         "time_limit_s": {"type": "number", "minimum": 0, "maximum": 5},
-        "places": {"type": "array", "maxItems": 500, "items": _PLACE},
+        "places": {
+            "type": "array",
+            "items": _PLACE,
+            "description": "at most GEOGRID_MAX_PLAN_PLACES (default 500)",
+        },
         "format": {"type": "string", "enum": ["geojson", "gpx"]},
     },
 }
@@ -492,6 +538,9 @@ OPENAPI_PATHS: dict[str, Any] = {
                     },
                 },
                 "400": _ERROR,
+                "413": _LIMIT,
+                "422": _LIMIT,
+                "503": _BUSY,
             },
         }
     },
@@ -511,6 +560,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "200": {"description": "one analysis per track"},
                 "201": {"description": "stored: one analysis per track, with its id and new"},
                 "400": _ERROR,
+                "413": _LIMIT,
+                "503": _BUSY,
             },
         },
         "get": {
@@ -530,6 +581,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "content": {GEOJSON: {"schema": {"type": "object"}}},
                 },
                 "400": _ERROR,
+                "503": _BUSY,
             },
         },
     },
@@ -543,7 +595,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                 *_RULE_QUERY,
             ],
             "requestBody": _GPX_BODY,
-            "responses": _COMPLIANCE_RESPONSES,
+            "responses": {**_COMPLIANCE_RESPONSES, "413": _LIMIT},
         },
         "get": {
             "summary": "Patrols per grid and day from stored tracks (PATROL_MAX_DAYS days at most)",
@@ -561,11 +613,20 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     "/api/patrol/routes": {
         "get": {
-            "summary": "Stored planned routes as GeoJSON",
-            "parameters": [_query("grid", "grid code", {"type": "string"})],
+            "summary": "Stored planned routes as GeoJSON, a page at a time",
+            "parameters": [
+                _query("grid", "grid code", {"type": "string"}),
+                _query(
+                    "limit",
+                    "most routes in the page (default 100)",
+                    {"type": "integer", "minimum": 1, "maximum": 1000},
+                ),
+                _query("offset", "routes skipped", {"type": "integer", "minimum": 0}),
+            ],
             "responses": {
                 "200": {
-                    "description": "routes",
+                    "description": "routes; a page ends early at GEOGRID_MAX_PAGE_POINTS "
+                    "points, and `next` links the next page",
                     "content": {GEOJSON: {"schema": {"type": "object"}}},
                 },
                 "400": _ERROR,
@@ -590,7 +651,12 @@ OPENAPI_PATHS: dict[str, Any] = {
                     }
                 },
             },
-            "responses": {"201": {"description": "stored"}, "400": _ERROR, "404": _ERROR},
+            "responses": {
+                "201": {"description": "stored"},
+                "400": _ERROR,
+                "404": _ERROR,
+                "413": _LIMIT,
+            },
         },
     },
 }

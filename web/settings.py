@@ -83,8 +83,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WORKERS", 0, "server worker processes; 0: one per CPU core", int),
     Setting(
         "THREADS",
-        1,
-        "threads per worker process; more let slow requests overlap but lengthen the tail",
+        8,
+        "threads per worker process: cheap requests take turns on one, costly ones (analysis, "
+        "patrol) on the others, one computing at a time; 1: costly ones hold up cheap ones",
         int,
     ),
     Setting(
@@ -116,6 +117,55 @@ SETTINGS: tuple[Setting, ...] = (
         7,
         "most days of stored patrol tracks one request reads; the map shows a longer period's last",
         _days,
+    ),
+    Setting(
+        "MAX_UPLOAD_TRACKS",
+        100,
+        "most GPX tracks one upload may hold (more: 413); `geogrid patrol import` takes any number",
+        int,
+    ),
+    Setting(
+        "MAX_UPLOAD_POINTS", 50_000, "most GPX track points one upload may hold (more: 413)", int
+    ),
+    Setting(
+        "MAX_PLAN_STREETS",
+        400,
+        "most streets one street-coverage patrol plan may walk (more: 422)",
+        int,
+    ),
+    Setting(
+        "MAX_PLAN_PLACES",
+        500,
+        "most places one priority patrol plan may visit (sent: 413; from the store: 422)",
+        int,
+    ),
+    Setting(
+        "MAX_ROUTE_POINTS", 10_000, "most points one stored patrol route may have (more: 413)", int
+    ),
+    Setting(
+        "MAX_PAGE_POINTS",
+        100_000,
+        "most line points one page of patrol routes holds; a longer page ends early (next link)",
+        int,
+    ),
+    Setting(
+        "MAX_RASTER_CELLS",
+        4_194_304,
+        "most cells one analysis raster may have: heat.png width × height, PAI's density grid "
+        "(more: 422)",
+        int,
+    ),
+    Setting(
+        "MAX_HEXAGONS",
+        20_000,
+        "most H3 hexagons the view of a hexagon count may hold at its resolution (more: 422)",
+        int,
+    ),
+    Setting(
+        "MAX_ANALYSIS_GRIDS",
+        2_500,
+        "most grids the level of a hot-spot or PAI analysis may have (more: 422)",
+        int,
     ),
 )
 

@@ -589,21 +589,32 @@ def plan_street_coverage(
     )
 
 
-def _mark_required(network: RoadNetwork, area: Any) -> RoadNetwork:
-    graph = network.graph.copy()
+def streets_in(network: RoadNetwork, area: Any) -> np.ndarray:
+    """Which streets (edges) of the network lie in ``area``: those whose middle it covers.
+
+    ``area`` is a WGS-84 polygon, or None for the whole network; the mask is in the
+    order of ``network.edges``. These are the streets :func:`plan_street_coverage` walks.
+
+    Examples
+    --------
+    >>> from geogrid import Hierarchy
+    >>> from geogrid.patrol.network import default_network
+    >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+    >>> int(streets_in(default_network(h), grid_area(h, ["330399001001"])).sum())
+    189
+    """
     if area is None:
-        inside = np.ones(len(network.edges), dtype=bool)
-    else:
-        if not isinstance(area, shapely.Geometry) or area.geom_type not in (
-            "Polygon",
-            "MultiPolygon",
-        ):
-            raise InputError("area: must be a WGS-84 polygon (a grid)")
-        middles = shapely.line_interpolate_point(
-            network.edges.geometry.values, 0.5, normalized=True
-        )
-        # 1e-6 degree (about 10 cm) keeps streets drawn along the boundary.
-        inside = shapely.covered_by(middles, area.buffer(1e-6))
+        return np.ones(len(network.edges), dtype=bool)
+    if not isinstance(area, shapely.Geometry) or area.geom_type not in ("Polygon", "MultiPolygon"):
+        raise InputError("area: must be a WGS-84 polygon (a grid)")
+    middles = shapely.line_interpolate_point(network.edges.geometry.values, 0.5, normalized=True)
+    # 1e-6 degree (about 10 cm) keeps streets drawn along the boundary.
+    return shapely.covered_by(middles, area.buffer(1e-6))
+
+
+def _mark_required(network: RoadNetwork, area: Any) -> RoadNetwork:
+    inside = streets_in(network, area)
+    graph = network.graph.copy()
     for (u, v, k), flag in zip(
         network.edges[["u", "v", "key"]].itertuples(index=False), inside, strict=True
     ):
@@ -675,6 +686,7 @@ __all__ = [
     "plan_street_coverage",
     "priority_places",
     "store_places",
+    "streets_in",
 ]
 
 

@@ -488,16 +488,22 @@ class Dialect:
         )
         return route_id
 
-    def fetch_routes(self, tx, grid_code: str | None) -> list[dict]:
+    def fetch_routes(
+        self, tx, grid_code: str | None, limit: int | None = None, offset: int = 0
+    ) -> list[dict]:
         query = (
             f"SELECT id, grid_code, shift, name, attributes, {self.geometry_select()} "
             f"AS geometry FROM patrol_routes"
         )
-        params = []
+        params: list = []
         if grid_code:
             query += " WHERE grid_code = ?"
             params = [grid_code]
-        rows = self.rows(tx, query + " ORDER BY id", params)
+        query += " ORDER BY id"
+        if limit is not None:
+            query += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        rows = self.rows(tx, query, params)
         for row in rows:
             row["attributes"] = _json(row["attributes"])
         return rows

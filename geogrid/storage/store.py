@@ -669,10 +669,15 @@ class Store:
         with self.db.transaction() as tx:
             return self.db.insert_route(tx, route, self.clock())
 
-    def patrol_routes(self, grid_code: str | None = None) -> gpd.GeoDataFrame:
-        """Planned patrol routes, of one grid if given."""
+    def patrol_routes(
+        self, grid_code: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> gpd.GeoDataFrame:
+        """Planned patrol routes, of one grid if given, in the order stored.
+
+        ``limit`` and ``offset`` give a page of them (all when ``limit`` is None).
+        """
         with self.db.transaction(write=False) as tx:
-            rows = self.db.fetch_routes(tx, grid_code)
+            rows = self.db.fetch_routes(tx, grid_code, limit, offset)
         return frame_of_rows(rows)
 
     def add_tracks(self, tracks: Iterable[Track], *, actor: str = SYSTEM) -> list[TrackIntake]:

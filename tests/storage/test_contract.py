@@ -379,6 +379,14 @@ def test_patrol_routes(active):
         active.add_patrol_route(PatrolRoute("777", "morning", line))
 
 
+def test_patrol_routes_come_a_page_at_a_time(active):
+    line = LineString([IN_101, (WEST + 0.008, SOUTH + 0.008)])
+    ids = [active.add_patrol_route(PatrolRoute("101", "night", line)) for _ in range(5)]
+    assert active.patrol_routes(limit=2, offset=1)["id"].tolist() == ids[1:3]
+    assert active.patrol_routes("101", limit=10, offset=4)["id"].tolist() == ids[4:]
+    assert len(active.patrol_routes(limit=3, offset=5)) == 0
+
+
 # --- patrol tracks -------------------------------------------------------------------------
 
 DAY = (datetime(2026, 11, 23, tzinfo=UTC), datetime(2026, 11, 24, tzinfo=UTC))

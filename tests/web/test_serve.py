@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SOUTH, STEP, WEST
+from tests.patrol import DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,10 +71,13 @@ def _answers(base: str) -> bool:
     return True
 
 
-def _start(folder: Path, manifest: Path, port: int) -> subprocess.Popen:
-    """``python -m web`` with two workers over a new store, logging to ``server.log``."""
+def _start(folder: Path, manifest: Path, port: int, **more: str) -> subprocess.Popen:
+    """``python -m web`` with two workers over a new store, logging to ``server.log``.
+
+    ``more`` settings (names without the prefix) are added or override those.
+    """
     settings = {"STORE": f"sqlite:///{folder / 'served.db'}", "MANIFEST": str(manifest),
-                "PORT": str(port), "WORKERS": "2", "TILES": "none"}  # fmt: skip
+                "PORT": str(port), "WORKERS": "2", "TILES": "none", **more}  # fmt: skip
     env = os.environ | {f"GEOGRID_{name}": value for name, value in settings.items()}
     log = (folder / "server.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "web"], cwd=ROOT, env=env,
@@ -132,6 +136,44 @@ def test_a_worker_that_dies_is_replaced_and_serving_goes_on(served):
     }
 
 
+def _living_children(pid: int) -> set[int]:
+    """Child processes that are still running (a killed worker stays a zombie a while)."""
+    return {child for child in _children(pid) if _running(child)}
+
+
+def _looks_up(url: str) -> bool:
+    """Whether a lookup is answered, with grid 101."""
+    try:
+        return _get(url)["codes"]["grid"] == "101"
+    except OSError:
+        return False
+
+
+def test_workers_killed_young_again_and_again_are_replaced_and_serving_goes_on(served, tmp_path):
+    # As an OOM killer or a native crash would: a worker dies, then its replacements
+    # die seconds after they start. Granian alone calls that a crash loop and stops.
+    base, process = served
+    lookup = f"{base}/api/lookup?lon={WEST + STEP / 2}&lat={SOUTH + STEP / 2}"
+    seen = _living_children(process.pid)
+    victim = min(seen)
+    for _ in range(3):
+        os.kill(victim, signal.SIGKILL)
+        # The other worker serves meanwhile; a connection the kernel handed to the
+        # dying worker may be reset, so the lookup is asked again until answered.
+        _wait_until(lambda: _looks_up(lookup), 10, "the other worker to answer")
+        _wait_until(lambda: _living_children(process.pid) - seen, 60, "a replacement worker")
+        victim = min(_living_children(process.pid) - seen)
+        seen.add(victim)
+    os.kill(victim, signal.SIGKILL)
+    _wait_until(lambda: _logged(tmp_path, "Started worker") >= 3, 120, "a worker to start")
+    assert process.poll() is None, (tmp_path / "server.log").read_text()
+    assert len(_living_children(process.pid)) == 2
+    assert _logged(tmp_path, "starting another in") == 4
+    with ThreadPoolExecutor(8) as pool:  # new connections: the kernel hands them to both workers
+        answers = list(pool.map(_get, [lookup] * 32))
+    assert {a["codes"]["grid"] for a in answers} == {"101"}
+
+
 def _running(pid: int) -> bool:
     """Whether a process is alive (a zombie waiting for its parent counts as gone)."""
     found = _state_and_parent(pid)
@@ -157,4 +199,37 @@ def test_sigterm_while_workers_are_still_loading_stops_the_server(tmp_path, tiny
         _wait_until(lambda: not any(_running(pid) for pid in workers), 30, "the workers to stop")
     finally:
         process.kill()
+        process.stdout_file.close()
+
+
+def _post_json(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return response.status, json.load(response)
+
+
+def test_a_lookup_is_answered_while_a_costly_request_computes_in_the_same_worker(
+    tmp_path, tiny_manifest
+):
+    # One worker, so the lookup cannot go to another; the plan searches for 5 s.
+    port = _free_port()
+    process = _start(tmp_path, tiny_manifest, port, WORKERS="1",
+                     PATROL_NETWORK=str(DATA / "lattice.geojson"))  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    places = [{"weight": 1 + i, "lon": WEST + 0.005 * (i % 5), "lat": SOUTH + 0.005 * (i // 5)}
+              for i in range(10)]  # fmt: skip
+    plan = {"start": {"lon": WEST, "lat": SOUTH}, "places": places, "time_limit_s": 5}
+    try:
+        _wait_until(lambda: _logged(tmp_path, "Started worker") == 1, 120, "the worker")
+        with ThreadPoolExecutor(1) as pool:
+            planned = pool.submit(_post_json, base + "/api/patrol/plan", plan)
+            time.sleep(1)  # the plan is computing
+            answer = _get(f"{base}/api/lookup?lon={WEST + STEP / 2}&lat={SOUTH + STEP / 2}")
+            assert not planned.done(), "the lookup waited for the plan"
+            assert answer["codes"]["grid"] == "101"
+            assert planned.result()[0] == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
         process.stdout_file.close()

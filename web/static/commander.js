@@ -367,12 +367,15 @@
     }
   });
   var routesLoaded = false;
+  function loadRoutes(url) {  /* the routes come a page at a time: follow "next" */
+    return getJSON(url).then(function (d) {
+      routes.addData(d);
+      return d.next ? loadRoutes(d.next) : null;
+    });
+  }
   function refreshRoutes() {
     if (routesLoaded || !map.hasLayer(routes)) { return Promise.resolve(); }
-    return getJSON(cfg.api + "/patrol/routes").then(function (d) {
-      routes.addData(d);
-      routesLoaded = true;
-    });
+    return loadRoutes(cfg.api + "/patrol/routes").then(function () { routesLoaded = true; });
   }
 
   /* --- grid popup ------------------------------------------------------------ */
