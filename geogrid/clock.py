@@ -17,9 +17,8 @@ Examples
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from geogrid.errors import InputError
 
@@ -52,23 +51,43 @@ def fixed_clock(at: datetime) -> Clock:
     return lambda: fixed
 
 
-def clock_from(start: datetime, monotonic: Callable[[], float] = time.monotonic) -> Clock:
-    """A clock that reads ``start`` now and runs forward from there, second by second.
+def clock_from(
+    start: datetime, anchor: datetime | None = None, wall: Clock = system_clock
+) -> Clock:
+    """A clock that read ``start`` at the wall-clock moment ``anchor`` (default: now) and runs on.
 
     A training or demonstration server can live on a chosen day while reports
-    still get distinct, increasing times.
+    still get distinct, increasing times. Several server processes given the same
+    ``start`` and ``anchor`` read the same time.
 
     Examples
     --------
-    >>> ticks = iter([100.0, 100.0, 160.5])
-    >>> clock = clock_from(datetime(2026, 11, 20, tzinfo=UTC), lambda: next(ticks))
-    >>> clock().isoformat()
-    '2026-11-20T00:00:00+00:00'
-    >>> clock().isoformat()
-    '2026-11-20T00:01:00.500000+00:00'
+    >>> eight = datetime(2030, 1, 1, 8, 0, tzinfo=UTC)
+    >>> ticks = iter([eight, eight.replace(minute=1)])
+    >>> clock = clock_from(datetime(2026, 11, 20, tzinfo=UTC), eight, wall=lambda: next(ticks))
+    >>> clock().isoformat(), clock().isoformat()
+    ('2026-11-20T00:00:00+00:00', '2026-11-20T00:01:00+00:00')
     """
-    origin, started = _aware_utc(start), monotonic()
-    return lambda: origin + timedelta(seconds=monotonic() - started)
+    origin = _aware_utc(start)
+    since = wall() if anchor is None else _aware_utc(anchor)
+    return lambda: origin + (wall() - since)
+
+
+def anchored(text: str, wall: Clock = system_clock) -> str:
+    """The clock setting ``text`` with its wall-clock anchor fixed now: ``START@ANCHOR``.
+
+    A server sets this before its workers start, so that they all share one clock.
+
+    Examples
+    --------
+    >>> anchored("")
+    ''
+    >>> anchored("2026-11-20T09:00+08:00", lambda: datetime(2030, 1, 1, tzinfo=UTC))
+    '2026-11-20T09:00+08:00@2030-01-01T00:00:00+00:00'
+    """
+    if not text or "@" in text:
+        return text
+    return f"{text}@{wall().isoformat()}"
 
 
 def parse_clock(value: str | Clock | None) -> Clock:
@@ -91,13 +110,20 @@ def parse_clock(value: str | Clock | None) -> Clock:
         return system_clock
     if callable(value):
         return value
-    try:
-        start = datetime.fromisoformat(value)
-    except ValueError:
-        start = None
-    if start is None or start.tzinfo is None:
+    start_text, _, anchor_text = value.partition("@")
+    start = _moment_or_none(start_text)
+    anchor = _moment_or_none(anchor_text) if anchor_text else None
+    if start is None or (anchor_text and anchor is None):
         raise InputError(f"clock: {value!r} needs a time and zone: 2026-11-20T09:00+08:00")
-    return clock_from(start)
+    return clock_from(start, anchor)
+
+
+def _moment_or_none(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _aware_utc(value: datetime) -> datetime:

@@ -27,7 +27,6 @@ FIRST_YEAR, LAST_YEAR = 1900, 2100
 
 Moment = TypeVar("Moment", bound=date)  # a datetime is a date too
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SPACE_FOR_PLUS = re.compile(r"(T[\d:.]+) (\d\d:?\d\d)$")
 
 
@@ -54,11 +53,15 @@ def check_year(moment: Moment, field: str) -> Moment:
     return moment
 
 
-def parse_moment(text: str, field: str, zone: tzinfo, *, whole_day: bool = False) -> datetime:
+def parse_moment(
+    text: str, field: str, zone: tzinfo, *, whole_day: bool = False, require_offset: bool = False
+) -> datetime:
     """The instant ``text`` names: ISO 8601, without an offset in ``zone``.
 
-    ``zone`` is the district's (its working calendar's ``zone``). A date alone is
-    its first moment, or with ``whole_day`` the first moment of the next day.
+    ``zone`` is the district's (its working calendar's ``zone``). A date alone
+    (2026-11-23, 20261123, 2026-W48-1) is its first moment, or with ``whole_day``
+    the first moment of the next day. With ``require_offset`` (a standard's rule,
+    such as W3C's for Open311), a time without its offset is refused.
 
     Examples
     --------
@@ -79,12 +82,24 @@ def parse_moment(text: str, field: str, zone: tzinfo, *, whole_day: bool = False
     """
     if not isinstance(text, str):
         raise NotAMomentError(f"{field}: must be an ISO 8601 time as text, got {text!r}")
-    if _DATE.fullmatch(text):
-        day = check_year(_parsed(date.fromisoformat, text, field), field)
+    day = _date_alone(text)
+    if day is not None:
+        check_year(day, field)
         return datetime.combine(day + timedelta(days=int(whole_day)), time(), tzinfo=zone)
     text = _SPACE_FOR_PLUS.sub(r"\1+\2", text.replace("Z", "+00:00").replace("z", "+00:00"))
     moment = check_year(_parsed(datetime.fromisoformat, text, field), field)
+    if moment.tzinfo is None and require_offset:
+        raise InputError(
+            f"{field}: {text!r} needs a time zone, e.g. 2026-03-01T08:00:00+08:00 or …Z"
+        )
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+def _date_alone(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _parsed(parse, text: str, field: str):

@@ -28,6 +28,10 @@ A parent with no children at a full-coverage level below it gets a
 ``childless`` *warning* rather than one whole-parent ``gap`` error: it almost
 always means the child layer's parent codes are wrong or the layer is an
 extract, and counting the whole parent as a gap would drown the real gaps.
+
+Why one module of ~900 lines: it holds one idea, validation, as a pipeline of
+checks (geometry, codes, parents, overlaps, gaps, nesting) that share the
+report's vocabulary; split, each check would import the same report builders.
 """
 
 from __future__ import annotations

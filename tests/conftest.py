@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -86,6 +87,18 @@ def write_tiny_district(folder: Path, manifest: str = MANIFEST, grids=None, stre
     path = folder / "district.toml"
     path.write_text(manifest, encoding="utf-8")
     return path
+
+
+#: The tiny district's manifest with a road layer: the lattice of tests/patrol/data.
+MANIFEST_WITH_ROADS = MANIFEST + '[roads]\npath = "roads.geojson"\n'
+LATTICE = Path(__file__).resolve().parent / "patrol" / "data" / "lattice.geojson"
+
+
+def write_tiny_district_with_roads(folder: Path) -> Path:
+    """The tiny district and a street lattice as its ``[roads]`` layer."""
+    manifest = write_tiny_district(folder, MANIFEST_WITH_ROADS)
+    shutil.copy(LATTICE, folder / "roads.geojson")
+    return manifest
 
 
 @pytest.fixture

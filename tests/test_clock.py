@@ -74,3 +74,14 @@ def test_the_clock_really_moves_in_the_child():
                            capture_output=True, text=True, check=True)  # fmt: skip
     here = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(ahead.stdout) - int(here.stdout) in (364, 365)  # midnight may pass in between
+
+
+def test_workers_given_one_anchored_clock_setting_read_one_time():
+    from datetime import timedelta
+
+    from geogrid.clock import anchored, parse_clock
+
+    setting = anchored("2026-11-20T09:00+08:00")  # what `python -m web` hands its workers
+    first, second = parse_clock(setting), parse_clock(setting)  # two workers, started apart
+    assert abs(first() - second()) < timedelta(seconds=1)
+    assert first().date().isoformat() == "2026-11-20"

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from granian import Granian
 from granian.constants import Interfaces
 
+from geogrid.clock import anchored
 from geogrid.reports import ReportQuery
 from geogrid.sample import sample_reports
 from web import create_app
+from web.settings import PREFIX
 from web.state import hierarchy, now, store
 
 #: Reports generated into an empty store when GEOGRID_SAMPLE_REPORTS is on.
@@ -102,6 +104,10 @@ class PatientGranian(Granian):
 
 def main() -> None:
     """Set up the store (boundaries, sample reports if asked), then serve."""
+    # Every worker builds its own app: a clock set to start at a chosen time must
+    # start once, here, so that the workers (and a replaced one) read the same time.
+    clock_variable = PREFIX + "CLOCK"
+    os.environ[clock_variable] = anchored(os.environ.get(clock_variable, ""))
     app = create_app()
     with app.app_context():
         name = store().active_generation().label

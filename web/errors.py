@@ -10,6 +10,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from geogrid.errors import CRSError, GeogridError, InputError
+from geogrid.patrol.network import NoRoadNetworkError
 from geogrid.storage import (
     DuplicateReportError,
     NotFoundError,
@@ -30,6 +31,7 @@ STATUS_OF_ERROR: tuple[tuple[type[GeogridError], int], ...] = (
     (IllegalTransitionError, 409),
     (TopologyRefusedError, 422),
     (StoreUnavailableError, 503),
+    (NoRoadNetworkError, 503),
     (InputError, 400),
     (CRSError, 400),
     (GeogridError, 400),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 
 from flask import Flask, current_app, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from geogrid.errors import GeogridError
 
@@ -119,7 +120,11 @@ def init_app(app: Flask) -> None:
 
 def _enter() -> None:
     lanes: Lanes = current_app.extensions["geogrid.lanes"]
-    costly = is_costly(request.endpoint, _body_bytes())
+    size = _body_bytes()
+    if size is not None and size > current_app.config["MAX_CONTENT_LENGTH"]:
+        # Refused at once: a body over the limit must not wait for, or hold, a seat.
+        raise RequestEntityTooLarge()
+    costly = is_costly(request.endpoint, size)
     g.geogrid_lane = lanes.enter_costly() if costly else lanes.enter_cheap()
 
 

@@ -22,6 +22,10 @@ Where the standard (OGC 17-069r4) leaves a choice, this is what we do:
   other query parameter unchanged.
 - Unknown or repeated query parameters are a 400 (/req/core/query-param-unknown);
   ``f=json`` is accepted everywhere, any other ``f`` is a 400.
+
+Why one module of ~650 lines: one standard, OGC API – Features Part 1, with its
+thin routes, its query parameters and the OpenAPI document it must serve
+itself.
 """
 
 from __future__ import annotations

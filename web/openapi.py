@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from geogrid.workflow import SOURCES, STATUSES
-from web import analysis, patrol
+from web import analysis, patrol_openapi
 
 
 def _query(name: str, description: str, schema: dict, required: bool = False) -> dict:
@@ -202,7 +202,7 @@ def _schemas() -> dict[str, Any]:
 
 def _extension_paths() -> dict[str, Any]:
     """Paths of the blueprints mounted under /api (patrols, analysis), described there."""
-    return {**patrol.OPENAPI_PATHS, **analysis.OPENAPI_PATHS}
+    return {**patrol_openapi.OPENAPI_PATHS, **analysis.OPENAPI_PATHS}
 
 
 @cache

@@ -13,7 +13,7 @@ from geogrid.patrol.compliance import PatrolRule
 from geogrid.reports import ReportQuery
 from geogrid.workflow import STATUS_LABELS, STATUSES
 from web.geojson import grid_features
-from web.state import hierarchy, store
+from web.state import hierarchy, now, store, zone
 from web.texts import language, texts
 
 blueprint = Blueprint("pages", __name__)
@@ -56,6 +56,8 @@ def _config(h, words: dict) -> dict:
         "choroplethLevel": h.default_level,
         "markerZoom": MARKER_ZOOM, "gridPage": url_for("pages.grid", code="") ,
         "patrolMaxDays": current_app.config["PATROL_MAX_DAYS"],
+        # The server's clock and the district's zone: the page's "now" and "today".
+        "now": round(now().timestamp() * 1000), "zone": zone().key,
         # The compliance layer's colours come from the library; its legend shows the same.
         "complianceColours": {k: COMPLIANCE_COLOURS[k] for k in ("met", "partly", "short",
                                                                  "never")},

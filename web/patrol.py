@@ -1,17 +1,19 @@
 """Patrol API, to be registered at /api/patrol: plans, track analysis, compliance, routes.
 
-Routes are thin: parse (:mod:`web.params`), call :mod:`geogrid.analysis`, serialise.
+Routes are thin: parse (:mod:`web.params`), call :mod:`geogrid.patrol`, serialise.
 GPX bodies are sent as they are (``Content-Type: application/gpx+xml``). The road
-network is the ``PATROL_NETWORK`` file if the app has one, else the road layer of
-the ``MANIFEST``; it is read once per app.
+network is the ``PATROL_NETWORK`` file if the app has one, else the roads stored
+with the active generation; it is built once per generation. The OpenAPI
+description of these routes is :mod:`web.patrol_openapi`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,12 +23,13 @@ import shapely.geometry
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from geogrid.crs import to_wgs84
-from geogrid.errors import InputError
+from geogrid.errors import GeogridError, InputError
 from geogrid.hierarchy import Hierarchy
 from geogrid.patrol.compliance import PatrolRule, compliance_of_tracks, never_visited
 from geogrid.patrol.gpx import parse_gpx
 from geogrid.patrol.network import (
     DEFAULT_MAX_SNAP_M,
+    NoRoadNetworkError,
     RoadNetwork,
     default_network,
     network_from_roads,
@@ -44,10 +47,10 @@ from geogrid.patrol.routing import (
 from geogrid.patrol.tracks import analyse_tracks, track_length_m
 from web import limits, params
 from web.limits import TooCostlyError
+from web.patrol_openapi import GEOJSON, GPX
 from web.state import hierarchy, store
 
 blueprint = Blueprint("patrol", __name__)
-GEOJSON, GPX = "application/geo+json", "application/gpx+xml"
 PLAN_FIELDS = {
     "start",
     "crs",
@@ -74,23 +77,29 @@ def network() -> RoadNetwork:
     Built once per generation: activating another generation brings its roads.
     """
     app = current_app._get_current_object()
-    generation = store().active_generation().id
+    generation = store().active_generation_id()
     with _network_lock:
         cached = app.extensions.get("geogrid.patrol.network")
         if cached is None or cached[0] != generation:
-            cached = (generation, _built_network(app.config))
+            cached = (generation, _built_network(app.config, generation))
             app.extensions["geogrid.patrol.network"] = cached
     return cached[1]
 
 
-def _built_network(config: Mapping[str, Any]) -> RoadNetwork:
+def _built_network(config: Mapping[str, Any], generation_id: int) -> RoadNetwork:
     if config.get("PATROL_NETWORK"):
         return _read_network(config["PATROL_NETWORK"])
-    roads = store().roads()
+    roads = store().roads(generation_id)
     if roads is not None:
         return network_from_roads(roads, "the active generation's roads")
-    # A generation stored before generations kept their roads: the manifest's.
-    return default_network(Hierarchy.from_manifest(config["MANIFEST"]))
+    if not store().generation(generation_id).keeps_roads and config.get("MANIFEST"):
+        # Stored by an earlier release, which read the manifest's roads: so do we.
+        with contextlib.suppress(GeogridError):  # no server path in an anonymous reply
+            return default_network(Hierarchy.from_manifest(config["MANIFEST"]))
+    raise NoRoadNetworkError(
+        "patrol planning: the active generation carries no road network; an administrator "
+        "sets GEOGRID_PATROL_NETWORK or imports the boundaries with a [roads] layer"
+    )
 
 
 # --- planning ------------------------------------------------------------------------------
@@ -306,17 +315,25 @@ def _stored_route(grid: str | None):
 @blueprint.post("/compliance")
 def compliance():
     """Patrols per grid and day from the GPX tracks in the body; a table or a map layer."""
-    h = hierarchy()
-    since, until = params.time("since"), params.time("until")
-    result = compliance_of_tracks(
-        _gpx_tracks(),
-        h,
-        level=_level(h),
-        rule=_rule(),
-        since=since and since.date(),
-        until=until and until.date(),
-    )
+    h, rule = hierarchy(), _rule()
+    since, until = params.time("since"), params.time("until", whole_day=True)
+    if since is not None and until is not None and until <= since:
+        raise InputError(f"until ({request.args['until']}) must be after since "
+                         f"({request.args['since']})")  # fmt: skip
+    first, last = _local_days(since, until, rule)
+    result = compliance_of_tracks(_gpx_tracks(), h, level=_level(h), rule=rule, since=first,
+                                  until=last)  # fmt: skip
     return _compliance_response(result)
+
+
+def _local_days(
+    since: datetime | None, until: datetime | None, rule: PatrolRule
+) -> tuple[date | None, date | None]:
+    """The district's local days that ``since`` … ``until`` (exclusive) touch."""
+    zone = ZoneInfo(rule.timezone)
+    first = since.astimezone(zone).date() if since is not None else None
+    last = (until - timedelta(microseconds=1)).astimezone(zone).date() if until else None
+    return first, last
 
 
 @blueprint.get("/compliance")
@@ -325,9 +342,7 @@ def stored_compliance():
     h = hierarchy()
     rule = _rule()
     since, until = _period()
-    zone = ZoneInfo(rule.timezone)
-    first_day = since.astimezone(zone).date()
-    last_day = (until - timedelta(microseconds=1)).astimezone(zone).date()
+    first_day, last_day = _local_days(since, until, rule)
     # Whole local days: a day's table counts the day's every patrol, not the hours asked.
     tracks = store().patrol_tracks(*rule.day_bounds(first_day, last_day))
     result = compliance_of_tracks(tracks, h, level=_level(h), rule=rule, since=first_day,
@@ -428,235 +443,3 @@ def _line(raw: Any):
     if line.geom_type != "LineString" or line.is_empty or len(line.coords) < 2:
         raise InputError("body.geometry: must be a GeoJSON LineString")
     return line
-
-
-# --- OpenAPI ---------------------------------------------------------------------------------
-
-
-def _query(name: str, description: str, schema: dict) -> dict:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "description": description,
-        "schema": schema,
-    }
-
-
-_ERROR = {
-    "description": "bad input; the message names the field",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-}
-_LIMIT = {**_ERROR, "description": "over a GEOGRID_MAX_* limit; the message names it"}
-_BUSY = {**_ERROR, "description": "the worker is busy with costly requests; see Retry-After"}
-_GPX_BODY = {
-    "required": True,
-    "description": "GPX 1.0/1.1 with timed track points",
-    "content": {GPX: {"schema": {"type": "string"}}},
-}
-_NUMBER = {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 10_000}
-_TRACK_QUERY = [
-    _query("crs", "WGS-84 (default), GCJ-02 or BD-09", {"type": "string"}),
-    _query(
-        "level",
-        "level of the grids reported (default: the district's default level)",
-        {"type": "string"},
-    ),
-    _query("worker", "who walked the tracks (default: the GPX author)", {"type": "string"}),
-]
-_PERIOD_QUERY = [
-    {**_query("since", "first day or time (ISO 8601; a date is a day in China time)",
-              {"type": "string", "format": "date", "example": "2026-11-23"}), "required": True},
-    {**_query("until", "last day or time (a date runs to its end)",
-              {"type": "string", "format": "date", "example": "2026-11-23"}), "required": True},
-]  # fmt: skip
-_RULE_QUERY = [
-    _query("required", "patrols a day", {"type": "integer", "minimum": 1, "maximum": 48}),
-    _query("min_minutes", "least minutes in a grid", _NUMBER),
-    _query("min_length_m", "least metres in a grid", _NUMBER),
-    _query("merge_minutes", "passes closer than this are one", _NUMBER),
-    _query("format", "json (default) or geojson", {"type": "string", "enum": ["json", "geojson"]}),
-]
-_COMPLIANCE_RESPONSES = {
-    "200": {
-        "description": "summary, table and never-visited grids, "
-        "or a GeoJSON layer with a colour per grid"
-    },
-    "400": _ERROR,
-    "503": _BUSY,
-}
-_PLACE = {
-    "type": "object",
-    "required": ["weight", "lon", "lat"],
-    "properties": {
-        "name": {"type": "string"},
-        "weight": {"type": "number", "minimum": 0.000001},
-        "lon": {"type": "number", "minimum": -180, "maximum": 180},
-        "lat": {"type": "number", "minimum": -90, "maximum": 90},
-    },
-}
-_PLAN = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["start"],
-    "properties": {
-        "start": {
-            "type": "object",
-            "required": ["lon", "lat"],
-            "properties": {
-                "lon": {"type": "number", "example": 120.655},
-                "lat": {"type": "number", "example": 28.01},
-            },
-        },
-        "crs": {"type": "string", "example": "WGS-84"},
-        "grids": {"type": "array", "items": {"type": "string"}},
-        "mode": {"type": "string", "enum": ["priority", "streets"]},
-        "max_length_m": {"type": "number", "minimum": 0, "maximum": 50_000},
-        "max_snap_m": {"type": "number", "minimum": 0, "maximum": 5_000},
-        "time_limit_s": {"type": "number", "minimum": 0, "maximum": 5},
-        "places": {
-            "type": "array",
-            "items": _PLACE,
-            "description": "at most GEOGRID_MAX_PLAN_PLACES (default 500)",
-        },
-        "format": {"type": "string", "enum": ["geojson", "gpx"]},
-    },
-}
-
-#: OpenAPI 3.0 path items of this blueprint, to merge into /api/openapi.json.
-OPENAPI_PATHS: dict[str, Any] = {
-    "/api/patrol/plan": {
-        "post": {
-            "summary": "Plan a closed patrol route (risk places within a length, or every street)",
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _PLAN}}},
-            "responses": {
-                "200": {
-                    "description": "the route, its places and notes",
-                    "content": {
-                        GEOJSON: {"schema": {"type": "object"}},
-                        GPX: {"schema": {"type": "string"}},
-                    },
-                },
-                "400": _ERROR,
-                "413": _LIMIT,
-                "422": _LIMIT,
-                "503": _BUSY,
-            },
-        }
-    },
-    "/api/patrol/tracks": {
-        "post": {
-            "summary": "Analyse GPX tracks: length, duration, grids and time in each, stops",
-            "parameters": [
-                *_TRACK_QUERY,
-                _query("grid", "compare with this grid's stored route", {"type": "string"}),
-                _query("tolerance_m", "route tolerance in metres", _NUMBER),
-                _query("stop_minutes", "shortest stop", _NUMBER),
-                _query("stop_radius_m", "radius of a stop", _NUMBER),
-                _query("store", "also store the tracks (kept once)", {"type": "boolean"}),
-            ],
-            "requestBody": _GPX_BODY,
-            "responses": {
-                "200": {"description": "one analysis per track"},
-                "201": {"description": "stored: one analysis per track, with its id and new"},
-                "400": _ERROR,
-                "413": _LIMIT,
-                "503": _BUSY,
-            },
-        },
-        "get": {
-            "summary": "Stored tracks of a period (at most PATROL_MAX_DAYS days) as GeoJSON lines",
-            "parameters": [
-                *_PERIOD_QUERY,
-                _query("worker", "only this worker's tracks", {"type": "string"}),
-                _query(
-                    "simplify_m",
-                    "thin the lines to this many metres (default 5)",
-                    {"type": "number", "minimum": 0, "maximum": 1000},
-                ),
-            ],
-            "responses": {
-                "200": {
-                    "description": "a FeatureCollection, a line per track",
-                    "content": {GEOJSON: {"schema": {"type": "object"}}},
-                },
-                "400": _ERROR,
-                "503": _BUSY,
-            },
-        },
-    },
-    "/api/patrol/compliance": {
-        "post": {
-            "summary": "Patrols per grid and day from GPX tracks (一日三巡), as a table or layer",
-            "parameters": [
-                *_TRACK_QUERY,
-                _query("since", "first day (ISO 8601)", {"type": "string"}),
-                _query("until", "last day (ISO 8601)", {"type": "string"}),
-                *_RULE_QUERY,
-            ],
-            "requestBody": _GPX_BODY,
-            "responses": {**_COMPLIANCE_RESPONSES, "413": _LIMIT},
-        },
-        "get": {
-            "summary": "Patrols per grid and day from stored tracks (PATROL_MAX_DAYS days at most)",
-            "parameters": [
-                *_PERIOD_QUERY,
-                *_RULE_QUERY,
-                _query(
-                    "level",
-                    "level of the grids (default: the district's default level)",
-                    {"type": "string"},
-                ),
-            ],
-            "responses": _COMPLIANCE_RESPONSES,
-        },
-    },
-    "/api/patrol/routes": {
-        "get": {
-            "summary": "Stored planned routes as GeoJSON, a page at a time",
-            "parameters": [
-                _query("grid", "grid code", {"type": "string"}),
-                _query(
-                    "limit",
-                    "most routes in the page (default 100)",
-                    {"type": "integer", "minimum": 1, "maximum": 1000},
-                ),
-                _query("offset", "routes skipped", {"type": "integer", "minimum": 0}),
-            ],
-            "responses": {
-                "200": {
-                    "description": "routes; a page ends early at GEOGRID_MAX_PAGE_POINTS "
-                    "points, and `next` links the next page",
-                    "content": {GEOJSON: {"schema": {"type": "object"}}},
-                },
-                "400": _ERROR,
-            },
-        },
-        "post": {
-            "summary": "Store a planned route of a grid and shift",
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "required": ["grid", "shift", "geometry"],
-                            "properties": {
-                                "grid": {"type": "string"},
-                                "shift": {"type": "string", "enum": list(SHIFTS)},
-                                "name": {"type": "string"},
-                                "geometry": {"type": "object"},
-                            },
-                        }
-                    }
-                },
-            },
-            "responses": {
-                "201": {"description": "stored"},
-                "400": _ERROR,
-                "404": _ERROR,
-                "413": _LIMIT,
-            },
-        },
-    },
-}

@@ -24,6 +24,11 @@ Points (reports) come as a DataFrame with ``lon``, ``lat`` (WGS-84), ``time``
 (time-zone aware: when it happened) and ``category``, and optionally a
 ``<level>_code`` column per level (as :meth:`geogrid.Hierarchy.assign` names
 them); grids are assigned here when those columns are missing.
+
+Why one module of ~730 lines: the four colours are one rule set, from a
+hazard's score to a grid's colour and the reasons a commander reads for it in
+Chinese and English (about 100 lines of wording); the event selection it used
+to hold is :mod:`geogrid.analysis.events`.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from pathlib import Path
 from geogrid.analysis.events import as_of_moment, check_points
 from geogrid.analysis.printmap import save_risk_map
 from geogrid.analysis.risk import RiskRules, colour_grids
-from geogrid.clock import system_clock
 from geogrid.errors import InputError
 from geogrid.storage import DEFAULT_URL, open_store
 
@@ -61,7 +60,7 @@ def _risk_map(args: argparse.Namespace) -> int:
     if not 30 <= args.dpi <= 1200:
         raise InputError(f"--dpi: must be 30–1200, got {args.dpi}")
     rules = RiskRules(window_days=args.window_days, categories=tuple(args.categories))
-    as_of = as_of_moment(args.date or system_clock(), store.calendar.zone)
+    as_of = as_of_moment(args.date or store.clock(), store.calendar.zone)
     points = check_points(store.report_points(since=as_of - 2 * timedelta(days=rules.window_days)))
     maps = colour_grids(hierarchy, store.hazards(), points, as_of, rules, store.categories)
     frame = maps[args.level]

@@ -17,6 +17,11 @@ any CRS its ``crs`` attribute names) and line layers (GeoJSON, GeoPackage
 ``file.gpkg#layer``, Shapefile). The sample district's ``roads.gpkg`` is what
 :func:`default_network` returns for a manifest.
 
+
+Why one module of ~750 lines: a road network and its three readers (OSM XML,
+GraphML, line layers) share the graph's building and measuring code; the
+readers are short and belong beside the graph they build.
+
 Examples
 --------
 >>> from shapely.geometry import LineString
@@ -57,7 +62,7 @@ from geogrid.crs import (
     normalize_crs,
     to_wgs84,
 )
-from geogrid.errors import InputError, LayerError
+from geogrid.errors import GeogridError, InputError, LayerError
 from geogrid.layers import read_layer, to_wgs84_geometry
 from geogrid.manifest import LayerSource, split_layer_path
 
@@ -723,6 +728,10 @@ def network_from_roads(roads: gpd.GeoDataFrame, source: str = "roads") -> RoadNe
     return RoadNetwork.from_lines(roads.geometry, attributes, source)
 
 
+class NoRoadNetworkError(GeogridError):
+    """Planning needs a road network, and none is configured or stored."""
+
+
 def default_network(hierarchy: Any) -> RoadNetwork:
     """The road layer of a hierarchy's manifest (``[roads]``) as a network.
 
@@ -741,6 +750,7 @@ def default_network(hierarchy: Any) -> RoadNetwork:
 
 __all__ = [
     "DEFAULT_MAX_SNAP_M",
+    "NoRoadNetworkError",
     "RoadNetwork",
     "default_network",
     "line_length_m",

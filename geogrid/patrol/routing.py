@@ -22,6 +22,11 @@ result says so (:attr:`PlannedRoute.notes`); places off the network or out of re
 are listed with the reason. Results come as GeoJSON and GPX with length and walking
 time (4.5 km/h by default).
 
+
+Why one module of ~750 lines: the two planners (priority places with OR-Tools,
+every street as a Chinese-postman walk) share the route they return, its GPX
+and GeoJSON, the snapping of the start and the area's sub-network.
+
 Examples
 --------
 >>> from shapely.geometry import LineString

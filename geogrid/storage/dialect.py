@@ -551,8 +551,21 @@ def _json(value: Any) -> Any:
 
 
 def levels_from_json(text: str | list) -> tuple[Level, ...]:
-    """Levels as stored with a generation (key, label, coverage, default)."""
+    """Levels as stored with a generation (key, label, coverage, default).
+
+    A generation stored by an earlier release records no default level; it keeps
+    the one that release used, the third level from the top (or the finest), so an
+    upgraded store's statistics, hot spots and map keep their level.
+
+    Examples
+    --------
+    >>> old = [{"key": k, "label": "", "coverage": "full"} for k in "abcd"]
+    >>> [level.key for level in levels_from_json(old) if level.default]
+    ['c']
+    """
     raw = json.loads(text) if isinstance(text, str) else text
-    # Generations stored before "default" was kept fall back to the hierarchy's rule.
+    legacy = not any("default" in d for d in raw)
+    chosen = min(2, len(raw) - 1) if legacy else None
     return tuple(Level(d["key"], d["label"], "", "code", coverage=d["coverage"],
-                       default=d.get("default", False)) for d in raw)  # fmt: skip
+                       default=d.get("default", i == chosen))
+                 for i, d in enumerate(raw))  # fmt: skip

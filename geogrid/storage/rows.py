@@ -54,6 +54,9 @@ class Generation:
     levels: tuple[Level, ...]
     grid_count: int
     active: bool
+    #: Stored with its road network (or knowingly without): False only for a
+    #: generation stored by a release before generations kept their roads.
+    keeps_roads: bool = True
 
 
 @dataclass(frozen=True)
@@ -147,13 +150,16 @@ def levels_json(levels: Sequence[Level]) -> str:
 
 
 def generation_of_row(row: dict, active: int | None) -> Generation:
+    raw = json.loads(row["levels"]) if isinstance(row["levels"], str) else row["levels"]
     return Generation(
         row["id"],
         row["label"],
         row["created_at"],
-        levels_from_json(row["levels"]),
+        levels_from_json(raw),
         row["grid_count"],
         row["id"] == active,
+        # The release that began keeping roads also began recording the default level.
+        keeps_roads=any("default" in level for level in raw),
     )
 
 

@@ -211,6 +211,10 @@ class Store:
         active = self._active_id()
         return None if active is None else self.generation(active)
 
+    def active_generation_id(self) -> int | None:
+        """The active generation's id, without reading the generation (a cheap check)."""
+        return self._active_id()
+
     def _active_id(self) -> int | None:
         with self.db.transaction(write=False) as tx:
             return self.db.active_generation(tx)
@@ -225,6 +229,7 @@ class Store:
         generation_id = self._active_id() if generation_id is None else generation_id
         if generation_id is None:
             raise NotFoundError("no active generation: import boundaries first")
+        self.generation(generation_id)  # NotFoundError for an unknown one
         with self.db.transaction(write=False) as tx:
             rows = self.db.fetch_roads(tx, generation_id)
         if not rows:

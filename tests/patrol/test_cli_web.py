@@ -399,7 +399,7 @@ def test_the_openapi_paths_fuzz_without_a_server_error(app):
     from hypothesis import HealthCheck, given, settings
 
     from web.openapi import openapi_document
-    from web.patrol import OPENAPI_PATHS
+    from web.patrol_openapi import OPENAPI_PATHS
 
     document = copy.deepcopy(openapi_document())
     document["paths"] = OPENAPI_PATHS
@@ -424,3 +424,22 @@ def test_domain_errors_of_the_patrol_api_map_to_400():
 
     assert http_status(InputError("x")) == 400
     assert error_body("InputError", "x")["error"]["message"] == "x"
+
+
+@pytest.mark.parametrize(
+    "period",
+    ["since=2026-11-23&until=2026-11-23",  # a day given alone is that whole day
+     "since=2026-11-22T20:00:00Z&until=2026-11-23T15:00:00Z"],  # the district's days it touches
+)  # fmt: skip
+def test_compliance_of_sent_tracks_counts_the_days_the_stored_ones_would(client, tmp_path, period):
+    texts = [Path(p).read_text(encoding="utf-8") for p in day_of_tracks(tmp_path)]
+    for text in texts:
+        client.post("/api/patrol/tracks?store=true", data=text.encode())
+    merged = texts[0].replace("</gpx>", "") + "".join(
+        t[t.index("<trk>") : t.index("</gpx>")] for t in texts[1:]) + "</gpx>"  # fmt: skip
+    sent = client.post(f"/api/patrol/compliance?{period}", data=merged.encode()).get_json()
+    stored = client.get(f"/api/patrol/compliance?{period}").get_json()
+    assert (
+        {r["day"] for r in sent["table"]} == {r["day"] for r in stored["table"]} == {"2026-11-23"}
+    )
+    assert sent["patrols"] == stored["patrols"] == 3

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from geogrid.cli import main
-from tests.conftest import MANIFEST, write_tiny_district
-from tests.patrol import DATA
+from tests.conftest import write_tiny_district, write_tiny_district_with_roads
 from tests.web.conftest import tiny_app
-
-LATTICE = DATA / "lattice.geojson"
-WITH_ROADS = MANIFEST + '[roads]\npath = "roads.geojson"\n'
 
 
 @pytest.fixture
 def district_with_roads(tmp_path):
-    folder = tmp_path / "district"
-    manifest = write_tiny_district(folder, WITH_ROADS)
-    shutil.copy(LATTICE, folder / "roads.geojson")
-    return manifest
+    return write_tiny_district_with_roads(tmp_path / "district")
 
 
 def test_planning_reads_the_stored_roads_not_the_files(tmp_path, district_with_roads, capsys):
@@ -48,3 +39,12 @@ def test_the_map_plans_on_the_active_generations_roads(tmp_path, district_with_r
         "start": {"lon": 120.0, "lat": 28.0}, "mode": "streets", "grids": ["101"]})  # fmt: skip
     assert response.status_code == 200
     assert response.get_json()["features"][0]["properties"]["length_m"] > 0
+
+
+def test_the_map_without_any_road_network_says_who_can_give_one(tmp_path):
+    client = tiny_app(tmp_path, write_tiny_district(tmp_path / "plain")).test_client()
+    response = client.post("/api/patrol/plan", json={
+        "start": {"lon": 120.0, "lat": 28.0}, "mode": "streets", "grids": ["101"]})  # fmt: skip
+    message = response.get_json()["error"]["message"]
+    assert response.status_code == 503 and "GEOGRID_PATROL_NETWORK" in message
+    assert str(tmp_path) not in message  # no server path in an anonymous reply

@@ -50,3 +50,15 @@ def test_a_large_body_takes_the_costly_lane_whatever_the_route(app):
         assert client.post("/api/reports", json=report).status_code == 201
     finally:
         lanes.leave(held)
+
+
+def test_a_body_over_the_limit_is_refused_at_once_not_queued(tmp_path, tiny_manifest):
+    app = tiny_app(tmp_path, tiny_manifest, THREADS=2, MAX_BODY_BYTES=100_000)
+    lanes = app.extensions["geogrid.lanes"]
+    held = lanes.enter_costly()  # the costly lane is busy: a large body must not wait for it
+    try:
+        reply = app.test_client().post("/api/reports", data=b"x" * 200_000,
+                                       content_type="application/json")  # fmt: skip
+        assert reply.status_code == 413
+    finally:
+        lanes.leave(held)

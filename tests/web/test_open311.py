@@ -410,3 +410,9 @@ def test_unknown_request_is_404(shared_client):
     for request_id in ("999999", "SR-1", "99999999999999999999999"):
         response = shared_client.get(f"{BASE}/requests/{request_id}.json")
         assert response.status_code == 404 and request_id in error_of(response)
+
+
+@pytest.mark.parametrize("moment", ["2026-03-01 08:00:00", "2026-03-01t08:00", "2026-03-01x08:00"])
+def test_a_w3c_time_without_its_zone_is_refused_whatever_its_separator(shared_client, moment):
+    response = shared_client.get(f"{BASE}/requests.json?start_date={moment}")
+    assert response.status_code == 400 and "needs a time zone" in error_of(response)

@@ -227,10 +227,18 @@
     } }).eachLayer(function (layer) { frames.addLayer(layer); });
     document.getElementById("p-label").textContent = slice.start.slice(0, 10) + " – " + slice.end.slice(0, 10);
   }
+  /* "Now" and "today" are the server's (its clock setting, the district's zone), not
+     this computer's: a commander's PC set to UTC still sees Beijing's day. */
+  var clockOffset = cfg.now - Date.now();
+  function pageNow() { return new Date(Date.now() + clockOffset); }
+  function localDay(date) {
+    return new Intl.DateTimeFormat("en-CA", { timeZone: cfg.zone, year: "numeric", month: "2-digit",
+                                              day: "2-digit" }).format(date);
+  }
   function refreshFrames() {
     if (!map.hasLayer(frames)) { return Promise.resolve(); }
     // Both ends from this page's clock: the weeks shown are the commander's last twelve.
-    var now = new Date();
+    var now = pageNow();
     var since = new Date(now.getTime() - 12 * 7 * DAY_MS);
     return getJSON(cfg.api + "/analysis/hexagons/slices?step=week&since=" +
                    encodeURIComponent(since.toISOString()) + "&until=" + encodeURIComponent(now.toISOString()))
@@ -281,12 +289,8 @@
      compliance for the filter's days (default today): the last cfg.patrolMaxDays of a
      longer period, since the API reads no more at once, and the status says so. */
   var uploaded = false, storedQuery = null;
-  function localDay(date) {
-    var d = new Date(date.getTime() - date.getTimezoneOffset() * 60000);
-    return d.toISOString().slice(0, 10);
-  }
   function patrolDays() {
-    var until = filters.until || localDay(new Date());
+    var until = filters.until || localDay(pageNow());
     var since = filters.since || until;
     if (since > until) { until = since; }  // a first day after today, no last day: that day
     var first = addDays(until, 1 - cfg.patrolMaxDays);
