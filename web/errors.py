@@ -31,7 +31,7 @@ STATUS_OF_ERROR: tuple[tuple[type[GeogridError], int], ...] = (
     (IllegalTransitionError, 409),
     (TopologyRefusedError, 422),
     (StoreUnavailableError, 503),
-    (NoRoadNetworkError, 503),
+    (NoRoadNetworkError, 422),  # the district has no roads to plan on: not a server fault
     (InputError, 400),
     (CRSError, 400),
     (GeogridError, 400),

@@ -46,5 +46,5 @@ def test_the_map_without_any_road_network_says_who_can_give_one(tmp_path):
     response = client.post("/api/patrol/plan", json={
         "start": {"lon": 120.0, "lat": 28.0}, "mode": "streets", "grids": ["101"]})  # fmt: skip
     message = response.get_json()["error"]["message"]
-    assert response.status_code == 503 and "GEOGRID_PATROL_NETWORK" in message
+    assert response.status_code == 422 and "GEOGRID_PATROL_NETWORK" in message
     assert str(tmp_path) not in message  # no server path in an anonymous reply
