@@ -27,15 +27,11 @@ from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
 from geogrid.moments import check_year
 from geogrid.patrol.records import Track
-from geogrid.reports import (
-    NewReport,
-    ReportQuery,
-)
+from geogrid.reports import NewReport, ReportQuery
 from geogrid.storage.dialect import MAX_LEVELS, levels_from_json
 from geogrid.workflow import OPEN_STATUSES, RECEIVED, STATUSES
 
 CODE_COLUMNS = tuple(f"code{depth}" for depth in range(MAX_LEVELS))
-SYSTEM = "system"
 #: The largest id a store can hold: both keep ids as 64-bit signed integers.
 MAX_ID = 2**63 - 1
 

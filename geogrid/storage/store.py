@@ -56,6 +56,7 @@ from geogrid.reports import (
 )
 from geogrid.storage.dialect import MAX_LEVELS, Dialect
 from geogrid.storage.rows import (
+    CODE_COLUMNS,
     Activation,
     Generation,
     IntakeResult,
@@ -90,10 +91,7 @@ from geogrid.storage.rows import (
 from geogrid.topology import TopologyReport
 from geogrid.workflow import OPEN_STATUSES, RECEIVED, check_status, check_transition
 
-CODE_COLUMNS = tuple(f"code{depth}" for depth in range(MAX_LEVELS))
 SYSTEM = "system"
-#: The largest id a store can hold: both keep ids as 64-bit signed integers.
-MAX_ID = 2**63 - 1
 
 
 class TopologyRefusedError(GeogridError):
@@ -196,7 +194,7 @@ class Store:
 
     def generations(self) -> list[Generation]:
         """Every stored generation, oldest first."""
-        active = self._active_id()
+        active = self.active_generation_id()
         return [generation_of_row(row, active) for row in self.db.fetch_generations()]
 
     def generation(self, generation_id: int) -> Generation:
@@ -208,14 +206,11 @@ class Store:
 
     def active_generation(self) -> Generation | None:
         """The generation reports are assigned under now, if any."""
-        active = self._active_id()
+        active = self.active_generation_id()
         return None if active is None else self.generation(active)
 
     def active_generation_id(self) -> int | None:
         """The active generation's id, without reading the generation (a cheap check)."""
-        return self._active_id()
-
-    def _active_id(self) -> int | None:
         with self.db.transaction(write=False) as tx:
             return self.db.active_generation(tx)
 
@@ -226,7 +221,7 @@ class Store:
         when the generation carries none (its manifest had no ``[roads]``, or it was
         stored before generations kept their roads).
         """
-        generation_id = self._active_id() if generation_id is None else generation_id
+        generation_id = self.active_generation_id() if generation_id is None else generation_id
         if generation_id is None:
             raise NotFoundError("no active generation: import boundaries first")
         self.generation(generation_id)  # NotFoundError for an unknown one
@@ -242,7 +237,7 @@ class Store:
     def hierarchy(self, generation_id: int | None = None) -> Hierarchy:
         """The boundaries of a generation (default: the active one), ready to assign."""
         if generation_id is None:
-            generation_id = self._active_id()
+            generation_id = self.active_generation_id()
             if generation_id is None:
                 raise NotFoundError("no generation is active; import and activate one first")
         if generation_id not in self._hierarchies:
@@ -331,7 +326,7 @@ class Store:
         unique, stands_for = dedupe_batch(reports)
         received_at = self.clock()
         for _ in range(3):  # a generation activated meanwhile means: assign again
-            generation_id = self._active_id()
+            generation_id = self.active_generation_id()
             hierarchy = self.hierarchy(generation_id) if generation_id is not None else None
             batch = self._intake_columns(unique, lon, lat, hierarchy, generation_id, received_at)
             with self.db.transaction(share_generation=True) as tx:
@@ -499,7 +494,7 @@ class Store:
 
     def _depth_of_level(self, level: str) -> int:
         # The active boundaries are cached; listing generations would count grids.
-        keys = self.hierarchy().levels if self._active_id() is not None else []
+        keys = self.hierarchy().levels if self.active_generation_id() is not None else []
         if level not in keys:
             raise InputError(f"level: {level!r} is not one of {', '.join(keys) or 'no levels'}")
         return keys.index(level)

@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
-from functools import cache
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import pytest
 
 from geogrid.categories import Category, CategoryTree, UnknownCategoryError
-from geogrid.deadlines import WorkingCalendar
 from geogrid.errors import ConfigError, InputError
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def local(*args: int) -> datetime:
-    """A Shanghai wall-clock time: local(2026, 3, 6, 17, 30)."""
-    return datetime(*args, tzinfo=SHANGHAI)
-
-
-@cache
-def default_tree() -> CategoryTree:
-    return CategoryTree.default()
-
-
-def calendar() -> WorkingCalendar:
-    """The default calendar, with the 2026 holidays and 调休 days."""
-    return default_tree().calendar
-
+from tests.geogrid import calendar, default_tree, local
 
 # ------------------------------------------------------------------- categories
 

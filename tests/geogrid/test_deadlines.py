@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geogrid.categories import CategoryTree
 from geogrid.deadlines import DeadlineRule, WorkingCalendar, is_overdue
 from geogrid.errors import InputError
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def local(*args: int) -> datetime:
-    """A Shanghai wall-clock time: local(2026, 3, 6, 17, 30)."""
-    return datetime(*args, tzinfo=SHANGHAI)
-
-
-@cache
-def default_tree() -> CategoryTree:
-    return CategoryTree.default()
-
-
-def calendar() -> WorkingCalendar:
-    """The default calendar, with the 2026 holidays and 调休 days."""
-    return default_tree().calendar
-
+from tests.geogrid import SHANGHAI, calendar, default_tree, local
 
 # -------------------------------------------------------------------- deadlines
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from functools import cache
 from itertools import product
 from pathlib import Path
 
 import pytest
 
-from geogrid.categories import CategoryTree, UnknownCategoryError
+from geogrid.categories import UnknownCategoryError
 from geogrid.errors import ConfigError, GeogridError, InputError
 from geogrid.workflow import (
     CLOSED,
@@ -30,12 +29,7 @@ from geogrid.workflow import (
     check_transition,
     escalation_target,
 )
-
-
-@cache
-def default_tree() -> CategoryTree:
-    return CategoryTree.default()
-
+from tests.geogrid import default_tree
 
 # --------------------------------------------------------------------- statuses
 
