@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pyproj
 
+from geogrid.access.personal import Contact, check_contact
 from geogrid.categories import CategoryTree
 from geogrid.crs import normalize_crs, to_wgs84
 from geogrid.errors import CRSError, GeogridError, InputError
@@ -52,7 +53,7 @@ class NewReport:
     reported_at: datetime | None = None
     description: str = ""
     external_id: str | None = None
-    reporter: str | None = None
+    contact: Contact | None = None  # the reporter's, kept apart and shown masked
 
     def content_key(self) -> str:
         """A digest of what the report says, to tell a resend from a conflicting report.
@@ -115,10 +116,15 @@ class Report:
     deadline: datetime | None
     updated_at: datetime
     history: tuple[HistoryEntry, ...] = ()
+    contact: Contact | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: times in ISO 8601 UTC, history included."""
-        out = {k: v for k, v in self.__dict__.items() if k != "history"}
+        """JSON-ready form: times in ISO 8601 UTC, history included, never the contact.
+
+        Whoever serves a report decides whether its reporter's contact details go
+        with it, whole or masked (see :mod:`geogrid.access.personal`).
+        """
+        out = {k: v for k, v in self.__dict__.items() if k not in ("history", "contact")}
         for key in ("reported_at", "received_at", "deadline", "updated_at"):
             out[key] = out[key].isoformat() if out[key] else None
         out["history"] = [{**entry.__dict__, "at": entry.at.isoformat()} for entry in self.history]
@@ -286,3 +292,7 @@ def _check_text(report: NewReport) -> None:
         raise InputError(
             f"external_id: must be non-empty text of at most {MAX_EXTERNAL_ID} characters"
         )
+    if report.contact is not None:
+        if not isinstance(report.contact, Contact):
+            raise InputError("contact: must be a Contact (name, phone, email, device, account)")
+        check_contact(report.contact)

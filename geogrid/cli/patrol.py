@@ -17,6 +17,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from geogrid.cli.common import ACTOR_HELP, operator
 from geogrid.crs import geometry_to_wgs84, to_wgs84
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
@@ -127,7 +128,7 @@ def _add_import(sub) -> None:
     command.add_argument("--stop-radius", type=float, default=30.0)
     command.add_argument("--json", action="store_true", help="print the analysis as JSON")
     command.add_argument("--dry-run", action="store_true", help="analyse only, store nothing")
-    command.add_argument("--actor", default="cli", help="who imports (kept with the tracks)")
+    command.add_argument("--actor", help=ACTOR_HELP)
     _store_option(command)
     command.set_defaults(run=_import)
 
@@ -272,7 +273,9 @@ def _import(args: argparse.Namespace) -> int:
         stop_minutes=args.stop_minutes,
         stop_radius_m=args.stop_radius,
     )
-    stored = [] if args.dry_run else store.add_tracks([a.track for a in analyses], actor=args.actor)
+    stored = (
+        [] if args.dry_run else store.add_tracks([a.track for a in analyses], actor=operator(args))
+    )
     if args.json:
         records = [a.to_dict() for a in analyses]
         for record, intake in zip(records, stored, strict=False):

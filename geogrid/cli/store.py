@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from tqdm import tqdm
 
+from geogrid.access import Contact
+from geogrid.cli.common import ACTOR_HELP, operator
 from geogrid.errors import GeogridError, InputError
 from geogrid.hierarchy import Hierarchy
 from geogrid.moments import parse_moment
@@ -54,7 +56,7 @@ def add_store_commands(commands) -> None:
     activate = commands.add_parser("activate", help="make a generation current; re-assigns "
                                    "open reports")  # fmt: skip
     activate.add_argument("generation", type=int)
-    activate.add_argument("--actor", default="cli", help="who activates (kept in the history)")
+    activate.add_argument("--actor", help=ACTOR_HELP)
     _store_option(activate)
     activate.set_defaults(run=_activate)
     backup = commands.add_parser("backup", help="copy the whole store to a new file while it "
@@ -77,7 +79,7 @@ def _add_import(commands) -> None:
     command.add_argument("manifest", type=Path)
     command.add_argument("--label", help="name of the generation (default: the manifest's name)")
     command.add_argument("--activate", action="store_true", help="make it the current one")
-    command.add_argument("--actor", default="cli")
+    command.add_argument("--actor", help=ACTOR_HELP)
     _store_option(command)
     command.set_defaults(run=_import)
 
@@ -115,7 +117,7 @@ def _add_reports_import(sub) -> None:
     command.add_argument(
         "--source", default="grid_worker", help="source for rows without a 'source' column"
     )
-    command.add_argument("--actor", default="cli")
+    command.add_argument("--actor", help=ACTOR_HELP)
     command.add_argument("--batch", type=int, default=IMPORT_BATCH)
     _store_option(command)
     command.set_defaults(run=_import_reports)
@@ -125,7 +127,7 @@ def _add_reports_workflow(sub) -> None:
     move = sub.add_parser("transition", help="move a report along the closed loop")
     move.add_argument("id", type=int)
     move.add_argument("status", choices=list(STATUS_LABELS))
-    move.add_argument("--actor", required=True, help="who takes the step")
+    move.add_argument("--actor", help=ACTOR_HELP)
     move.add_argument("--note", default="")
     _store_option(move)
     move.set_defaults(run=_transition)
@@ -135,7 +137,7 @@ def _add_reports_workflow(sub) -> None:
         action="store_true",
         help="hand each to the parent level's grid (小事不出社，大事不出街)",
     )
-    overdue.add_argument("--actor", default="system")
+    overdue.add_argument("--actor", help=ACTOR_HELP)
     _store_option(overdue)
     overdue.set_defaults(run=_overdue)
 
@@ -149,7 +151,7 @@ def _import(args: argparse.Namespace) -> int:
     label = args.label or hierarchy.name or args.manifest.stem
     try:
         generation = store.import_generation(hierarchy, label, activate=args.activate,
-                                             actor=args.actor)  # fmt: skip
+                                             actor=operator(args))  # fmt: skip
     except TopologyRefusedError as refused:
         print(refused.report.to_text())
         print("geogrid: import refused: fix the errors above first", file=sys.stderr)
@@ -174,7 +176,7 @@ def _generations(args: argparse.Namespace) -> int:
 
 
 def _activate(args: argparse.Namespace) -> int:
-    result = open_store(args.store).activate(args.generation, actor=args.actor)
+    result = open_store(args.store).activate(args.generation, actor=operator(args))
     print(
         f"generation {result.generation.id} is active; {result.reassigned:,} open reports "
         f"re-assigned, {result.changed:,} of them changed grid"
@@ -211,7 +213,7 @@ def _import_reports(args: argparse.Namespace) -> int:
         for start in range(0, len(reports), args.batch):
             batch = range(start, min(start + args.batch, len(reports)))
             with _refusal_names_rows(args.file, batch, created):
-                results = store.add_reports(reports[batch.start : batch.stop], actor=args.actor)
+                results = store.add_reports(reports[batch.start : batch.stop], actor=operator(args))
             created += sum(r.created for r in results)
             bar.update(len(results))
     if created:
@@ -242,7 +244,7 @@ def _reports_from(
         NewReport(category=category, lon=float(x), lat=float(y), crs=table.crs,
                   source=source or default_source, reported_at=when,
                   description=description or "", external_id=external_id,
-                  reporter=reporter or None)
+                  contact=Contact(name=reporter) if reporter else None)
         for category, x, y, source, when, description, external_id, reporter in zip(
             categories, table.x, table.y, column("source"), reported,
             column("description"), external_ids, column("reporter"), strict=True)
@@ -415,7 +417,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _transition(args: argparse.Namespace) -> int:
-    report = open_store(args.store).transition(args.id, args.status, actor=args.actor,
+    report = open_store(args.store).transition(args.id, args.status, actor=operator(args),
                                                note=args.note)  # fmt: skip
     print(_line(report))
     return EXIT_OK
@@ -424,7 +426,7 @@ def _transition(args: argparse.Namespace) -> int:
 def _overdue(args: argparse.Namespace) -> int:
     store = open_store(args.store)
     if args.escalate:
-        escalated = store.escalate_overdue(actor=args.actor)
+        escalated = store.escalate_overdue(actor=operator(args))
         moves = Counter(r.handler_level for r in escalated)
         print(
             f"{len(escalated):,} overdue reports escalated: "

@@ -20,23 +20,35 @@ from urllib.parse import urlparse
 from geogrid.categories import CategoryTree
 from geogrid.clock import Clock, system_clock
 from geogrid.errors import InputError
+from geogrid.storage.accounts import AuthenticationError, DuplicateUserError, User
 from geogrid.storage.dialect import StoreUnavailableError
 from geogrid.storage.rows import Activation, DuplicateReportError, Generation, IntakeResult
 from geogrid.storage.sqlite import SqliteDialect
-from geogrid.storage.store import NotFoundError, Store, TopologyRefusedError
+from geogrid.storage.store import (
+    NotFoundError,
+    PermissionDeniedError,
+    StaleStatusError,
+    Store,
+    TopologyRefusedError,
+)
 
 DEFAULT_URL = "sqlite:///geogrid.db"
 
 __all__ = [
     "DEFAULT_URL",
     "Activation",
+    "AuthenticationError",
     "DuplicateReportError",
+    "DuplicateUserError",
     "Generation",
     "IntakeResult",
     "NotFoundError",
+    "PermissionDeniedError",
+    "StaleStatusError",
     "Store",
     "StoreUnavailableError",
     "TopologyRefusedError",
+    "User",
     "open_store",
 ]
 

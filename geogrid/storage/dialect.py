@@ -18,6 +18,7 @@ from typing import Any
 
 import shapely
 
+from geogrid.access.personal import CONTACT_FIELDS
 from geogrid.errors import GeogridError
 from geogrid.models import Level
 
@@ -32,11 +33,14 @@ CODE_INDEXES = "".join(
     for d in range(MAX_LEVELS)
 )
 
+#: A reporter's contact details: columns of their own, never in the history or description.
+CONTACT_COLUMNS = tuple(f"contact_{name}" for name in CONTACT_FIELDS)
 REPORT_COLUMNS = (
     "id", "external_id", "content_key", "source", "category", "description", "reported_at",
     "received_at", "received_lon", "received_lat", "received_crs", "lon", "lat",
     "generation_id", "assignment", "distance_m", *(f"code{d}" for d in range(MAX_LEVELS)),
     "status", "handler_depth", "handler_code", "deadline", "updated_at",
+    *CONTACT_COLUMNS,
 )  # fmt: skip
 HISTORY_COLUMNS = ("report_id", "at", "actor", "action", "from_status", "to_status", "note",
                    "data")  # fmt: skip
@@ -366,7 +370,9 @@ class Dialect:
 
     def lock_report(self, tx, report_id: int) -> dict | None:
         rows = self.rows(
-            tx, f"SELECT id, status FROM reports WHERE id = ?{self.lock_for_update}", (report_id,)
+            tx,
+            f"SELECT id, status, {CODES} FROM reports WHERE id = ?{self.lock_for_update}",
+            (report_id,),
         )
         return rows[0] if rows else None
 

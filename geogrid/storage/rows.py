@@ -279,9 +279,12 @@ def history_row(
 
 
 def received_history(new: dict, ids: list[int], actor: str) -> dict:
-    """History columns: one "received" entry per new report (where it landed is on the row)."""
-    return {"report_id": ids, "at": new["received_at"],
-            "actor": [r or actor for r in new["reporter"]], "action": "received",
+    """History columns: one "received" entry per new report (where it landed is on the row).
+
+    The actor is the principal that stored it; the reporter's contact details
+    are columns of the report, never the history.
+    """
+    return {"report_id": ids, "at": new["received_at"], "actor": actor, "action": "received",
             "from_status": None, "to_status": RECEIVED, "note": "", "data": None}  # fmt: skip
 
 

@@ -50,7 +50,9 @@ CREATE TABLE IF NOT EXISTS reports (
     generation_id INTEGER REFERENCES generations (id), assignment TEXT NOT NULL, distance_m REAL,
     {CODE_COLUMNS_DDL},
     status TEXT NOT NULL, handler_depth INTEGER, handler_code TEXT, deadline TEXT,
-    updated_at TEXT NOT NULL);
+    updated_at TEXT NOT NULL,
+    contact_name TEXT, contact_phone TEXT, contact_email TEXT, contact_device TEXT,
+    contact_account TEXT);
 {CODE_INDEXES}
 CREATE INDEX IF NOT EXISTS reports_status_deadline ON reports (status, deadline);
 CREATE INDEX IF NOT EXISTS reports_received_at ON reports (received_at);
@@ -76,6 +78,20 @@ CREATE TABLE IF NOT EXISTS patrol_tracks (
     points INTEGER NOT NULL, times BLOB NOT NULL, created_at TEXT NOT NULL,
     actor TEXT NOT NULL, geometry BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS patrol_tracks_time ON patrol_tracks (started_at, ended_at);
+-- interim: the people tables until the migrations land
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL,
+    role TEXT NOT NULL, scope TEXT, password_hash TEXT, active INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users (id),
+    digest TEXT NOT NULL UNIQUE, label TEXT NOT NULL, created_at TEXT NOT NULL,
+    expires_at TEXT, revoked_at TEXT);
+CREATE TABLE IF NOT EXISTS audit_events (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, principal TEXT NOT NULL, role TEXT, via TEXT,
+    action TEXT NOT NULL, object_type TEXT, object_id TEXT, before TEXT, after TEXT,
+    client TEXT, request_id TEXT);
+CREATE TABLE IF NOT EXISTS app_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 

@@ -38,6 +38,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geogrid.access.personal import CONTACT_FIELDS, Contact
+from geogrid.access.principals import Principal, principal_of
+from geogrid.access.roles import action_of_transition
 from geogrid.categories import CategoryTree
 from geogrid.clock import Clock, system_clock
 from geogrid.deadlines import WorkingCalendar
@@ -54,6 +57,8 @@ from geogrid.reports import (
     ReportQuery,
     check_reports,
 )
+from geogrid.storage.accounts import Accounts
+from geogrid.storage.audit import AuditLog, audit_row, insert_events
 from geogrid.storage.dialect import MAX_LEVELS, Dialect
 from geogrid.storage.rows import (
     CODE_COLUMNS,
@@ -92,6 +97,15 @@ from geogrid.topology import TopologyReport
 from geogrid.workflow import OPEN_STATUSES, RECEIVED, check_status, check_transition
 
 SYSTEM = "system"
+Actor = Principal | str
+
+
+class PermissionDeniedError(GeogridError):
+    """The principal's role does not allow this step."""
+
+
+class StaleStatusError(GeogridError):
+    """The report moved on since the client last read it (it expected another status)."""
 
 
 class TopologyRefusedError(GeogridError):
@@ -125,6 +139,8 @@ class Store:
         self.calendar: WorkingCalendar = self.categories.calendar
         self._hierarchies: dict[int, Hierarchy] = {}
         self.db.create_schema()
+        self.accounts = Accounts(self.db, clock)
+        self.audit = AuditLog(self.db)
 
     def close(self) -> None:
         """Close the connections of this process."""
@@ -174,7 +190,7 @@ class Store:
     # --- generations -------------------------------------------------------------------
 
     def import_generation(
-        self, hierarchy: Hierarchy, label: str, *, activate: bool = False, actor: str = SYSTEM
+        self, hierarchy: Hierarchy, label: str, *, activate: bool = False, actor: Actor = SYSTEM
     ) -> Generation:
         """Store a validated boundary set as a new generation; refused on topology errors."""
         if len(hierarchy.levels) > MAX_LEVELS:
@@ -183,11 +199,15 @@ class Store:
         if not report.ok:
             raise TopologyRefusedError(report)
         levels = [hierarchy.level(key) for key in hierarchy.levels]
+        now = self.clock()
         with self.db.transaction() as tx:
-            generation_id = self.db.insert_generation(tx, label, self.clock(), levels_json(levels))
+            generation_id = self.db.insert_generation(tx, label, now, levels_json(levels))
             rows = grid_rows(generation_id, hierarchy)
             self.db.insert_grids(tx, rows)
             self.db.insert_roads(tx, generation_id, road_rows(hierarchy.roads()))
+            insert_events(self.db, tx, [audit_row(actor, now, "generation.import", "generation",
+                generation_id, after={"label": label, "levels": list(hierarchy.levels),
+                                      "grids": len(rows)})])  # fmt: skip
         if activate:
             self.activate(generation_id, actor=actor)
         return self.generation(generation_id)
@@ -261,17 +281,23 @@ class Store:
             frames[level.key] = grid_frame(mine, level)
         return frames
 
-    def activate(self, generation_id: int, *, actor: str = SYSTEM) -> Activation:
+    def activate(self, generation_id: int, *, actor: Actor = SYSTEM) -> Activation:
         """Make a generation current and re-assign every open report under it.
 
         Each re-assigned report gets a history entry with its old and new codes.
         """
         generation = self.generation(generation_id)
         hierarchy = self.hierarchy(generation_id)
+        who = principal_of(actor)
         with self.db.transaction(lock_generation=True) as tx:
+            before = self.db.active_generation(tx)
             self.db.set_active_generation(tx, generation_id)
             rows = self.db.fetch_open_for_reassignment(tx, OPEN_STATUSES)
-            changed = self._reassign(tx, rows, generation, hierarchy, actor)
+            changed = self._reassign(tx, rows, generation, hierarchy, who.name)
+            insert_events(self.db, tx, [audit_row(who, self.clock(), "generation.activate",
+                "generation", generation_id, before={"active": before},
+                after={"active": generation_id, "reassigned": len(rows),
+                       "changed": changed})])  # fmt: skip
         return Activation(self.generation(generation_id), len(rows), changed)
 
     def _reassign(self, tx, rows, generation: Generation, hierarchy: Hierarchy, actor) -> int:
@@ -309,12 +335,12 @@ class Store:
 
     # --- reports: intake ---------------------------------------------------------------
 
-    def add_report(self, report: NewReport, *, actor: str = SYSTEM) -> Report:
+    def add_report(self, report: NewReport, *, actor: Actor = SYSTEM) -> Report:
         """Store one report (idempotent on ``external_id``) and return it as stored."""
         return self.get_report(self.add_reports([report], actor=actor)[0].id)
 
     def add_reports(
-        self, reports: Sequence[NewReport], *, actor: str = SYSTEM
+        self, reports: Sequence[NewReport], *, actor: Actor = SYSTEM
     ) -> list[IntakeResult]:
         """Store a batch in one transaction, after checking all of it.
 
@@ -322,6 +348,7 @@ class Store:
         comes back with ``created=False``; the same ``external_id`` with different
         content refuses the whole batch with :class:`DuplicateReportError`.
         """
+        who = principal_of(actor)
         lon, lat = check_reports(reports, self.categories)
         unique, stands_for = dedupe_batch(reports)
         received_at = self.clock()
@@ -335,7 +362,9 @@ class Store:
                 existing = self.db.find_external_ids(tx, batch["external_id"])
                 new = subset_of(batch, not_stored_yet(batch, existing))
                 ids = self.db.insert_report_columns(tx, new)
-                self.db.insert_history_columns(tx, received_history(new, ids, actor))
+                self.db.insert_history_columns(tx, received_history(new, ids, who.name))
+                if ids:
+                    insert_events(self.db, tx, [_intake_event(who, received_at, ids)])
             stored = {i: (report_id, True) for i, report_id in zip(new["index"], ids, strict=True)}
             for i, key in zip(batch["index"], batch["external_id"], strict=True):
                 stored.setdefault(i, (existing[key][0], False) if key in existing else None)
@@ -365,8 +394,11 @@ class Store:
             "generation_id": generation_id, "status": RECEIVED,
             "handler_depth": [base if code else None for code in handlers],
             "handler_code": handlers, "deadline": [deadlines[r.category] for r in reports],
-            "updated_at": received_at, "reporter": [r.reporter for r in reports],
+            "updated_at": received_at,
         })  # fmt: skip
+        for name in CONTACT_FIELDS:
+            columns[f"contact_{name}"] = [getattr(r.contact, name) if r.contact else None
+                                          for r in reports]  # fmt: skip
         return columns
 
     # --- reports: reading --------------------------------------------------------------
@@ -569,6 +601,7 @@ class Store:
             deadline=self.db.decode_time(row["deadline"]) if row["deadline"] else None,
             updated_at=self.db.decode_time(row["updated_at"]),
             history=tuple(self._history_entry(h) for h in history),
+            contact=Contact(*(row[f"contact_{name}"] for name in CONTACT_FIELDS)) or None,
         )
 
     def _history_entry(self, row: dict) -> HistoryEntry:
@@ -584,20 +617,37 @@ class Store:
 
     # --- reports: workflow -------------------------------------------------------------
 
-    def transition(self, report_id: int, target: str, *, actor: str, note: str = "") -> Report:
-        """Move a report along the closed loop; only allowed transitions, each recorded."""
-        if not actor:
-            raise InputError("actor: every step of the workflow records who took it")
+    def transition(
+        self, report_id: int, target: str, *, actor: Actor, note: str = "",
+        expected: str | None = None,
+    ) -> Report:  # fmt: skip
+        """Move a report along the closed loop; only allowed transitions, each recorded.
+
+        The principal's role must allow the step (see
+        :func:`geogrid.access.action_of_transition`) and the report must be in its
+        scope (else it "does not exist"). ``expected`` is the status the client saw:
+        if the report has moved on meanwhile, :class:`StaleStatusError` and nothing
+        changes, so two people acting on one report never overwrite each other.
+        """
+        who = principal_of(actor)
         with self.db.transaction() as tx:
             row = self.db.lock_report(tx, checked_report_id(report_id))
-            if row is None:
+            if row is None or not who.covers(row[c] for c in CODE_COLUMNS):
                 raise NotFoundError(f"report {report_id} does not exist")
+            if expected is not None and row["status"] != expected:
+                raise StaleStatusError(f"status: report {report_id} is {row['status']} now, "
+                                       f"not {expected}; reload it and try again")  # fmt: skip
             check_transition(row["status"], target, note)
+            action = action_of_transition(row["status"], target)
+            if not who.may(action):
+                raise PermissionDeniedError(f"{who.name} ({who.role}) may not {action}")
             now = self.clock()
             self.db.update_status(tx, report_id, target, now)
-            self.db.insert_history(
-                tx, [history_row(report_id, now, actor, "transition", row["status"], target, note)]
-            )
+            self.db.insert_history(tx, [history_row(report_id, now, who.name, "transition",
+                                                    row["status"], target, note)])  # fmt: skip
+            insert_events(self.db, tx, [audit_row(who, now, action, "report", report_id,
+                before={"status": row["status"]},
+                after={"status": target, "note": note})])  # fmt: skip
         return self.get_report(report_id)
 
     def overdue(self, now: datetime | None = None, limit: int = 1000) -> list[Report]:
@@ -605,35 +655,29 @@ class Store:
         query = ReportQuery(overdue_at=now or self.clock(), limit=limit)
         return self.find_reports(query).items
 
-    def escalate_overdue(self, now: datetime | None = None, *, actor: str = SYSTEM) -> list[Report]:
+    def escalate_overdue(
+        self, now: datetime | None = None, *, actor: Actor = SYSTEM
+    ) -> list[Report]:
         """Hand every overdue report to the parent level's grid, with a new deadline.
 
         "小事不出社，大事不出街": what the grid cannot settle in time goes up one
         level. A report already at the top level stays there, still overdue.
         """
         now = aware_utc(now or self.clock(), "now")
-        escalated = []
+        who, escalated = principal_of(actor), []
         with self.db.transaction() as tx:
             for row in self.db.lock_overdue(tx, OPEN_STATUSES, self.db.encode_time(now)):
                 target = self._escalation(row, now)
                 if target is None:
                     continue
                 self.db.update_handler(tx, row["id"], *target, now)
-                self.db.insert_history(
-                    tx,
-                    [
-                        history_row(
-                            row["id"],
-                            now,
-                            actor,
-                            "escalated",
-                            row["status"],
-                            row["status"],
-                            "超期升级 overdue: handed to the parent level",
-                            {"from": row["handler_code"], "to": target[1]},
-                        )
-                    ],
-                )
+                handed = {"from": row["handler_code"], "to": target[1]}
+                self.db.insert_history(tx, [history_row(
+                    row["id"], now, who.name, "escalated", row["status"], row["status"],
+                    "超期升级 overdue: handed to the parent level", handed)])  # fmt: skip
+                insert_events(self.db, tx, [audit_row(who, now, "report.escalate", "report",
+                    row["id"], before={"handler": row["handler_code"]},
+                    after={"handler": target[1]})])  # fmt: skip
                 escalated.append(row["id"])
         return [self.get_report(i) for i in escalated]
 
@@ -649,12 +693,16 @@ class Store:
 
     # --- hazards and patrol routes -----------------------------------------------------
 
-    def add_hazard(self, hazard: Hazard) -> int:
+    def add_hazard(self, hazard: Hazard, *, actor: Actor = SYSTEM) -> int:
         """Store a hazard after checking its scores; returns its id."""
         check_hazard(hazard)
         self.categories.check(hazard.category)
+        now = self.clock()
         with self.db.transaction() as tx:
-            return self.db.insert_hazard(tx, hazard, self.clock())
+            hazard_id = self.db.insert_hazard(tx, hazard, now)
+            insert_events(self.db, tx, [audit_row(actor, now, "hazard.create", "hazard",
+                hazard_id, after={"name": hazard.name, "score": hazard.score})])  # fmt: skip
+        return hazard_id
 
     def hazards(self, bbox: Sequence[float] | None = None) -> gpd.GeoDataFrame:
         """Hazards (in a bbox, if given) with their method, scores, score and radius."""
@@ -662,12 +710,16 @@ class Store:
             rows = self.db.fetch_hazards(tx, checked_bbox(bbox) if bbox else None)
         return frame_of_rows(rows)
 
-    def add_patrol_route(self, route: PatrolRoute) -> int:
+    def add_patrol_route(self, route: PatrolRoute, *, actor: Actor = SYSTEM) -> int:
         """Store a planned patrol route of a grid; returns its id."""
         check_route(route)
         self._depth_of_code(route.grid_code)
+        now = self.clock()
         with self.db.transaction() as tx:
-            return self.db.insert_route(tx, route, self.clock())
+            route_id = self.db.insert_route(tx, route, now)
+            insert_events(self.db, tx, [audit_row(actor, now, "route.create", "route", route_id,
+                after={"grid": route.grid_code, "shift": route.shift})])  # fmt: skip
+        return route_id
 
     def patrol_routes(
         self, grid_code: str | None = None, *, limit: int | None = None, offset: int = 0
@@ -680,7 +732,7 @@ class Store:
             rows = self.db.fetch_routes(tx, grid_code, limit, offset)
         return frame_of_rows(rows)
 
-    def add_tracks(self, tracks: Iterable[Track], *, actor: str = SYSTEM) -> list[TrackIntake]:
+    def add_tracks(self, tracks: Iterable[Track], *, actor: Actor = SYSTEM) -> list[TrackIntake]:
         """Store recorded patrol tracks (巡查轨迹) in one transaction: all of them or none.
 
         A track stored before (the same worker, times and positions, see
@@ -691,11 +743,17 @@ class Store:
             check_track(track, f"tracks[{number}]")
         rows = [track_row(track) for track in tracks]
         once = {row["digest"]: row for row in rows}  # a batch may hold a track twice
+        who, now = principal_of(actor), self.clock()
         with self.db.transaction() as tx:
             before = self.db.track_ids(tx, list(once))
             new = [row for digest, row in once.items() if digest not in before]
-            self.db.insert_tracks(tx, new, actor, self.clock())
+            self.db.insert_tracks(tx, new, who.name, now)
             ids = self.db.track_ids(tx, list(once))
+            if new:
+                stored = [ids[row["digest"]] for row in new]
+                insert_events(self.db, tx, [audit_row(who, now, "track.create", "track",
+                    stored[0] if len(stored) == 1 else None, after={"ids": stored,
+                    "workers": sorted({row["worker"] for row in new})})])  # fmt: skip
         results, seen = [], set(before)
         for digest in (row["digest"] for row in rows):
             results.append(TrackIntake(ids[digest], digest, digest not in seen))
@@ -712,3 +770,10 @@ class Store:
         with self.db.transaction(write=False) as tx:
             rows = self.db.fetch_tracks(tx, since, until, worker)
         return [track_of_row(row) for row in rows]
+
+
+def _intake_event(who: Principal, at: datetime, ids: list[int]) -> dict:
+    """One audit event for a batch taken in: the report's id, or every id of the batch."""
+    single = ids[0] if len(ids) == 1 else None
+    return audit_row(who, at, "report.create", "report", single,
+                     after={"ids": ids} if single is None else None)  # fmt: skip
