@@ -12,7 +12,7 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -166,6 +166,26 @@ class Hierarchy:
         below = self._levels[depth + 1].key
         frame = self._grids[below]
         return below, frame[frame["parent"] == code].copy()
+
+    def covered(self, codes: Iterable[str]) -> frozenset[str]:
+        """The given grid codes and every code below them, at every level.
+
+        What a scope of grid codes covers: a grid worker's grid with its micro-grids
+        and buildings, a street with all of its communities. Codes are followed
+        through the ``parent`` column, never matched as prefixes.
+
+        Examples
+        --------
+        >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+        >>> covered = h.covered(["330399001001"])
+        >>> "330399001001001" in covered, "330399001002001" in covered
+        (True, False)
+        """
+        covered = {code for code in codes if isinstance(code, str)}
+        for level in self._levels:
+            frame = self._grids[level.key]
+            covered.update(frame.loc[frame["parent"].isin(covered), "code"])
+        return frozenset(covered)
 
     def roads(self) -> gpd.GeoDataFrame | None:
         """The road network layer named in the manifest's ``[roads]`` table, if any."""

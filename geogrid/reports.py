@@ -149,6 +149,8 @@ class ReportQuery:
     overdue_at: datetime | None = None
     limit: int = 100
     offset: int = 0
+    #: Grid codes the reader may see (their reports and their descendants'); None: all.
+    scope: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from web import analysis, api, errors, lanes, ogc, open311, pages, params, patrol
+from web import access, accounts, analysis, api, errors, lanes, ogc, open311, pages, params, patrol
 from web.settings import settings_from_environ
 
 
@@ -28,8 +28,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False
     errors.init_app(app)
     params.init_app(app)
+    access.init_app(app)
     lanes.init_app(app)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(accounts.blueprint)
     app.register_blueprint(api.blueprint, url_prefix="/api")
     app.register_blueprint(patrol.blueprint, url_prefix="/api/patrol")
     app.register_blueprint(analysis.blueprint, url_prefix="/api/analysis")

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from geogrid.analysis import events, heat, hotspots, risk
 from geogrid.errors import InputError
 from web import limits, params
+from web.access import requires
 from web.geojson import feature_collection, grid_features
 from web.limits import TooCostlyError
 from web.state import hierarchy, now, store, zone
@@ -66,6 +67,7 @@ def _points(since: datetime | None = None) -> pd.DataFrame:
 
 
 @blueprint.get("/risk")
+@requires("aggregate.read")
 def risk_colours():
     """Four-colour risk of every grid of a level, with reasons and trend, as GeoJSON."""
     level = _level()
@@ -110,6 +112,7 @@ def _json_ready(frame):
 
 
 @blueprint.get("/heat.png")
+@requires("aggregate.read")
 def heat_png():
     """Kernel density of reports for a view, as a transparent PNG overlay.
 
@@ -148,6 +151,7 @@ def _categories() -> tuple[str, ...]:
 
 
 @blueprint.get("/hexagons")
+@requires("aggregate.read")
 def hexagon_counts():
     """Reports counted in H3 hexagons, as GeoJSON."""
     resolution = params.integer("resolution", 9, 5, 12)
@@ -170,6 +174,7 @@ def hexagon_counts():
 
 
 @blueprint.get("/hexagons/slices")
+@requires("aggregate.read")
 def hexagon_time_slices():
     """H3 hexagon counts per day or week, as GeoJSON time slices for a time slider."""
     until = params.time("until") or now()
@@ -186,6 +191,7 @@ def hexagon_time_slices():
 
 
 @blueprint.get("/hotspots")
+@requires("aggregate.read")
 def hot_spot_table():
     """Gi* per grid of a level: z, p, hot or cold spot and its confidence (90/95/99 %)."""
     level = _level()
@@ -200,6 +206,7 @@ def hot_spot_table():
 
 
 @blueprint.get("/pai")
+@requires("aggregate.read")
 def pai_table():
     """PAI of kernel density, Gi* and plain counts: trained on one window, tested on the next."""
     level = _level()

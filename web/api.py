@@ -15,6 +15,7 @@ from geogrid.errors import InputError
 from geogrid.storage import NotFoundError
 from geogrid.workflow import STATUSES
 from web import params
+from web.access import requires
 from web.geojson import feature_collection, grid_features, report_feature
 from web.openapi import openapi_document
 from web.state import hierarchy, store
@@ -29,6 +30,7 @@ def geojson(body: dict, status: int = 200) -> Response:
 
 
 @blueprint.get("/openapi.json")
+@requires("public")
 def openapi():
     """This API described in OpenAPI 3."""
     return jsonify(openapi_document())
@@ -38,6 +40,7 @@ def openapi():
 
 
 @blueprint.get("/levels")
+@requires("grid.read")
 def levels():
     """The levels of the active generation, top first, with labels and grid counts."""
     h = hierarchy()
@@ -47,6 +50,7 @@ def levels():
 
 
 @blueprint.get("/generations")
+@requires("grid.read")
 def generations():
     """Every stored boundary generation; one is active."""
     return jsonify(generations=[
@@ -57,6 +61,7 @@ def generations():
 
 
 @blueprint.get("/grids")
+@requires("grid.read")
 def grids():
     """Grids of one level as GeoJSON; filters: bbox, generation; ``simplify`` in metres."""
     generation = _generation()
@@ -88,6 +93,7 @@ def _box(bbox):
 
 
 @blueprint.get("/levels/<key>/grids")
+@requires("grid.read")
 def level_grids(key: str):
     """All grids of one level of the active generation (cached: the map loads it whole)."""
     h = hierarchy()
@@ -104,6 +110,7 @@ def _level_geojson(_hierarchy_id: int, key: str) -> str:
 
 
 @blueprint.get("/grids/<code>")
+@requires("grid.read")
 def grid(code: str):
     """One grid (of the active generation, or ``generation``) as a GeoJSON feature."""
     level, row = store().hierarchy(_generation()).find(code)
@@ -111,6 +118,7 @@ def grid(code: str):
 
 
 @blueprint.get("/grids/<code>/children")
+@requires("grid.read")
 def children(code: str):
     """The children of a grid, one level down, as GeoJSON."""
     below, kids = store().hierarchy(_generation()).children(code)
@@ -118,6 +126,7 @@ def children(code: str):
 
 
 @blueprint.get("/lookup")
+@requires("lookup")
 def lookup():
     """The grid at every level for one point: ``?lon=&lat=&crs=``."""
     lon, lat = params.number("lon"), params.number("lat")
@@ -131,6 +140,7 @@ def lookup():
 
 
 @blueprint.post("/reports")
+@requires("report.create")
 def create_reports():
     """Store one report (a JSON object) or a batch (``{"reports": [...]}``)."""
     body = params.json_body()
@@ -152,6 +162,7 @@ def create_reports():
 
 
 @blueprint.get("/reports")
+@requires("report.read")
 def list_reports():
     """Reports with filters (grid, bbox, since, until, category, status, overdue), paged."""
     query = params.report_query()
@@ -165,6 +176,7 @@ def list_reports():
 
 
 @blueprint.get("/reports.geojson")
+@requires("report.read")
 def list_reports_geojson():
     """The same listing as GeoJSON points (for map layers)."""
     page = store().find_reports(params.report_query())
@@ -174,12 +186,14 @@ def list_reports_geojson():
 
 
 @blueprint.get("/reports/<int:report_id>")
+@requires("report.read")
 def get_report(report_id: int):
     """One report with its full history."""
     return jsonify(store().get_report(report_id).to_dict())
 
 
 @blueprint.post("/reports/<int:report_id>/transitions")
+@requires("report.read")
 def transition(report_id: int):
     """Move a report along the closed loop: ``{"status", "actor", "note"}``."""
     body = params.json_body()
@@ -195,6 +209,7 @@ def transition(report_id: int):
 
 
 @blueprint.get("/categories")
+@requires("service.list")
 def categories():
     """The category tree with Chinese and English names and deadlines."""
     return jsonify(store().categories.to_dict())
@@ -204,6 +219,7 @@ def categories():
 
 
 @blueprint.get("/stats")
+@requires("aggregate.read")
 def stats():
     """Report counts per grid of a level: by status, open, overdue; filters as /reports."""
     h = hierarchy()
@@ -213,6 +229,7 @@ def stats():
 
 
 @blueprint.get("/stats/<code>")
+@requires("aggregate.read")
 def grid_stats(code: str):
     """One grid's counts, and its children's."""
     level, row = hierarchy().find(code)
@@ -245,6 +262,7 @@ def _plain(value):
 
 
 @blueprint.get("/heat")
+@requires("aggregate.read")
 def heat():
     """Report density for the current view: counts in about ``size``×``size`` cells of the bbox.
 

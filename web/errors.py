@@ -12,8 +12,12 @@ from werkzeug.exceptions import HTTPException
 from geogrid.errors import CRSError, GeogridError, InputError
 from geogrid.patrol.network import NoRoadNetworkError
 from geogrid.storage import (
+    AuthenticationError,
     DuplicateReportError,
+    DuplicateUserError,
     NotFoundError,
+    PermissionDeniedError,
+    StaleStatusError,
     StoreUnavailableError,
     TopologyRefusedError,
 )
@@ -27,6 +31,10 @@ STATUS_OF_ERROR: tuple[tuple[type[GeogridError], int], ...] = (
     (TooCostlyError, 422),
     (BusyError, 503),
     (NotFoundError, 404),
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (DuplicateUserError, 409),
+    (StaleStatusError, 409),
     (DuplicateReportError, 409),
     (IllegalTransitionError, 409),
     (TopologyRefusedError, 422),
@@ -68,4 +76,9 @@ def _domain_error(exc: GeogridError):
 
 
 def _http_error(exc: HTTPException):
-    return jsonify(error_body(exc.name.replace(" ", ""), exc.description)), exc.code
+    if exc.response is not None:  # a ready answer (the sign-in redirect of a page)
+        return exc.response
+    response = jsonify(error_body(exc.name.replace(" ", ""), exc.description))
+    if exc.code == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="geogrid"'
+    return response, exc.code

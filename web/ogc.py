@@ -45,6 +45,7 @@ from geogrid.errors import InputError
 from geogrid.moments import parse_moment
 from geogrid.reports import Report, ReportQuery
 from geogrid.storage import NotFoundError
+from web.access import requires
 from web.geojson import feature_collection, grid_features, report_feature
 from web.state import hierarchy, now, store
 
@@ -70,6 +71,7 @@ _REPORT_ID = re.compile(r"[0-9]{1,15}")
 
 
 @blueprint.get("/", strict_slashes=False)
+@requires("public")
 def landing():
     """The landing page: title, and links to the API document, conformance, collections."""
     check_parameters(request.args, {"f"})
@@ -77,6 +79,7 @@ def landing():
 
 
 @blueprint.get("/conformance")
+@requires("public")
 def conformance():
     """The conformance classes this API implements."""
     check_parameters(request.args, {"f"})
@@ -84,6 +87,7 @@ def conformance():
 
 
 @blueprint.get("/api")
+@requires("public")
 def api_document():
     """The OpenAPI 3.0 document of this API."""
     check_parameters(request.args, {"f"})
@@ -93,6 +97,7 @@ def api_document():
 
 
 @blueprint.get("/collections")
+@requires("grid.read")
 def collections():
     """Every collection: one per level of the active generation, then ``reports``."""
     check_parameters(request.args, {"f"})
@@ -104,6 +109,7 @@ def collections():
 
 
 @blueprint.get("/collections/<collection_id>")
+@requires("grid.read")
 def collection(collection_id: str):
     """One collection's metadata: title, extent, links to its items."""
     check_parameters(request.args, {"f"})
@@ -112,6 +118,7 @@ def collection(collection_id: str):
 
 
 @blueprint.get("/collections/<collection_id>/items")
+@requires("grid.read")
 def items(collection_id: str):
     """A page of features, filtered by ``bbox`` and ``datetime``, as GeoJSON."""
     _check_collection(collection_id)
@@ -128,6 +135,7 @@ def items(collection_id: str):
 
 
 @blueprint.get("/collections/<collection_id>/items/<feature_id>")
+@requires("grid.read")
 def item(collection_id: str, feature_id: str):
     """One feature: a grid by its code, or a report by its id."""
     check_parameters(request.args, {"f"})

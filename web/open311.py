@@ -87,6 +87,7 @@ from geogrid.moments import NotAMomentError, parse_moment
 from geogrid.reports import MAX_DESCRIPTION, HistoryEntry, NewReport, Report, ReportQuery
 from geogrid.storage import NotFoundError
 from geogrid.workflow import CLOSED, OPEN_STATUSES, STATUS_LABELS
+from web.access import requires
 from web.errors import http_status
 from web.open311_openapi import openapi_document
 from web.params import json_body
@@ -118,6 +119,7 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 @blueprint.get("/services.<fmt>")
+@requires("service.list")
 def services(fmt: str):
     """Every category of the tree as an Open311 service."""
     check_format(fmt)
@@ -126,6 +128,7 @@ def services(fmt: str):
 
 
 @blueprint.get("/services/<service_code>.<fmt>")
+@requires("service.list")
 def service_definition(service_code: str, fmt: str):
     """The definition of one service: no attributes beyond the standard fields."""
     check_format(fmt)
@@ -135,6 +138,7 @@ def service_definition(service_code: str, fmt: str):
 
 
 @blueprint.post("/requests.<fmt>")
+@requires("report.create")
 def create_request(fmt: str):
     """Store a new service request; 201 with its id (200 for a resend of the same one)."""
     check_format(fmt)
@@ -150,6 +154,7 @@ def create_request(fmt: str):
 
 
 @blueprint.get("/requests.<fmt>")
+@requires("report.read")
 def list_requests(fmt: str):
     """Service requests, newest first: by ids, or filtered and paged."""
     check_format(fmt)
@@ -168,6 +173,7 @@ def list_requests(fmt: str):
 
 
 @blueprint.get("/requests/<request_id>.<fmt>")
+@requires("report.read")
 def one_request(request_id: str, fmt: str):
     """One service request, as a one-element list (as the specification has it)."""
     check_format(fmt)
@@ -176,12 +182,14 @@ def one_request(request_id: str, fmt: str):
 
 
 @blueprint.get("/openapi.json")
+@requires("public")
 def openapi():
     """These routes described in OpenAPI 3.0, for client generators and the fuzz tests."""
     return jsonify(openapi_document())
 
 
 @blueprint.get("/<path:anything>")
+@requires("public")
 def unknown_resource(anything: str):
     """Anything else under /open311/v2: an Open311 404 that lists the resources."""
     raise NotFoundError(

@@ -12,6 +12,7 @@ from geogrid.patrol.compliance import COLOURS as COMPLIANCE_COLOURS
 from geogrid.patrol.compliance import PatrolRule
 from geogrid.reports import ReportQuery
 from geogrid.workflow import STATUS_LABELS, STATUSES
+from web.access import requires
 from web.geojson import grid_features
 from web.state import hierarchy, now, store, zone
 from web.texts import language, texts
@@ -22,6 +23,7 @@ MARKER_ZOOM = 16
 
 
 @blueprint.get("/")
+@requires("report.read")
 def commander():
     """The commander's map: levels, heat map, per-grid counts, reports, filters."""
     h = hierarchy()
@@ -125,6 +127,7 @@ PANEL = """
 
 
 @blueprint.get("/grids/<code>")
+@requires("report.read")
 def grid(code: str):
     """A grid: its boundary and children on a map, its counts, its recent reports."""
     h = hierarchy()

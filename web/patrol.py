@@ -46,6 +46,7 @@ from geogrid.patrol.routing import (
 )
 from geogrid.patrol.tracks import analyse_tracks, track_length_m
 from web import limits, params
+from web.access import requires
 from web.limits import TooCostlyError
 from web.patrol_openapi import GEOJSON, GPX
 from web.state import hierarchy, store
@@ -106,6 +107,7 @@ def _built_network(config: Mapping[str, Any], generation_id: int) -> RoadNetwork
 
 
 @blueprint.post("/plan")
+@requires("route.read")
 def plan():
     """Plan a closed route (priority places within a length, or every street of the grids)."""
     body = _plan_body(params.json_body())
@@ -229,6 +231,7 @@ def _gpx_tracks():
 
 
 @blueprint.post("/tracks")
+@requires("track.create")
 def tracks():
     """Analyse the GPX tracks in the body: length, duration, grids, stops, route coverage."""
     h = hierarchy()
@@ -254,6 +257,7 @@ def tracks():
 
 
 @blueprint.get("/tracks")
+@requires("track.read")
 def stored_tracks():
     """Stored tracks that overlap ``since``…``until`` (``PATROL_MAX_DAYS`` at most) as lines."""
     since, until = _period()
@@ -313,6 +317,7 @@ def _stored_route(grid: str | None):
 
 
 @blueprint.post("/compliance")
+@requires("track.read")
 def compliance():
     """Patrols per grid and day from the GPX tracks in the body; a table or a map layer."""
     h, rule = hierarchy(), _rule()
@@ -337,6 +342,7 @@ def _local_days(
 
 
 @blueprint.get("/compliance")
+@requires("track.read")
 def stored_compliance():
     """Patrols per grid and day from the stored tracks of ``since``…``until`` (local days)."""
     h = hierarchy()
@@ -386,6 +392,7 @@ def _rows(frame) -> list[dict[str, Any]]:
 
 
 @blueprint.get("/routes")
+@requires("route.read")
 def routes():
     """Stored planned routes (of one grid with ``grid``) as GeoJSON, a page at a time."""
     limit = params.integer("limit", ROUTES_PAGE, 1, current_app.config["PAGE_LIMIT"])
@@ -420,6 +427,7 @@ def _route_features(frame) -> dict[str, Any]:
 
 
 @blueprint.post("/routes")
+@requires("route.write")
 def create_route():
     """Store a planned route: {"grid": code, "shift": ..., "name": ..., "geometry": line}."""
     data = params.json_body()

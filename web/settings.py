@@ -8,10 +8,12 @@ is checked against this list by the tests.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from geogrid.access import ANONYMOUS_MAY
 from geogrid.clock import Clock, parse_clock
 from geogrid.errors import InputError
 
@@ -51,6 +53,28 @@ def _clock(text: str) -> Clock:
 _clock.__name__ = "ISO 8601 time with its zone, e.g. 2026-11-20T09:00+08:00"
 
 
+def _names(text: str) -> list[str]:
+    """Parse a list of names separated by commas or spaces."""
+    return [name for name in re.split(r"[,\s]+", text) if name]
+
+
+_names.__name__ = "list of names separated by commas"
+
+
+def _anonymous_actions(text: str) -> list[str]:
+    """Parse the actions anonymous visitors may take (a subset of the safe ones)."""
+    actions = _names(text)
+    if not set(actions) <= ANONYMOUS_MAY:
+        raise ValueError(text)
+    return actions
+
+
+_anonymous_actions.__name__ = (
+    "list of actions from: lookup, grid.read, service.list, "
+    "aggregate.read, report.create, report.read, route.read, hazard.read"
+)
+
+
 def _days(text: str) -> int:
     """Parse a number of days, at least one."""
     days = int(text)
@@ -60,6 +84,9 @@ def _days(text: str) -> int:
 
 
 _days.__name__ = "whole number of days (1 or more)"
+
+#: Host names the app answers to by default: this machine only.
+LOCAL_HOSTS = ["localhost", "127.0.0.1", "::1"]
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -160,6 +187,42 @@ SETTINGS: tuple[Setting, ...] = (
         20_000,
         "most H3 hexagons the view of a hexagon count may hold at its resolution (more: 422)",
         int,
+    ),
+    Setting(
+        "ANONYMOUS_ACTIONS",
+        ["lookup", "grid.read", "service.list", "aggregate.read"],
+        "what visitors who have not signed in may do; never single reports' contacts, tracks, "
+        "accounts or the audit trail",
+        _anonymous_actions,
+    ),
+    Setting(
+        "ALLOWED_HOSTS",
+        LOCAL_HOSTS,
+        "host names the app answers to (others: 400); add the name users type when serving "
+        "a network",
+        _names,
+    ),
+    Setting(
+        "SECRET_KEY",
+        "",
+        "key that signs page sessions; empty: a random key kept in the store, shared by every "
+        "worker and server on it",
+    ),
+    Setting("SECURE_COOKIES", False, "send the session cookie over HTTPS only", _flag),
+    Setting(
+        "RATE_LIMIT_STORAGE",
+        "memory://",
+        "where rate-limit counts live: memory:// (per worker) or e.g. redis://host:6379",
+    ),
+    Setting(
+        "LOGIN_RATE_LIMIT",
+        "10 per minute; 50 per hour",
+        "failed sign-ins allowed per client address (then 429)",
+    ),
+    Setting(
+        "ANONYMOUS_INTAKE_RATE_LIMIT",
+        "20 per minute; 200 per day",
+        "reports a client address may send without signing in, when anonymous intake is on",
     ),
     Setting(
         "MAX_ANALYSIS_GRIDS",

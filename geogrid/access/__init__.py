@@ -24,6 +24,7 @@ from geogrid.access.principals import (
 )
 from geogrid.access.roles import (
     ACTIONS,
+    ANONYMOUS_MAY,
     ROLE_LABELS,
     ROLES,
     action_of_transition,
@@ -34,6 +35,7 @@ from geogrid.access.roles import (
 __all__ = [
     "ACTIONS",
     "ANONYMOUS",
+    "ANONYMOUS_MAY",
     "ROLES",
     "ROLE_LABELS",
     "SYSTEM",

@@ -81,6 +81,21 @@ ROLES: MappingProxyType[str, frozenset[str]] = MappingProxyType({
     "intake": frozenset({"public", "lookup", "service.list", "report.create"}),
 })  # fmt: skip
 
+#: What an operator may let anonymous visitors do: never contacts, tracks, accounts or the
+#: audit trail (the ``ANONYMOUS_ACTIONS`` setting of the app picks among these).
+ANONYMOUS_MAY = frozenset(
+    {
+        "lookup",
+        "grid.read",
+        "service.list",
+        "aggregate.read",
+        "report.create",
+        "report.read",
+        "route.read",
+        "hazard.read",
+    }
+)
+
 #: Role names as the pages show them: (Chinese, English).
 ROLE_LABELS: MappingProxyType[str, tuple[str, str]] = MappingProxyType({
     "admin": ("系统管理员", "Administrator"), "commander": ("指挥中心", "Command centre"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -279,6 +280,21 @@ class Accounts:
             and row["revoked_at"] is None
             and (expires is None or self.clock() < expires)
         )
+
+    # --- shared secrets -----------------------------------------------------------------
+
+    def shared_secret(self, name: str) -> str:
+        """A random secret kept in the store, made on first use (e.g. the session key).
+
+        Every process on one store reads the same value, so sessions signed by one
+        app server are valid on the others; whoever makes it first wins.
+        """
+        with self.db.transaction() as tx:
+            self.db.execute(tx, "INSERT INTO app_secrets (name, value) VALUES (?, ?) "
+                                "ON CONFLICT (name) DO NOTHING",
+                            (name, secrets.token_urlsafe(48)))  # fmt: skip
+            rows = self.db.rows(tx, "SELECT value FROM app_secrets WHERE name = ?", (name,))
+        return rows[0]["value"]
 
     # --- plumbing ----------------------------------------------------------------------
 

@@ -497,13 +497,15 @@ class Store:
                              "count": frame["count"].astype(int)})  # fmt: skip
 
     def report_points(
-        self, since: datetime | None = None, until: datetime | None = None
-    ) -> pd.DataFrame:
+        self, since: datetime | None = None, until: datetime | None = None,
+        scope: Sequence[str] | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
         """Reports as plain columns for analysis: one query, no histories.
 
         ``lon``, ``lat``, ``time`` (when it happened: ``reported_at``), ``received_at``,
         ``category`` and ``<level>_code`` per level of the active generation;
-        ``since``/``until`` select on ``time``.
+        ``since``/``until`` select on ``time``; ``scope`` keeps the reports of those
+        grids (and their descendants) only.
 
         Examples
         --------
@@ -519,6 +521,8 @@ class Store:
             if value is not None:
                 where.append(f"reported_at {op} ?")
                 params.append(self.db.encode_time(aware_utc(value, name)))
+        if scope is not None:
+            self._where_scope(where, params, scope)
         codes = [f"code{d}" for d in range(len(levels))]
         with self.db.transaction(write=False) as tx:
             rows = self.db.report_columns(tx, codes, where, params)
@@ -553,7 +557,21 @@ class Store:
             self._where_in(where, params, "status", list(OPEN_STATUSES))
             where.append("deadline < ?")
             params.append(self.db.encode_time(aware_utc(query.overdue_at, "overdue_at")))
+        if query.scope is not None:
+            self._where_scope(where, params, query.scope)
         return where, params
+
+    def _where_scope(self, where: list[str], params: list[Any], scope: Sequence[str]) -> None:
+        """Reports in any scope grid: a report carries its grid at every level, so a
+        grid's reports (and its descendants') are those with its code at its depth."""
+        terms = []
+        for code in scope:
+            with self.db.transaction(write=False) as tx:
+                depth = self.db.depth_of_code(tx, code)
+            if depth is not None:
+                terms.append(f"code{depth} = ?")
+                params.append(code)
+        where.append(f"({' OR '.join(terms)})" if terms else "1 = 0")
 
     @staticmethod
     def _where_in(where: list[str], params: list[Any], column: str, values: list[str]) -> None:

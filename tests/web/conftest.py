@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from geogrid.clock import fixed_clock
@@ -32,9 +33,53 @@ def tiny_app(folder: Path, manifest: Path | None = None, **config):
     ``config`` adds or overrides settings.
     """
     manifest = manifest or write_tiny_district(folder / "district")
-    return create_app({"TESTING": True, "STORE": f"sqlite:///{folder / 'web.db'}",
-                       "MANIFEST": str(manifest), "TILES": "none",
-                       "CLOCK": fixed_clock(NOW), **config})  # fmt: skip
+    app = create_app({"TESTING": True, "STORE": f"sqlite:///{folder / 'web.db'}",
+                      "MANIFEST": str(manifest), "TILES": "none",
+                      "CLOCK": fixed_clock(NOW), **config})  # fmt: skip
+    return signed_in_as_admin(app)
+
+
+class SignedInClient(FlaskClient):
+    """A test client that sends the app's test token: an admin's, unless told otherwise.
+
+    ``client.environ_base.pop("HTTP_AUTHORIZATION")`` makes it anonymous;
+    :func:`token_for` gives tokens of other roles and scopes.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        token = self.application.config.get("TEST_TOKEN")
+        if token:
+            self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+
+
+def signed_in_as_admin(app):
+    """Give ``app`` an admin account whose token its test clients send by default."""
+    app.config["TEST_TOKEN"] = token_for(app, "test.admin", "admin")
+    app.test_client_class = SignedInClient
+    return app
+
+
+def token_for(app, name: str, role: str, scope: list[str] | None = None) -> str:
+    """A new account of ``role`` (and ``scope``) on the app's store, and a token for it."""
+    from web.state import store as app_store
+
+    with app.app_context():
+        accounts = app_store().accounts
+        accounts.add_user(name, role, scope, actor="test")
+        return accounts.issue_token(name, days=30, actor="test")[0]
+
+
+def anonymous(app) -> FlaskClient:
+    """A test client that sends no credentials."""
+    client = app.test_client()
+    client.environ_base.pop("HTTP_AUTHORIZATION", None)
+    return client
+
+
+def auth_header(app) -> dict[str, str]:
+    """The admin token as a header, for requests over real HTTP."""
+    return {"Authorization": f"Bearer {app.config['TEST_TOKEN']}"}
 
 
 @pytest.fixture

@@ -1,0 +1,281 @@
+"""Who is asking, and may they: authentication, the action each route declares, browser safety.
+
+Every request is authenticated first, in this order: an API token
+(``Authorization: Bearer TOKEN``, or Open311's ``api_key``), then a page session
+(signed cookie, Flask-Login), else the anonymous visitor, who may do what the
+``ANONYMOUS_ACTIONS`` setting lists. Then the action the route declares with
+:func:`requires` is checked against the principal's role; a route that declares
+nothing is refused (fail closed), and a test walks ``app.url_map`` so none ships
+without one. Objects out of the principal's grid scope answer 404 in the routes.
+
+Browser safety, on every response or every change:
+
+- a session-authenticated change needs the CSRF token (Flask-WTF), sent by the
+  pages as the ``X-CSRFToken`` header or a ``csrf_token`` form field;
+- a change whose ``Origin`` is another site is refused, whoever sends it;
+- the ``Host`` must be one of ``ALLOWED_HOSTS`` (no DNS rebinding);
+- CSP (scripts only from the app, with a per-response nonce for inline ones; tiles
+  from the configured server), ``X-Content-Type-Options``, ``frame-ancestors
+  'none'``, ``Referrer-Policy``.
+
+Examples
+--------
+>>> from web import create_app
+>>> app = create_app({"TESTING": True})
+>>> app.test_client().get("/api/levels").status_code  # grid.read: anonymous by default
+200
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, current_app, g, redirect, request, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, UserMixin, current_user
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from geogrid.access import ANONYMOUS, Principal, check_action
+from geogrid.storage import AuthenticationError
+from web.state import store
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+#: Endpoints not written in this app that need a declaration all the same.
+FOREIGN_ENDPOINTS = {"static": "public"}
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], storage_uri="memory://")
+login_manager = LoginManager()
+
+
+def requires(action: str) -> Callable[[View], View]:
+    """Declare the action a route needs; put it right under the route's decorator.
+
+    Examples
+    --------
+    >>> @requires("report.read")
+    ... def view(): ...
+    >>> view.required_action
+    'report.read'
+    """
+    check_action(action)
+
+    def declare(view: View) -> View:
+        view.required_action = action  # type: ignore[attr-defined]
+        return view
+
+    return declare
+
+
+def required_action(app: Flask, endpoint: str | None) -> str | None:
+    """The action an endpoint declared; None when it declared none."""
+    if endpoint is None:
+        return None
+    if endpoint in FOREIGN_ENDPOINTS:
+        return FOREIGN_ENDPOINTS[endpoint]
+    return getattr(app.view_functions.get(endpoint), "required_action", None)
+
+
+def principal() -> Principal:
+    """The principal of the current request (authenticated before the route runs)."""
+    return g.get("principal") or ANONYMOUS
+
+
+def init_app(app: Flask) -> None:
+    """Authentication, the action check, CSRF, rate limits and the security headers."""
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked for sessions only
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
+    app.config["TRUSTED_HOSTS"] = app.config["ALLOWED_HOSTS"] or None
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_SECURE"] = app.config["SECURE_COOKIES"]
+    app.config["RATELIMIT_STORAGE_URI"] = app.config["RATE_LIMIT_STORAGE"]
+    app.config["RATELIMIT_HEADERS_ENABLED"] = True
+    app.session_interface = StoreKeyedSessions()
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.user_loader(_load_session_user)
+    app.before_request(_authenticate_and_authorise)
+    app.after_request(_security_headers)
+
+
+# --- authentication ----------------------------------------------------------------------------
+
+
+class SessionUser(UserMixin):
+    """A page session's user, as Flask-Login wants it."""
+
+    def __init__(self, who: Principal) -> None:
+        self.principal = who
+
+    def get_id(self) -> str:
+        return str(self.principal.user_id)
+
+
+class StoreKeyedSessions(SecureCookieSessionInterface):
+    """Session cookies signed with the store's shared key unless ``SECRET_KEY`` is set.
+
+    Every worker and every server on one store signs with the same key, so a
+    session started on one is valid on all; the key is made once, at random.
+    """
+
+    def get_signing_serializer(self, app: Flask):
+        if not app.secret_key:
+            app.secret_key = app.config["SECRET_KEY"] or store().accounts.shared_secret("session")
+        return super().get_signing_serializer(app)
+
+
+def _load_session_user(user_id: str) -> SessionUser | None:
+    if not user_id.isdigit():
+        return None
+    who = store().accounts.principal_of_user(int(user_id))
+    return SessionUser(who) if who else None
+
+
+def _authenticate() -> Principal:
+    client, request_id = request.remote_addr, _request_id()
+    token = _bearer_token()
+    if token is not None:
+        try:
+            return store().accounts.principal_of_token(token, client=client,
+                                                       request_id=request_id)  # fmt: skip
+        except AuthenticationError as exc:
+            raise Unauthorized(str(exc)) from None
+    if current_user.is_authenticated:
+        return current_user.principal.in_request(client, request_id)
+    anonymous = frozenset(current_app.config["ANONYMOUS_ACTIONS"])
+    return Principal("anonymous", None, via="anonymous", client=client, request_id=request_id,
+                     extra_actions=anonymous | {"public"})  # fmt: skip
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Authorization: use 'Bearer TOKEN'")
+        return token.strip()
+    if request.blueprint == "open311":  # GeoReport v2 sends the key as a parameter
+        key = request.args.get("api_key") or _form_value("api_key")
+        return key or None
+    return None
+
+
+def _form_value(name: str) -> str | None:
+    if request.method in UNSAFE_METHODS and request.mimetype in (
+        "application/x-www-form-urlencoded", "multipart/form-data"):  # fmt: skip
+        return request.form.get(name)
+    if request.method in UNSAFE_METHODS and request.is_json:
+        body = request.get_json(silent=True)
+        value = body.get(name) if isinstance(body, dict) else None
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _request_id() -> str:
+    """The caller's ``X-Request-Id`` if it looks like one, else a new one."""
+    given = request.headers.get("X-Request-Id", "")
+    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+# --- authorisation -----------------------------------------------------------------------------
+
+
+def _authenticate_and_authorise() -> None:
+    action = required_action(current_app, request.endpoint)
+    if request.endpoint is None:  # no such route: let routing answer 404/405
+        return
+    if action is None:
+        raise Forbidden(f"route {request.endpoint} declares no action; refused")
+    _refuse_foreign_origin()
+    g.principal = who = _authenticate()
+    if who.via == "session" and request.method in UNSAFE_METHODS:
+        csrf.protect()
+    if not who.may(action):
+        if who.via == "anonymous" and request.blueprint == "pages":
+            abort(redirect(url_for("accounts.login_page", next=request.full_path.rstrip("?"),
+                                   lang=request.args.get("lang") or None)))  # fmt: skip
+        if who.via == "anonymous":
+            raise Unauthorized(f"sign in, or send 'Authorization: Bearer TOKEN': {action} "
+                               "needs an account")  # fmt: skip
+        raise Forbidden(f"{who.name} ({who.role}) may not {action}")
+
+
+def _refuse_foreign_origin() -> None:
+    """A change sent from another site's page is refused (the browser names the page)."""
+    origin = request.headers.get("Origin")
+    if request.method not in UNSAFE_METHODS or not origin:
+        return
+    if origin == "null" or urlsplit(origin).netloc != request.host:
+        raise Forbidden(f"Origin {origin}: changes are accepted from this site's pages only")
+
+
+# --- response headers --------------------------------------------------------------------------
+
+
+def csp_nonce() -> str:
+    """This response's nonce for inline scripts (added to every ``<script`` of a page)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if "principal" in g:
+        headers.setdefault("X-Request-Id", g.principal.request_id or "")
+    if response.mimetype == "text/html" and not response.direct_passthrough:
+        nonce = csp_nonce()
+        tagged = f'<script nonce="{nonce}"'.encode()
+        response.set_data(response.get_data().replace(b"<script", tagged))
+        headers["Content-Security-Policy"] = _page_policy(nonce)
+    else:
+        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+    return response
+
+
+def _page_policy(nonce: str) -> str:
+    tiles = tile_origin(current_app.config["TILES"])
+    images = " ".join(filter(None, ("'self'", "data:", "blob:", tiles)))
+    return (f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; "
+            f"style-src 'self' 'unsafe-inline'; img-src {images}; connect-src 'self'; "
+            "font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+            "frame-ancestors 'none'")  # fmt: skip
+
+
+def tile_origin(tiles: str) -> str | None:
+    """The CSP source of the base map's tile server; None for none.
+
+    Examples
+    --------
+    >>> tile_origin("https://{s}.tile.example.cn/{z}/{x}/{y}.png")
+    'https://*.tile.example.cn'
+    >>> tile_origin("OpenStreetMap"), tile_origin("none")
+    ('https://tile.openstreetmap.org', None)
+    """
+    if tiles.lower() == "none":
+        return None
+    if "://" not in tiles:  # a folium name: its provider's server
+        return NAMED_TILE_SERVERS.get(tiles.lower(), "https:")
+    parts = urlsplit(tiles.replace("{s}", "*").replace("{S}", "*"))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+NAMED_TILE_SERVERS = {"openstreetmap": "https://tile.openstreetmap.org",
+                      "cartodb positron": "https://*.basemaps.cartocdn.com",
+                      "cartodb dark_matter": "https://*.basemaps.cartocdn.com"}  # fmt: skip
