@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from geogrid.storage import open_store
 from tests.conftest import SOUTH, STEP, WEST
 from tests.patrol import DATA
 
@@ -202,9 +203,17 @@ def test_sigterm_while_workers_are_still_loading_stops_the_server(tmp_path, tiny
         process.stdout_file.close()
 
 
-def _post_json(url: str, body: dict) -> tuple[int, dict]:
+def _commander_token(store_url: str) -> str:
+    """A commander's token in the store a server is about to serve."""
+    accounts = open_store(store_url).accounts
+    accounts.add_user("test.commander", "commander", actor="test")
+    return accounts.issue_token("test.commander", days=1, actor="test")[0]
+
+
+def _post_json(url: str, body: dict, token: str) -> tuple[int, dict]:
     request = urllib.request.Request(url, json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})  # fmt: skip
+                                     {"Content-Type": "application/json",
+                                      "Authorization": f"Bearer {token}"})  # fmt: skip
     with urllib.request.urlopen(request, timeout=120) as response:
         return response.status, json.load(response)
 
@@ -214,6 +223,7 @@ def test_a_lookup_is_answered_while_a_costly_request_computes_in_the_same_worker
 ):
     # One worker, so the lookup cannot go to another; the plan searches for 5 s.
     port = _free_port()
+    token = _commander_token(f"sqlite:///{tmp_path / 'served.db'}")
     process = _start(tmp_path, tiny_manifest, port, WORKERS="1",
                      PATROL_NETWORK=str(DATA / "lattice.geojson"))  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -223,7 +233,7 @@ def test_a_lookup_is_answered_while_a_costly_request_computes_in_the_same_worker
     try:
         _wait_until(lambda: _logged(tmp_path, "Started worker") == 1, 120, "the worker")
         with ThreadPoolExecutor(1) as pool:
-            planned = pool.submit(_post_json, base + "/api/patrol/plan", plan)
+            planned = pool.submit(_post_json, base + "/api/patrol/plan", plan, token)
             time.sleep(1)  # the plan is computing
             answer = _get(f"{base}/api/lookup?lon={WEST + STEP / 2}&lat={SOUTH + STEP / 2}")
             assert not planned.done(), "the lookup waited for the plan"
