@@ -249,3 +249,159 @@ def test_every_script_of_a_page_carries_the_nonce_of_its_policy(each_store_app):
     (nonce,) = re.findall(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"])
     scripts = re.findall(rb"<script[^>]*>", response.data)
     assert scripts and all(f'nonce="{nonce}"'.encode() in tag for tag in scripts)
+
+
+# --- sessions, CSRF, sign-in throttling, tokens that no longer work -----------------------------
+
+
+@pytest.fixture
+def clock():
+    """A clock the test moves: ``clock.now[0] += timedelta(...)``."""
+    from tests.web.conftest import NOW
+
+    now = [NOW]
+
+    def read():
+        return now[0]
+
+    read.now = now
+    return read
+
+
+@pytest.fixture
+def people_app(tmp_path, tiny_manifest, clock):
+    from tests.web.conftest import tiny_app
+    from web.state import store
+
+    app = tiny_app(tmp_path, tiny_manifest, CLOCK=clock, LOGIN_RATE_LIMIT="3 per minute")
+    with app.app_context():
+        store().accounts.add_user("li.si", "commander", password=PASSWORD, actor="test")
+    return app
+
+
+def _visitor(app, address: str):
+    client = anonymous(app)
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def _csrf_of(page: bytes) -> str:
+    return re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
+
+
+def _sign_in(client, password=PASSWORD, csrf=True):
+    token = _csrf_of(client.get("/login").data) if csrf else ""
+    form = {"name": "li.si", "password": password, "csrf_token": token}
+    return client.post("/login", data=form)
+
+
+def test_a_session_change_needs_the_csrf_token(people_app):
+    client = _visitor(people_app, "10.0.0.1")
+    assert _sign_in(client).status_code == 302
+    body = {"category": "city.rubbish", "lon": 120.0, "lat": 28.0}
+    refused = client.post("/api/reports", json=body)
+    assert refused.status_code == 400 and refused.is_json
+    token = client.get("/api/me").get_json()["csrf_token"]
+    accepted = client.post("/api/reports", json={}, headers={"X-CSRFToken": token})
+    assert accepted.status_code == 400  # the empty body, past the CSRF check
+    assert "csrf" not in accepted.get_json()["error"]["message"].lower()
+
+
+def test_signing_in_needs_the_csrf_token_of_the_sign_in_page(people_app):
+    client = _visitor(people_app, "10.0.0.2")
+    assert _sign_in(client, csrf=False).status_code == 400
+    assert client.get("/api/me").get_json()["via"] == "anonymous"
+
+
+def test_failed_sign_ins_are_throttled_and_each_is_audited_with_the_address(people_app):
+    client = _visitor(people_app, "10.0.0.3")
+    statuses = [_sign_in(client, password="not the password").status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    assert _sign_in(client).status_code == 429  # even the right password waits
+    refused = _events(people_app, action="login.refused")
+    assert len(refused) >= 3
+    assert {e.client for e in refused} == {"10.0.0.3"}
+    assert all(e.object_id == "li.si" for e in refused)
+
+
+def test_the_throttled_answer_is_json(people_app):
+    client = _visitor(people_app, "10.0.0.4")
+    for _ in range(3):
+        _sign_in(client, password="not the password")
+    response = client.post("/login", data={"name": "li.si", "password": "x"})
+    assert response.status_code == 429 and response.is_json
+
+
+def _with_token(app, token):
+    client = anonymous(app)
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+def _token_of(app, name="li.si", days=1):
+    from web.state import store
+
+    with app.app_context():
+        return store().accounts.issue_token(name, days=days, actor="test")
+
+
+def test_an_expired_token_is_refused(people_app, clock):
+    from datetime import timedelta
+
+    token, _ = _token_of(people_app)
+    assert _with_token(people_app, token).get("/api/reports").status_code == 200
+    clock.now[0] += timedelta(days=1, seconds=1)
+    response = _with_token(people_app, token).get("/api/reports")
+    assert response.status_code == 401 and "Bearer" in response.headers["WWW-Authenticate"]
+
+
+def test_revoked_tokens_and_tokens_of_disabled_users_are_refused(people_app):
+    from web.state import store
+
+    token, info = _token_of(people_app)
+    other, _ = _token_of(people_app)
+    with people_app.app_context():
+        store().accounts.revoke_token(info.id, actor="test")
+        store().accounts.disable_user("li.si", actor="test")
+    assert _with_token(people_app, token).get("/api/reports").status_code == 401
+    assert _with_token(people_app, other).get("/api/reports").status_code == 401
+    assert [e.action for e in _events(people_app, object_type="user", object_id="li.si",
+                                      limit=1)] == ["user.disable"]  # fmt: skip
+
+
+def test_a_disabled_user_cannot_sign_in_and_the_refusal_is_audited(people_app):
+    from web.state import store
+
+    with people_app.app_context():
+        store().accounts.disable_user("li.si", actor="test")
+    assert _sign_in(_visitor(people_app, "10.0.0.5")).status_code == 401
+    (event,) = _events(people_app, action="login.refused", limit=1)
+    assert (event.client, event.after) == ("10.0.0.5", {"reason": "disabled"})
+
+
+def test_a_session_of_a_user_disabled_meanwhile_stops_working(people_app):
+    from web.state import store
+
+    client = _visitor(people_app, "10.0.0.6")
+    assert _sign_in(client).status_code == 302
+    assert client.get("/api/reports").status_code == 200
+    with people_app.app_context():
+        store().accounts.disable_user("li.si", actor="test")
+    assert client.get("/api/reports").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("li.si", "viewer"), "exists already"), (("wang.wu", "mayor"), "is not one of"),
+     (("wang.wu", "viewer", ["999"]), "does not exist")],
+)  # fmt: skip
+def test_bad_accounts_are_refused_clearly_and_nothing_changes(people_app, args, message):
+    from geogrid.errors import GeogridError
+    from web.state import store
+
+    with people_app.app_context():
+        before = [(u.name, u.role) for u in store().accounts.users()], len(_events(people_app))
+        with pytest.raises(GeogridError, match=message):
+            store().accounts.add_user(*args, actor="test")
+        after = [(u.name, u.role) for u in store().accounts.users()], len(_events(people_app))
+    assert after == before
