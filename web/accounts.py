@@ -105,7 +105,9 @@ def login():
     except AuthenticationError:
         return _login_page(refused=True), 401
     login_user(SessionUser(signed_in))
-    return redirect(_local_path(request.form.get("next")) or url_for("pages.commander"))
+    # A role that may not see the map (a machine's account) lands on who it is.
+    home = "pages.commander" if signed_in.may("report.read") else "accounts.me"
+    return redirect(_local_path(request.form.get("next")) or url_for(home))
 
 
 @blueprint.post("/logout")
