@@ -118,6 +118,7 @@ def district_bounds() -> tuple[float, float, float, float]:
 
 
 def bench_lookup(args) -> None:
+    """Lookups under load on one server, anonymous and with an API token checked per request."""
     bounds = district_bounds()
     client = args.client
     if client == "auto":
@@ -128,15 +129,38 @@ def bench_lookup(args) -> None:
           f"python -m web, {WORKERS} workers; client: {client}")  # fmt: skip
     with (tempfile.TemporaryDirectory() as tmp,
           Server(f"sqlite:///{tmp}/lookup.db", Path(tmp) / "server.log") as base):  # fmt: skip
-        run(base, bounds, args.connections, WARM_UP_S, Path(tmp))
-        figures = run(base, bounds, args.connections, args.seconds, Path(tmp))
-    print(f"  {figures['requests']:,} requests ({figures['errors']} not 200): "
+        token = _bench_token(f"sqlite:///{tmp}/lookup.db")
+        for label, headers in (
+            ("anonymous", {}),
+            ("token", {"Authorization": f"Bearer {token}"}),
+            ("anonymous", {}),
+            ("token", {"Authorization": f"Bearer {token}"}),
+        ):
+            run(base, bounds, args.connections, WARM_UP_S, Path(tmp), headers)
+            _print_lookup(label, run(base, bounds, args.connections, args.seconds, Path(tmp),
+                                     headers), args.connections)  # fmt: skip
+
+
+def _bench_token(store_url: str) -> str:
+    """A viewer's API token on the served store (the server reads it on each request)."""
+    from geogrid.storage import open_store
+
+    store = open_store(store_url)
+    try:
+        store.accounts.add_user("bench.viewer", "viewer", actor="bench")
+        return store.accounts.issue_token("bench.viewer", days=1, actor="bench")[0]
+    finally:
+        store.close()
+
+
+def _print_lookup(label: str, figures: dict, connections: int) -> None:
+    print(f"  {label:<9} {figures['requests']:,} requests ({figures['errors']} not 200): "
           f"{figures['rps']:,.0f} requests/s; latency p50 {figures['p50']:.1f} ms, "
           f"p99 {figures['p99']:.1f} ms")  # fmt: skip
     # Little's law: requests in flight = rate × mean latency; it shows every connection
     # was kept busy, none left waiting outside the measurement.
     in_flight = figures["rps"] * figures["mean"] / 1000
-    print(f"  requests in flight on average: {in_flight:.1f} of {args.connections}")
+    print(f"            requests in flight on average: {in_flight:.1f} of {connections}")
 
 
 def random_paths(bounds, count: int, seed: int = 7) -> list[str]:
@@ -146,7 +170,8 @@ def random_paths(bounds, count: int, seed: int = 7) -> list[str]:
     return [f"/api/lookup?lon={x:.6f}&lat={y:.6f}" for x, y in zip(lon, lat, strict=True)]
 
 
-def load_with_threads(base: str, bounds, connections: int, seconds: float, _tmp) -> dict:
+def load_with_threads(base: str, bounds, connections: int, seconds: float, _tmp,
+                      headers: dict[str, str] | None = None) -> dict:  # fmt: skip
     """One thread per keep-alive connection, each asking for the next random point."""
     host, port = base.removeprefix("http://").split(":")
     paths = random_paths(bounds, 200_000)
@@ -160,7 +185,7 @@ def load_with_threads(base: str, bounds, connections: int, seconds: float, _tmp)
         i = n
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
-            conn.request("GET", paths[i % len(paths)])
+            conn.request("GET", paths[i % len(paths)], headers=headers or {})
             response = conn.getresponse()
             response.read()
             latencies[n].append(time.perf_counter() - t0)
@@ -192,11 +217,14 @@ end
 """
 
 
-def load_with_wrk(base: str, bounds, connections: int, seconds: float, tmp: Path) -> dict:
+def load_with_wrk(base: str, bounds, connections: int, seconds: float, tmp: Path,
+                  headers: dict[str, str] | None = None) -> dict:  # fmt: skip
     script = tmp / "lookup.lua"
     script.write_text(WRK_SCRIPT.replace("BOUNDS", ", ".join(map(repr, bounds))))
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:.0f}s", "--latency",
                "--timeout", "30s", "-s", str(script), base]  # fmt: skip
+    for name, value in (headers or {}).items():
+        command += ["-H", f"{name}: {value}"]
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     percentile = {p: _millis(v) for p, v in re.findall(r"^\s+(\d+)%\s+(\S+)$", output, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)

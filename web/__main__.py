@@ -23,7 +23,10 @@ from dataclasses import dataclass
 from granian import Granian
 from granian.constants import Interfaces
 
+from geogrid.access import ROLE_LABELS, ROLES
+from geogrid.access.credentials import random_password
 from geogrid.clock import anchored
+from geogrid.hierarchy import Hierarchy
 from geogrid.reports import ReportQuery
 from geogrid.sample import sample_reports
 from web import create_app
@@ -102,6 +105,56 @@ class PatientGranian(Granian):
         return not self.interrupt_signal
 
 
+def demo_scopes(h: Hierarchy) -> dict[str, list[str] | None]:
+    """The scope each demo account gets: a grid worker one grid, a viewer one top-level area.
+
+    Examples
+    --------
+    >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+    >>> scopes = demo_scopes(h)
+    >>> scopes["commander"], len(scopes["grid_worker"])
+    (None, 1)
+    """
+    first_grid = str(h.grids(h.default_level)["code"].min())
+    first_area = str(h.grids(h.levels[0])["code"].min())
+    return {role: {"grid_worker": [first_grid], "viewer": [first_area]}.get(role)
+            for role in ROLES}  # fmt: skip
+
+
+def add_demo_accounts(accounts, h: Hierarchy) -> list[tuple[str, str, list[str] | None, str]]:
+    """One account per role, each with a random password: (name, role, scope, password).
+
+    Only for a store with no accounts yet (the caller checks): the passwords are
+    shown once, by :func:`print_demo_accounts`, and kept nowhere but as hashes.
+    """
+    made = []
+    for role, scope in demo_scopes(h).items():
+        name, password = f"demo.{role}", random_password()
+        accounts.add_user(name, role, scope, display_name=f"演示 {ROLE_LABELS[role][0]}",
+                          password=password, actor="setup")  # fmt: skip
+        made.append((name, role, scope, password))
+    return made
+
+
+def print_demo_accounts(made, base: str) -> None:
+    """The demo accounts on the terminal, once: how to sign in and how to make real ones."""
+    print("geogrid: a new store, so one demo account per role (shown this once):", flush=True)
+    for name, role, scope, password in made:
+        where = " ".join(scope) if scope else "whole district"
+        print(f"  {name:<18} {role:<12} {password}   scope: {where}")
+    print(
+        f"  sign in at {base}/login; make real accounts with "
+        "`geogrid users add NAME --role ROLE [--scope CODE ...] --password-stdin`, "
+        "then `geogrid users disable demo.ROLE`",
+        flush=True,
+    )
+
+
+def port_of(app) -> str:
+    """The base URL the server will answer on."""
+    return f"http://{app.config['HOST']}:{app.config['PORT']}"
+
+
 def main() -> None:
     """Set up the store (boundaries, sample reports if asked), then serve."""
     # Every worker builds its own app: a clock set to start at a chosen time must
@@ -117,6 +170,8 @@ def main() -> None:
             for start in range(0, SAMPLE_COUNT, 5000):
                 store().add_reports(reports[start : start + 5000], actor="sample")
             store().optimize()
+        if app.config["DEMO_ACCOUNTS"] and not store().accounts.users():
+            print_demo_accounts(add_demo_accounts(store().accounts, hierarchy()), port_of(app))
         store().close()  # the workers open their own; a connection must not cross a fork
     host, port = app.config["HOST"], app.config["PORT"]
     workers = app.config["WORKERS"] or os.cpu_count() or 1

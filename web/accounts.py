@@ -34,7 +34,7 @@ from geogrid.errors import InputError
 from geogrid.moments import parse_moment
 from geogrid.storage import AuthenticationError
 from geogrid.storage.audit import AuditQuery
-from web.access import SessionUser, limiter, principal, requires
+from web.access import SessionUser, csrf, limiter, principal, requires
 from web.state import store, zone
 from web.texts import language
 
@@ -88,7 +88,12 @@ def login_page():
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"],
                deduct_when=lambda response: response.status_code == 401)  # fmt: skip
 def login():
-    """Sign in with name and password; back to the page asked for, or the map."""
+    """Sign in with name and password; back to the page asked for, or the map.
+
+    The form carries the CSRF token of the sign-in page: without it another site
+    could sign a browser in to an account of its choosing (login CSRF).
+    """
+    csrf.protect()
     who = principal()
     try:
         signed_in = store().accounts.sign_in(
@@ -100,7 +105,9 @@ def login():
     except AuthenticationError:
         return _login_page(refused=True), 401
     login_user(SessionUser(signed_in))
-    return redirect(_local_path(request.form.get("next")) or url_for("pages.commander"))
+    # A role that may not see the map (a machine's account) lands on who it is.
+    home = "pages.commander" if signed_in.may("report.read") else "accounts.me"
+    return redirect(_local_path(request.form.get("next")) or url_for(home))
 
 
 @blueprint.post("/logout")

@@ -225,6 +225,13 @@ SETTINGS: tuple[Setting, ...] = (
         "reports a client address may send without signing in, when anonymous intake is on",
     ),
     Setting(
+        "DEMO_ACCOUNTS",
+        True,
+        "on a store with no accounts yet, `python -m web` makes one account per role with a "
+        "random password and prints them once (off: make accounts with `geogrid users add`)",
+        _flag,
+    ),
+    Setting(
         "MAX_ANALYSIS_GRIDS",
         2_500,
         "most grids the level of a hot-spot or PAI analysis may have (more: 422)",
