@@ -57,6 +57,7 @@ def add_people_commands(commands) -> None:
         command.set_defaults(run=run)
     for name, run, text in (
         ("disable", _disable, "disable an account and its tokens"),
+        ("enable", _enable, "enable a disabled account again"),
         ("password", _password, "set a new password from stdin"),
     ):
         command = actions.add_parser(name, help=text)
