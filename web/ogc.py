@@ -23,6 +23,17 @@ Where the standard (OGC 17-069r4) leaves a choice, this is what we do:
 - Unknown or repeated query parameters are a 400 (/req/core/query-param-unknown);
   ``f=json`` is accepted everywhere, any other ``f`` is a 400.
 
+Who sees what (see :mod:`web.access`): the grid collections need ``grid.read``,
+which visitors have by default, so GIS clients read them without an account; a
+reader with a grid scope sees only the grids it covers (the scope's grids and
+their descendants), others answer 404 and counts, extents and ``numberMatched``
+count only those. ``reports`` needs ``report.read``: it is left out of
+``/collections`` (and of the API document's collection ids) for those who may not
+read it, so a client that walks every collection still works anonymously, and
+asked for directly it answers 401 (403 to an account without the right). Reports
+are filtered to the reader's scope; contact details are never served here. Links
+are built from the request's host, which must be one of ``ALLOWED_HOSTS``.
+
 Why one module of ~650 lines: one standard, OGC API – Features Part 1, with its
 thin routes, its query parameters and the OpenAPI document it must serve
 itself.
@@ -40,12 +51,13 @@ from importlib import metadata
 import shapely
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import Forbidden, Unauthorized
 
 from geogrid.errors import InputError
 from geogrid.moments import parse_moment
 from geogrid.reports import Report, ReportQuery
 from geogrid.storage import NotFoundError
-from web.access import requires
+from web.access import principal, requires
 from web.geojson import feature_collection, grid_features, report_feature
 from web.state import hierarchy, now, store
 
@@ -92,7 +104,7 @@ def api_document():
     """The OpenAPI 3.0 document of this API."""
     check_parameters(request.args, {"f"})
     server = url_for("ogc.landing", _external=True).rstrip("/")
-    document = openapi_document(server, _collection_ids(), current_app.config["PAGE_LIMIT"])
+    document = openapi_document(server, _readable_ids(), current_app.config["PAGE_LIMIT"])
     return _respond(document, OPENAPI)
 
 
@@ -103,7 +115,7 @@ def collections():
     check_parameters(request.args, {"f"})
     return _respond({
         "links": [_link("self", JSON, "ogc.collections")],
-        "collections": [_collection(collection_id) for collection_id in _collection_ids()],
+        "collections": [_collection(collection_id) for collection_id in _readable_ids()],
         "crs": [CRS84],
     })  # fmt: skip
 
@@ -141,7 +153,7 @@ def item(collection_id: str, feature_id: str):
     check_parameters(request.args, {"f"})
     _check_collection(collection_id)
     if collection_id == REPORTS:
-        feature = report_feature(store().get_report(_report_id(feature_id)))
+        feature = report_feature(_report_in_scope(feature_id))
     else:
         feature = _grid_feature(collection_id, feature_id)
     feature["links"] = [
@@ -332,25 +344,52 @@ def _collection_ids() -> list[str]:
     return [*hierarchy().levels, REPORTS]
 
 
+def _readable_ids() -> list[str]:
+    """The collections the reader may read: ``reports`` only with ``report.read``."""
+    ids = _collection_ids()
+    return ids if principal().may("report.read") else ids[:-1]
+
+
 def _check_collection(collection_id: str) -> None:
+    """404 for an unknown collection; 401 or 403 for ``reports`` without ``report.read``."""
     if collection_id not in _collection_ids():
         raise NotFoundError(
             f"collection {collection_id!r} does not exist; "
-            f"collections are {', '.join(_collection_ids())}"
+            f"collections are {', '.join(_readable_ids())}"
         )
+    who = principal()
+    if collection_id == REPORTS and not who.may("report.read"):
+        if not who.signed_in:
+            raise Unauthorized("sign in, or send 'Authorization: Bearer TOKEN': the reports "
+                               "collection needs report.read")  # fmt: skip
+        raise Forbidden(f"{who.name} ({who.role}) may not report.read")
+
+
+def _grids(level: str):
+    """The grids of ``level`` the reader may see: all of them, or those its scope covers."""
+    grids = hierarchy().grids(level)
+    scope = principal().scope
+    if scope is None:
+        return grids
+    return grids[grids["code"].isin(hierarchy().covered(scope))]
 
 
 def _collection(collection_id: str) -> dict:
     if collection_id == REPORTS:
         return _reports_collection()
     district = hierarchy()
-    level, grids = district.level(collection_id), district.grids(collection_id)
+    level, grids = district.level(collection_id), _grids(collection_id)
     return _collection_info(
         collection_id,
         title=f"{level.label} {collection_id}",
         description=f"{level.label}（{collection_id}）: the {len(grids)} grids of this level "
         f"in the active boundaries of {district.name or 'the district'}",
-        extent={"spatial": {"bbox": [_bounds(grids)], "crs": CRS84}},
+        extent={
+            "spatial": {
+                "bbox": [_bounds(grids if len(grids) else district.grids(collection_id))],
+                "crs": CRS84,
+            }
+        },
     )
 
 
@@ -387,7 +426,7 @@ def _collection_info(collection_id: str, title: str, description: str, extent: d
 
 
 def _grid_page(level: str, query: ItemsQuery) -> tuple[list[dict], int]:
-    grids = hierarchy().grids(level)
+    grids = _grids(level)
     if query.bbox is not None:
         grids = grids[_intersects(grids.geometry.values, query.bbox)]
     page = grids.iloc[query.offset : query.offset + query.limit]
@@ -414,7 +453,7 @@ def _report_page(query: ItemsQuery) -> tuple[list[dict], int]:
     for box in _split_at_antimeridian(query.bbox):
         room = query.limit - len(found)
         page = store().find_reports(ReportQuery(
-            bbox=box, since=query.start, until=until,
+            bbox=box, since=query.start, until=until, scope=principal().scope,
             limit=max(room, 1), offset=max(query.offset - matched, 0),
         ))  # fmt: skip
         found += page.items[:room]
@@ -422,14 +461,18 @@ def _report_page(query: ItemsQuery) -> tuple[list[dict], int]:
     return [report_feature(report) for report in found], matched
 
 
-def _report_id(feature_id: str) -> int:
+def _report_in_scope(feature_id: str) -> Report:
+    """The report ``feature_id`` names; 404 if unknown or outside the reader's scope."""
     if not _REPORT_ID.fullmatch(feature_id):
         raise NotFoundError(f"report {feature_id!r} does not exist")
-    return int(feature_id)
+    report = store().get_report(int(feature_id))
+    if not principal().covers(report.codes.values()):
+        raise NotFoundError(f"report {feature_id!r} does not exist")
+    return report
 
 
 def _grid_feature(level: str, code: str) -> dict:
-    grids = hierarchy().grids(level)
+    grids = _grids(level)
     found = grids[grids["code"] == code]
     if found.empty:
         raise NotFoundError(f"grid {code!r} does not exist at level {level!r}")

@@ -27,7 +27,8 @@ How Open311 maps onto geogrid:
   ``address_string`` (or ``address_id``) alone is refused. ``address_string`` and
   ``media_url`` are kept at the end of the description and given back as
   ``address`` and ``media_url``; first and last name, phone, email, device and
-  account ids are kept as the reporter (never shown by ``GET``);
+  account ids are the reporter's contact details (:class:`geogrid.access.Contact`),
+  kept apart from the description and the history and never shown by ``GET``;
 - ``status`` is ``closed`` for 结案 closed and ``open`` for the six steps before it;
   ``status_notes`` names the exact step (``处置 In progress``) and the latest note;
   ``agency_responsible`` is the handling grid (``网格 101``); ``expected_datetime``
@@ -49,8 +50,21 @@ Extensions to the specification:
   setting) on ``GET requests``; the ``X-Total-Count`` header gives the number of
   matching requests.
 
-``jurisdiction_id``, ``api_key`` and ``attribute[…]`` are accepted and ignored: one
-jurisdiction, no keys, and services have no attributes beyond the standard fields.
+``jurisdiction_id`` and ``attribute[…]`` are accepted and ignored: one jurisdiction,
+and services have no attributes beyond the standard fields.
+
+Who may do what (GeoReport v2 requires ``api_key`` on ``POST``): ``api_key`` (in the
+query, the form or the JSON body) is an API token of geogrid, as good as
+``Authorization: Bearer TOKEN`` (see :mod:`web.access`). ``POST requests`` needs
+``report.create``: an ``intake`` account's token (a residents' app, a mini program)
+or any account that may report; the history records that account as the actor.
+Without a key it is refused with 401 unless the ``ANONYMOUS_ACTIONS`` setting lists
+``report.create``, and then each client address may send at most
+``ANONYMOUS_INTAKE_RATE_LIMIT`` reports (429 beyond). ``GET requests`` needs
+``report.read`` (not anonymous by default) and shows only the reports in the
+account's grid scope; one outside it is 404, as if it did not exist. ``services``
+are for everyone by default (``service.list``). Refusals (401, 403, 429) come in the
+Open311 error shape like every other error.
 
 ``GET requests`` filters, as in the specification: ``service_request_id`` (a comma
 separated list; every other filter is then ignored), ``service_code`` (comma
@@ -72,7 +86,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -80,6 +94,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from geogrid.access import Contact
 from geogrid.categories import Category, CategoryTree, UnknownCategoryError
 from geogrid.crs import BD09, GCJ02, WGS84, normalize_crs
 from geogrid.errors import CRSError, GeogridError, InputError
@@ -87,7 +102,7 @@ from geogrid.moments import NotAMomentError, parse_moment
 from geogrid.reports import MAX_DESCRIPTION, HistoryEntry, NewReport, Report, ReportQuery
 from geogrid.storage import NotFoundError
 from geogrid.workflow import CLOSED, OPEN_STATUSES, STATUS_LABELS
-from web.access import requires
+from web.access import limiter, principal, requires
 from web.errors import http_status
 from web.open311_openapi import openapi_document
 from web.params import json_body
@@ -99,14 +114,13 @@ FORMATS = ("json", "xml")
 #: The widest ``start_date`` … ``end_date`` window, and the default one (up to now).
 WINDOW = timedelta(days=90)
 DEFAULT_PAGE_SIZE = 50
-#: Who the history records when a request names nobody.
-INTAKE_ACTOR = "open311"
 MAX_FIELD = 200
 MAX_URL = 2000
 COORDINATE_DECIMALS = 7  # about 1 cm
 _LONLAT_SYSTEMS = (WGS84, GCJ02, BD09)
-_CONTACT_FIELDS = (("phone", "tel "), ("email", ""), ("device_id", "device "),
-                   ("account_id", "account "))  # fmt: skip
+#: Open311 fields of the reporter's contact details, and the Contact field of each.
+_CONTACT_FIELDS = (("phone", "phone"), ("email", "email"), ("device_id", "device"),
+                   ("account_id", "account"))  # fmt: skip
 #: Open311 fields kept at the end of the description, with the label marking each.
 _EXTRAS = (("address", "地址 Address: "), ("media_url", "附件 Media: "))
 #: The element name of each item of a list in XML.
@@ -139,11 +153,15 @@ def service_definition(service_code: str, fmt: str):
 
 @blueprint.post("/requests.<fmt>")
 @requires("report.create")
+@limiter.limit(
+    lambda: current_app.config["ANONYMOUS_INTAKE_RATE_LIMIT"],
+    exempt_when=lambda: principal().signed_in,
+)
 def create_request(fmt: str):
     """Store a new service request; 201 with its id (200 for a resend of the same one)."""
     check_format(fmt)
     new = new_report_from_form(_posted_fields(), store().categories)
-    result = store().add_reports([new], actor=INTAKE_ACTOR)[0]
+    result = store().add_reports([new], actor=principal())[0]
     entry = request_entry(store().get_report(result.id), _view())
     reply = {
         "service_request_id": entry["service_request_id"],
@@ -165,6 +183,7 @@ def list_requests(fmt: str):
         total = len(reports)
     else:
         query = requests_query(args, view.categories, view.timezone, now(), page_limit)
+        query = replace(query, scope=principal().scope)
         page = store().find_reports(query)
         reports, total = page.items, page.total
     response = _reply(fmt, "service_requests", [request_entry(r, view) for r in reports])
@@ -177,7 +196,7 @@ def list_requests(fmt: str):
 def one_request(request_id: str, fmt: str):
     """One service request, as a one-element list (as the specification has it)."""
     check_format(fmt)
-    report = store().get_report(report_id(request_id))
+    report = _report_in_scope(request_id)
     return _reply(fmt, "service_requests", [request_entry(report, _view())])
 
 
@@ -249,10 +268,18 @@ def _reports_by_id(raw: str, page_limit: int) -> list[Report]:
     found = []
     for text in ids:
         try:
-            found.append(store().get_report(report_id(text)))
+            found.append(_report_in_scope(text))
         except NotFoundError:
             continue  # the specification answers with the requests that exist
     return found
+
+
+def _report_in_scope(text: str) -> Report:
+    """The report a ``service_request_id`` names; 404 if unknown or out of the reader's scope."""
+    report = store().get_report(report_id(text))
+    if not principal().covers(report.codes.values()):
+        raise NotFoundError(f"service request {text!r} does not exist")
+    return report
 
 
 def _reply(fmt: str, root: str, data: Any, status: int = 200) -> Response:
@@ -374,8 +401,8 @@ def new_report_from_form(form: Mapping[str, Any], categories: CategoryTree) -> N
     >>> form = {"service_code": "city.rubbish", "lat": "28.005", "long": "120.005",
     ...         "crs": "GCJ-02", "description": "垃圾堆放", "phone": "13800000000"}
     >>> r = new_report_from_form(form, CategoryTree.default())
-    >>> r.category, r.lon, r.lat, r.crs, r.source, r.reporter
-    ('city.rubbish', 120.005, 28.005, 'GCJ-02', 'resident', 'open311: tel 13800000000')
+    >>> r.category, r.lon, r.lat, r.crs, r.source, r.description, r.contact
+    ('city.rubbish', 120.005, 28.005, 'GCJ-02', 'resident', '垃圾堆放', Contact(name=None, phone='13800000000', email=None, device=None, account=None))
     >>> new_report_from_form({"service_code": "city.rubbish", "address_string": "幸福路 1 号"},
     ...                      CategoryTree.default())
     Traceback (most recent call last):
@@ -396,7 +423,7 @@ def new_report_from_form(form: Mapping[str, Any], categories: CategoryTree) -> N
         source="resident",
         description=with_extras(description, extras),
         external_id=text_field(form, "external_id", MAX_FIELD),
-        reporter=reporter(form),
+        contact=contact_from_form(form),
     )
 
 
@@ -492,24 +519,27 @@ def _media_url(form: Mapping[str, Any]) -> str | None:
     return url
 
 
-def reporter(form: Mapping[str, Any]) -> str:
-    """Who sent the request, as the history records it: name and contact details.
+def contact_from_form(form: Mapping[str, Any]) -> Contact | None:
+    """The reporter's contact details a request carries; None when it carries none.
 
     Examples
     --------
-    >>> reporter({"first_name": "三", "last_name": "张", "email": "z@example.cn"})
-    'open311: 张三 · z@example.cn'
-    >>> reporter({})
-    'open311'
+    >>> contact_from_form({"first_name": "三", "last_name": "张", "email": "z@example.cn",
+    ...                    "device_id": "IMEI-861234"})
+    Contact(name='张三', phone=None, email='z@example.cn', device='IMEI-861234', account=None)
+    >>> contact_from_form({"first_name": "Wei", "last_name": "Li"}).name
+    'Wei Li'
+    >>> contact_from_form({"description": "no one"}) is None
+    True
     """
     last, first = text_field(form, "last_name"), text_field(form, "first_name")
     # Chinese names are family name first, with no space: 张三.
     name = "".join(filter(None, (last, first))) if _is_cjk(last or first) else None
-    name = name or " ".join(filter(None, (first, last)))
-    parts = [name] if name else []
-    parts += [prefix + value for field, prefix in _CONTACT_FIELDS
-              if (value := text_field(form, field)) is not None]  # fmt: skip
-    return f"{INTAKE_ACTOR}: {' · '.join(parts)}" if parts else INTAKE_ACTOR
+    contact = Contact(
+        name=name or " ".join(filter(None, (first, last))) or None,
+        **{field: text_field(form, key) for key, field in _CONTACT_FIELDS},
+    )
+    return contact if contact else None
 
 
 def _is_cjk(text: str | None) -> bool:

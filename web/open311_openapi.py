@@ -4,6 +4,12 @@ GeoReport v2 has no OpenAPI document of its own; this one describes the routes
 of :mod:`web.open311`, with geogrid's extensions (``crs``, ``external_id``,
 ``page``, ``page_size``), so that clients can be generated and the suite can
 fuzz the routes from it (tests/web/test_fuzz.py).
+
+``POST requests`` and ``GET requests`` need a geogrid API token, sent as
+GeoReport v2's ``api_key`` (query, form or JSON body) or as
+``Authorization: Bearer TOKEN``; without one they answer 401, with one whose
+account may not do it 403, and anonymous intake (when the app allows it) 429
+beyond its rate limit. ``services`` need no token by default.
 """
 
 from __future__ import annotations
@@ -15,6 +21,13 @@ from typing import Any
 FORMAT = {"name": "format", "in": "path", "required": True, "description": "json or xml",
           "schema": {"type": "string", "enum": ["json", "xml"]}}  # fmt: skip
 TEXT = {"type": "string", "maxLength": 200}
+#: Either way of sending a token; the form and JSON ``api_key`` fields work too.
+SECURITY = [{"api_key": []}, {"bearer": []}]
+SECURITY_SCHEMES = {
+    "api_key": {"type": "apiKey", "in": "query", "name": "api_key",
+                "description": "GeoReport v2's key: an API token of geogrid"},
+    "bearer": {"type": "http", "scheme": "bearer", "description": "the same token"},
+}  # fmt: skip
 
 
 def _query(name: str, description: str, schema: dict) -> dict:
@@ -49,7 +62,8 @@ def _service_request() -> dict:
                                                                   "format": "uri"},
         "email": TEXT, "device_id": TEXT, "account_id": TEXT, "first_name": TEXT,
         "last_name": TEXT, "phone": TEXT, "external_id": TEXT,
-        "jurisdiction_id": TEXT, "api_key": TEXT,
+        "jurisdiction_id": TEXT,
+        "api_key": {**TEXT, "description": "an API token of geogrid (an intake account's)"},
     }}  # fmt: skip
 
 
@@ -65,21 +79,25 @@ def _paths() -> dict[str, Any]:
             "parameters": [_path("service_code", "a category code"), FORMAT],
             "responses": _answers("the definition", "404")}},
         "/open311/v2/requests.{format}": {
-            "get": {"summary": "Service requests, newest first, filtered and paged",
-                    "parameters": [FORMAT, *_request_filters(when)],
-                    "responses": _answers("requests (X-Total-Count: how many match)", "400")},
-            "post": {"summary": "A new service request (201; 200 for a resend)",
-                     "parameters": [FORMAT],
+            "get": {"summary": "Service requests in the reader's grid scope, newest first, "
+                               "filtered and paged (report.read)",
+                    "parameters": [FORMAT, *_request_filters(when)], "security": SECURITY,
+                    "responses": _answers("requests (X-Total-Count: how many match)", "400",
+                                          "401", "403")},
+            "post": {"summary": "A new service request (201; 200 for a resend); needs "
+                                "report.create: an api_key of an intake account",
+                     "parameters": [FORMAT], "security": SECURITY,
                      "requestBody": {"required": True, "content": {
                          "application/x-www-form-urlencoded": {"schema": body},
                          "application/json": {"schema": body}}},
                      "responses": {**_answers("already stored (same external_id)", "400",
-                                              "409", "413"),
+                                              "401", "403", "409", "413", "429"),
                                    "201": {"description": "stored: its service_request_id"}}}},
         "/open311/v2/requests/{service_request_id}.{format}": {"get": {
-            "summary": "One service request, in a one-element list",
+            "summary": "One service request, in a one-element list; 404 outside the "
+                       "reader's scope (report.read)",
             "parameters": [_path("service_request_id", "a report id"), FORMAT],
-            "responses": _answers("the request", "404")}},
+            "security": SECURITY, "responses": _answers("the request", "401", "403", "404")}},
     }  # fmt: skip
 
 
@@ -114,7 +132,7 @@ def openapi_document() -> dict[str, Any]:
                  "description": "Residents' apps report into the grid. Errors come as "
                                 "[{\"code\": 400, \"description\": \"lat: …\"}]."},
         "paths": _paths(),
-        "components": {"schemas": {
+        "components": {"securitySchemes": SECURITY_SCHEMES, "schemas": {
             "ServiceRequest": _service_request(),
             "Errors": {"type": "array", "items": {"type": "object", "properties": {
                 "code": {"type": "integer"}, "description": {"type": "string"}}}},

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 
 from geogrid.reports import NewReport
 from tests.conftest import SOUTH, STEP, WEST
-from tests.web.conftest import sample_reports, tiny_app
+from tests.web.conftest import auth_header, sample_reports, tiny_app
 from web.ogc import CONFORMANCE, GEOJSON, OPENAPI
 
 GRIDS = ["101", "102", "103", "104", "201", "202", "203", "204"]
@@ -448,30 +448,38 @@ def ogrinfo():
     env = {**os.environ, "GDAL_HTTP_TIMEOUT": "10", "NO_PROXY": "127.0.0.1,localhost",
            "no_proxy": "127.0.0.1,localhost"}  # fmt: skip
 
-    def run(*args: str) -> str:
+    def run(*args: str, headers: dict[str, str] | None = None) -> str:
+        sent = "\r\n".join(f"{name}: {value}" for name, value in (headers or {}).items())
         done = subprocess.run([program, "-ro", *args], capture_output=True, text=True,
-                              env=env, timeout=120, check=False)  # fmt: skip
+                              env={**env, "GDAL_HTTP_HEADERS": sent} if sent else env,
+                              timeout=120, check=False)  # fmt: skip
         assert done.returncode == 0, done.stderr
         return done.stdout
 
     return run
 
 
-def test_ogrinfo_lists_every_collection(ogrinfo, live_server, filled):
-    listing = ogrinfo("-so", f"OAPIF:{live_server}/ogc")
-    assert "1: street (title: 街道 street) (Polygon)" in listing
-    assert "2: grid (title: 网格 grid) (Polygon)" in listing
+def test_ogrinfo_lists_every_collection(ogrinfo, app, live_server, filled):
+    anonymous = ogrinfo("-so", f"OAPIF:{live_server}/ogc")
+    listing = ogrinfo("-so", f"OAPIF:{live_server}/ogc", headers=auth_header(app))
+    for seen in (anonymous, listing):
+        assert "1: street (title: 街道 street) (Polygon)" in seen
+        assert "2: grid (title: 网格 grid) (Polygon)" in seen
     assert "3: reports (title: 事件 reports) (Point)" in listing
+    assert "reports" not in anonymous  # report.read is not anonymous by default
 
 
 @pytest.mark.parametrize("collection", ["street", "grid", "reports"])
-def test_ogrinfo_reads_every_collection(ogrinfo, live_server, filled, collection):
-    summary = ogrinfo("-so", f"OAPIF:{live_server}/ogc", collection)
+def test_ogrinfo_reads_every_collection(ogrinfo, app, live_server, filled, collection):
+    # The grids are read anonymously, as GIS clients do; the reports with a token.
+    headers = auth_header(app) if collection == "reports" else None
+    summary = ogrinfo("-so", f"OAPIF:{live_server}/ogc", collection, headers=headers)
     assert f"Feature Count: {COUNTS[collection]}" in summary
     if collection == "reports":  # the reports' box, read from the collection's extent
         assert "Extent: (119.500000, 28.000000) - (120.035000, 28.015000)" in summary
     # Pages of 3 make GDAL follow the next links.
-    features = ogrinfo("-al", "-q", "-oo", "PAGE_SIZE=3", f"OAPIF:{live_server}/ogc", collection)
+    features = ogrinfo("-al", "-q", "-oo", "PAGE_SIZE=3", f"OAPIF:{live_server}/ogc", collection,
+                       headers=headers)  # fmt: skip
     assert features.count(f"OGRFeature({collection}):") == COUNTS[collection]
     if collection == "grid":
         assert all(f"code (String) = {code}\n" in features for code in GRIDS)
@@ -481,17 +489,27 @@ def test_ogrinfo_reads_every_collection(ogrinfo, live_server, filled, collection
         )
 
 
-def test_ogrinfo_spatial_filter_is_sent_as_bbox(ogrinfo, live_server, filled):
+def test_ogrinfo_spatial_filter_is_sent_as_bbox(ogrinfo, app, live_server, filled):
     spat = [str(v) for v in (WEST + 0.001, SOUTH + 0.001, WEST + 0.009, SOUTH + 0.009)]
-    features = ogrinfo("-al", "-q", "-spat", *spat, f"OAPIF:{live_server}/ogc", "reports")
+    features = ogrinfo("-al", "-q", "-spat", *spat, f"OAPIF:{live_server}/ogc", "reports",
+                       headers=auth_header(app))  # fmt: skip
     assert features.count("OGRFeature(reports):") == 2
 
 
-def test_owslib_reads_every_collection(live_server, filled, monkeypatch):
+def test_owslib_reads_the_grids_anonymously(live_server, filled, monkeypatch):
     from owslib.ogcapi.features import Features
 
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     api = Features(f"{live_server}/ogc")
+    assert api.feature_collections() == ["street", "grid"]
+    assert api.collection_items("grid", limit=3)["numberMatched"] == COUNTS["grid"]
+
+
+def test_owslib_reads_every_collection(app, live_server, filled, monkeypatch):
+    from owslib.ogcapi.features import Features
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    api = Features(f"{live_server}/ogc", headers=auth_header(app))
     assert api.conformance()["conformsTo"] == list(CONFORMANCE)
     assert api.feature_collections() == ["street", "grid", "reports"]
     assert set(api.api()["paths"]) >= {"/collections/{collectionId}/items"}

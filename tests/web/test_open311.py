@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from geogrid.access import Contact
 from geogrid.crs import wgs84_to_bd09, wgs84_to_gcj02
 from geogrid.reports import ReportQuery
 from tests.conftest import SOUTH, STEP, WEST
-from tests.web.conftest import NOW, tiny_app
+from tests.web.conftest import NOW, auth_header, tiny_app, token_for
 from web.state import store as app_store
 
 BASE = "/open311/v2"
@@ -168,11 +169,14 @@ def test_client_flow_post_then_read_back(client, store):
     assert requests_list(client) == [entry]
     report = store.get_report(int(reply["service_request_id"]))
     assert report.source == "resident" and report.codes == {"street": "1", "grid": "101"}
-    assert report.history[0].actor == "open311: 张三 · tel 13800000000"
+    assert report.history[0].actor == "test.admin"  # the account, never the reporter
+    assert report.contact == Contact(name="张三", phone="13800000000")
+    assert "张三" not in report.description and "13800000000" not in json.dumps(entry)
 
 
-def test_client_flow_over_real_http(live_server):
-    form = urllib.parse.urlencode(a_request(email="li@example.cn")).encode()
+def test_client_flow_over_real_http(app, live_server):
+    key = token_for(app, "miniprogram", "intake")
+    form = urllib.parse.urlencode(a_request(email="li@example.cn", api_key=key)).encode()
     posted = urllib.request.Request(
         f"{live_server}{BASE}/requests.json",
         data=form,
@@ -183,16 +187,27 @@ def test_client_flow_over_real_http(live_server):
         assert response.headers["Content-Type"].startswith("application/json")
         [reply] = json.load(response)
     request_id = reply["service_request_id"]
-    with urllib.request.urlopen(f"{live_server}{BASE}/requests/{request_id}.json") as response:
+    one = urllib.request.Request(f"{live_server}{BASE}/requests/{request_id}.json",
+                                 headers=auth_header(app))  # fmt: skip
+    with urllib.request.urlopen(one) as response:
         [entry] = json.load(response)
     assert entry["service_code"] == "city.rubbish" and entry["agency_responsible"] == "网格 101"
-    listing = f"{live_server}{BASE}/requests.xml?service_code=city&status=open"
+    listing = urllib.request.Request(
+        f"{live_server}{BASE}/requests.xml?service_code=city&status=open&api_key={key}"
+    )
+    with pytest.raises(urllib.error.HTTPError) as intake_may_not_read:
+        urllib.request.urlopen(listing)
+    with intake_may_not_read.value as error:
+        assert error.code == 403 and ET.fromstring(error.read()).tag == "errors"
+    listing.headers.update(auth_header(app))
+    listing.full_url = listing.full_url.split("&api_key=")[0]
     with urllib.request.urlopen(listing) as response:
         assert response.headers["X-Total-Count"] == "1"
         root = ET.fromstring(response.read())
     assert [r.findtext("service_request_id") for r in root] == [request_id]
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(posted.full_url, data=b"service_code=fire", timeout=10)
+        urllib.request.urlopen(posted.full_url, data=f"service_code=fire&api_key={key}".encode(),
+                               timeout=10)  # fmt: skip
     with refused.value as error:
         assert error.code == 400 and "lat/long" in json.load(error)[0]["description"]
 
