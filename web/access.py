@@ -177,7 +177,10 @@ def _form_value(name: str) -> str | None:
         "application/x-www-form-urlencoded", "multipart/form-data"):  # fmt: skip
         return request.form.get(name)
     if request.method in UNSAFE_METHODS and request.is_json:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # nested too deep: the route's own parsing names the problem
+            body = None
         value = body.get(name) if isinstance(body, dict) else None
         return value if isinstance(value, str) else None
     return None

@@ -284,11 +284,6 @@ def test_anonymous_intake_is_rate_limited_per_client_when_allowed(tmp_path, tiny
         assert sent.status_code == 201
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/access.py _form_value: request.get_json raises "
-    "RecursionError on a deeply nested body before the route parses it",
-)
 def test_a_deeply_nested_json_post_without_a_key_is_refused_not_a_crash(each_store_app):
     deep = b"[" * 50_000 + b"]" * 50_000
     refused = anonymous(each_store_app).post(f"{BASE}/requests.json", data=deep,
