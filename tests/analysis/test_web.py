@@ -17,6 +17,7 @@ from geogrid.reports import NewReport
 from tests.analysis import ORANGE_LEC, RED_LEC, centre
 from tests.conftest import RENAMED_MANIFEST, write_tiny_district
 from tests.web.conftest import NOW, tiny_app
+from web.access import requires
 from web.analysis import OPENAPI_PATHS
 from web.openapi import openapi_document
 
@@ -193,7 +194,8 @@ def test_no_request_makes_the_analysis_api_fail(app, store):
     add_reports(store, {"101": 6, "103": 4, "204": 2}, days_ago=5)
     add_reports(store, {"101": 6}, days_ago=40)
     document = {**openapi_document(), "paths": OPENAPI_PATHS}
-    app.add_url_rule("/analysis-openapi.json", "analysis_openapi", lambda: jsonify(document))
+    app.add_url_rule("/analysis-openapi.json", "analysis_openapi",
+                     requires("public")(lambda: jsonify(document)))  # fmt: skip
     schema = schemathesis.openapi.from_wsgi("/analysis-openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == len(OPENAPI_PATHS)
