@@ -4,6 +4,10 @@ Routes are thin: parse (:mod:`web.params`), call :mod:`geogrid.analysis`,
 serialise. Domain errors (bad bandwidth, empty window, unknown level…) become
 400s in :mod:`web.errors`. ``OPENAPI_PATHS`` describes every route in OpenAPI
 3.0 so that it joins /api/openapi.json and the fuzz tests.
+
+These are aggregates (``aggregate.read``): anonymous visitors see them
+district-wide by default. A signed-in principal with a scope gets them over the
+reports of its scope only, and only the grids of its scope in the answer.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from geogrid.analysis import events, heat, hotspots, risk
 from geogrid.errors import InputError
 from web import limits, params
-from web.access import requires
+from web.access import principal, requires
 from web.geojson import feature_collection, grid_features
 from web.limits import TooCostlyError
 from web.state import hierarchy, now, store, zone
@@ -60,7 +64,16 @@ def _at_most_cells(level: str, cell_m: float) -> None:
 
 
 def _points(since: datetime | None = None) -> pd.DataFrame:
-    return events.check_points(store().report_points(since=since))
+    """The reports analysed: those of the principal's scope (all for an unscoped one)."""
+    return events.check_points(store().report_points(since=since, scope=principal().scope))
+
+
+def _in_scope(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` (a ``code`` per grid) in the principal's scope."""
+    scope = principal().scope
+    if scope is None:
+        return frame
+    return frame[frame["code"].isin(hierarchy().covered(scope))]
 
 
 # --- risk ------------------------------------------------------------------------------
@@ -76,7 +89,8 @@ def risk_colours():
     points = _points(since=as_of - 2 * timedelta(days=rules.window_days))
     maps = risk.colour_grids(hierarchy(), store().hazards(), points, as_of, rules,
                              store().categories)  # fmt: skip
-    frame = _json_ready(maps[level][["code", "name", "parent", *RISK_COLUMNS, "geometry"]])
+    frame = _json_ready(_in_scope(maps[level][["code", "name", "parent", *RISK_COLUMNS,
+                                               "geometry"]]))  # fmt: skip
     counts = frame["colour"].value_counts()
     return _geojson(feature_collection(
         grid_features(frame, level), level=level, as_of=as_of.isoformat(),
@@ -200,6 +214,7 @@ def hot_spot_table():
     points = _points(since)
     spots = hotspots.hot_spots(hierarchy(), points, level, since, until, _categories(),
                                params.integer("permutations", 0, 0, 999))  # fmt: skip
+    spots = _in_scope(spots)
     rows = _json_ready(spots[list(SPOT_COLUMNS)]).to_dict("records")
     summary = {s: int((spots["spot"] == s).sum()) for s in ("hot", "cold", "none")}
     return jsonify(level=level, count=len(rows), summary=summary, grids=rows)

@@ -5,11 +5,24 @@ GPX bodies are sent as they are (``Content-Type: application/gpx+xml``). The roa
 network is the ``PATROL_NETWORK`` file if the app has one, else the roads stored
 with the active generation; it is built once per generation. The OpenAPI
 description of these routes is :mod:`web.patrol_openapi`.
+
+Who sees which tracks (the security review's F4: a forged upload must not turn a
+grid from missed to met):
+
+- a grid worker (``track.create``, ``track.read``) stores and reads its own tracks
+  only: they are stored under its account name whatever the GPX file's author
+  says, and a ``worker`` parameter naming someone else is refused with 403;
+- a commander or an administrator (``track.read_all``) stores tracks for the
+  workers it names (``worker``, else each file's author) and reads every worker's
+  tracks that pass through a grid of its scope;
+- compliance, stored routes and plans list only the grids of the principal's scope;
+  a grid out of scope answers 404, as one that does not exist.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import threading
 from collections.abc import Mapping
@@ -21,9 +34,12 @@ import numpy as np
 import shapely
 import shapely.geometry
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from werkzeug.exceptions import Forbidden
 
+from geogrid.access import Principal
+from geogrid.assign import DEFAULT_MAX_DISTANCE_M
 from geogrid.crs import to_wgs84
-from geogrid.errors import GeogridError, InputError
+from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hierarchy import Hierarchy
 from geogrid.patrol.compliance import PatrolRule, compliance_of_tracks, never_visited
 from geogrid.patrol.gpx import parse_gpx
@@ -46,7 +62,7 @@ from geogrid.patrol.routing import (
 )
 from geogrid.patrol.tracks import analyse_tracks, track_length_m
 from web import limits, params
-from web.access import requires
+from web.access import principal, requires
 from web.limits import TooCostlyError
 from web.patrol_openapi import GEOJSON, GPX
 from web.state import hierarchy, store
@@ -103,6 +119,70 @@ def _built_network(config: Mapping[str, Any], generation_id: int) -> RoadNetwork
     )
 
 
+# --- whose tracks, which grids --------------------------------------------------------------
+
+
+def own_worker(who: Principal, named: str | None) -> str | None:
+    """The worker whose tracks ``who`` stores or reads: itself, unless it reads all.
+
+    A grid worker acts for itself only: naming another worker is refused rather
+    than silently rewritten, so that a forged upload fails loudly. ``None``: any
+    worker (as named in each file, or every worker when reading).
+
+    Examples
+    --------
+    >>> worker = Principal("zhang.san", "grid_worker", display_name="张三")
+    >>> own_worker(worker, None), own_worker(worker, "张三")
+    ('zhang.san', 'zhang.san')
+    >>> own_worker(Principal("chief", "commander"), "li.si")
+    'li.si'
+    >>> own_worker(worker, "li.si")
+    Traceback (most recent call last):
+    ...
+    werkzeug.exceptions.Forbidden: 403 Forbidden: worker=li.si: zhang.san (grid_worker) \
+stores and reads its own tracks only
+    """
+    if who.may("track.read_all"):
+        return named
+    if named is not None and named not in (who.name, who.display_name):
+        raise Forbidden(f"worker={named}: {who.name} ({who.role}) stores and reads its own "
+                        "tracks only")  # fmt: skip
+    return who.name
+
+
+def scope_codes() -> frozenset[str] | None:
+    """The grid codes (every level) the request's principal sees; None: the whole district."""
+    scope = principal().scope
+    return None if scope is None else hierarchy().covered(scope)
+
+
+def _in_scope(code: str) -> str:
+    """``code`` if the principal sees that grid; else 404, as for a grid that does not exist."""
+    codes = scope_codes()
+    if codes is not None and code not in codes:
+        raise NotFoundError(f"grid {code}: no such grid in your scope")
+    return code
+
+
+def tracks_in_scope(tracks: list) -> list:
+    """The tracks that pass through a grid of the principal's scope (all when unscoped).
+
+    A point counts for a grid as in the compliance count: inside it, or within
+    the assignment's tolerance of it.
+    """
+    codes = scope_codes()
+    if codes is None or not tracks:
+        return tracks
+    h = hierarchy()
+    assigned = h.assign(np.concatenate([t.lon for t in tracks]),
+                        np.concatenate([t.lat for t in tracks]),
+                        max_distance_m=DEFAULT_MAX_DISTANCE_M)  # fmt: skip
+    inside = assigned[[f"{level}_code" for level in h.levels]].isin(codes).any(axis=1)
+    bounds = np.cumsum([0] + [len(t.lon) for t in tracks])
+    return [track for track, first, last in zip(tracks, bounds[:-1], bounds[1:], strict=True)
+            if inside.iloc[first:last].any()]  # fmt: skip
+
+
 # --- planning ------------------------------------------------------------------------------
 
 
@@ -112,7 +192,9 @@ def plan():
     """Plan a closed route (priority places within a length, or every street of the grids)."""
     body = _plan_body(params.json_body())
     lon, lat = _start(body)
-    area = grid_area(hierarchy(), body["grids"]) if body["grids"] else None
+    grids = [_in_scope(code) for code in body["grids"]] or list(principal().scope or [])
+    area = grid_area(hierarchy(), grids) if grids else None
+    _places_in(body.get("places"), area)
     if body["mode"] == "streets":
         streets = int(streets_in(network(), area).sum())
         limits.at_most("MAX_PLAN_STREETS", streets, "streets in the plan's area", TooCostlyError,
@@ -123,7 +205,7 @@ def plan():
             network(),
             lon,
             lat,
-            _plan_places(body.get("places"), area, body["grids"]),
+            _plan_places(body.get("places"), area, grids),
             max_length_m=body["max_length_m"],
             max_snap_m=body["max_snap_m"],
             time_limit_s=body["time_limit_s"],
@@ -168,6 +250,15 @@ def _plan_places(places: Any, area: Any, grids: list[str]) -> Any:
     limits.at_most("MAX_PLAN_PLACES", len(places), "places (hazards, busy grids) in the plan's "
                    "area", TooCostlyError, ": name fewer grids, or send the places")  # fmt: skip
     return places
+
+
+def _places_in(places: list[dict[str, Any]] | None, area: Any) -> None:
+    """Refuse a place sent outside the plan's area: a scoped principal plans in its grids."""
+    if places is None or area is None or principal().scope is None:
+        return
+    for place in places:
+        if not area.covers(shapely.Point(place["lon"], place["lat"])):
+            raise NotFoundError(f"place {place['name']}: not in your scope's grids")
 
 
 def _choice(body: dict, name: str, choices: tuple[str, ...]) -> None:
@@ -219,9 +310,11 @@ def _places(raw: Any) -> list[dict[str, Any]]:
 
 
 def _gpx_tracks():
+    """The tracks of the GPX body, each under the worker :func:`own_worker` allows."""
+    worker = own_worker(principal(), request.args.get("worker") or None)
     text = request.get_data(cache=False)
     crs = request.args.get("crs", "WGS-84")
-    tracks = parse_gpx(text, source="body", crs=crs, worker=request.args.get("worker") or None)
+    tracks = parse_gpx(text, source="body", crs=crs, worker=worker)
     # Reading is quick (a 5 MB body in tens of ms); analysing costs ~10 ms a track.
     hint = ": `geogrid patrol import` takes larger batches"
     limits.at_most("MAX_UPLOAD_TRACKS", len(tracks), "tracks in the upload", hint=hint)
@@ -249,8 +342,12 @@ def tracks():
     records = [a.to_dict() for a in analyses]
     if not params.flag("store"):
         return jsonify(tracks=records)
-    actor = request.headers.get("X-Actor", "api")
-    stored = store().add_tracks([a.track for a in analyses], actor=actor)
+    tracks = [a.track for a in analyses]
+    seen = {id(t) for t in tracks_in_scope(tracks)}
+    outside = [t.label for t in tracks if id(t) not in seen]
+    if outside:  # a scoped commander imports the patrols of its own grids only
+        raise NotFoundError(f"{outside[0]}: passes no grid in your scope")
+    stored = store().add_tracks(tracks, actor=principal())
     for record, intake in zip(records, stored, strict=True):
         record.update(id=intake.id, new=intake.created)
     return jsonify(tracks=records), 201 if any(i.created for i in stored) else 200
@@ -264,7 +361,10 @@ def stored_tracks():
     tolerance_m = params.number("simplify_m", 5.0)
     if not 0 <= tolerance_m <= 1000:
         raise InputError("query parameter 'simplify_m' must be between 0 and 1000")
-    found = store().patrol_tracks(since, until, request.args.get("worker") or None)
+    worker = own_worker(principal(), request.args.get("worker") or None)
+    found = store().patrol_tracks(since, until, worker)
+    if principal().may("track.read_all"):  # every worker's: those that pass the scope's grids
+        found = tracks_in_scope(found)
     return _geojson({"type": "FeatureCollection",
                      "features": [_track_feature(t, tolerance_m) for t in found]})  # fmt: skip
 
@@ -310,7 +410,7 @@ def _level(h) -> str:
 def _stored_route(grid: str | None):
     if not grid:
         return None
-    routes = store().patrol_routes(grid)
+    routes = store().patrol_routes(_in_scope(grid))
     if len(routes) == 0:
         raise InputError(f"query parameter 'grid': grid {grid} has no stored patrol route")
     return routes.geometry.iloc[-1]
@@ -328,7 +428,7 @@ def compliance():
     first, last = _local_days(since, until, rule)
     result = compliance_of_tracks(_gpx_tracks(), h, level=_level(h), rule=rule, since=first,
                                   until=last)  # fmt: skip
-    return _compliance_response(result)
+    return _compliance_response(_grids_in_scope(result))
 
 
 def _local_days(
@@ -350,10 +450,26 @@ def stored_compliance():
     since, until = _period()
     first_day, last_day = _local_days(since, until, rule)
     # Whole local days: a day's table counts the day's every patrol, not the hours asked.
-    tracks = store().patrol_tracks(*rule.day_bounds(first_day, last_day))
+    worker = own_worker(principal(), request.args.get("worker") or None)
+    tracks = store().patrol_tracks(*rule.day_bounds(first_day, last_day), worker)
     result = compliance_of_tracks(tracks, h, level=_level(h), rule=rule, since=first_day,
                                   until=last_day, skip_outside=True)  # fmt: skip
-    return _compliance_response(result)
+    return _compliance_response(_grids_in_scope(result))
+
+
+def _grids_in_scope(result):
+    """The result for the grids of the principal's scope only.
+
+    A track's patrols count for the grids it passed, so another scope's tracks
+    change nothing here: counting first and keeping the scope's rows after is exact.
+    """
+    codes = scope_codes()
+    if codes is None:
+        return result
+    kept = {name: getattr(result, name)[getattr(result, name)["code"].isin(codes)]
+            for name in ("patrols", "table", "summary", "layer")}  # fmt: skip
+    mine = [t for t in result.outside if t.worker == principal().name]
+    return dataclasses.replace(result, **kept, outside=mine)
 
 
 def _rule() -> PatrolRule:
@@ -399,7 +515,7 @@ def routes():
     offset = params.integer("offset", 0, 0, 10_000_000)
     grid = request.args.get("grid") or None
     # One more than the page, to know whether another page follows.
-    frame = store().patrol_routes(grid, limit=limit + 1, offset=offset)
+    frame = _routes_page(grid and _in_scope(grid), limit + 1, offset)
     page = frame.iloc[: _routes_within_points(frame.geometry.values[:limit])]
     body = _route_features(page)
     body["numberReturned"] = len(page)
@@ -407,6 +523,16 @@ def routes():
         body["next"] = url_for("patrol.routes", **{**request.args.to_dict(),
                                                    "offset": offset + len(page)})  # fmt: skip
     return _geojson(body)
+
+
+def _routes_page(grid: str | None, limit: int, offset: int):
+    """A page of the stored routes of the principal's grids (of ``grid`` if given)."""
+    codes = scope_codes()
+    if codes is None or grid is not None:  # a grid asked for is checked already
+        return store().patrol_routes(grid, limit=limit, offset=offset)
+    # Routes are few (a handful per grid): the scope is kept here, not in the query.
+    frame = store().patrol_routes()
+    return frame[frame["grid_code"].isin(codes)].iloc[offset : offset + limit]
 
 
 def _routes_within_points(lines) -> int:
@@ -437,8 +563,9 @@ def create_route():
         raise InputError(f"body.shift: must be one of {', '.join(SHIFTS)}")
     line = _line(data["geometry"])
     limits.at_most("MAX_ROUTE_POINTS", len(line.coords), "points in body.geometry")
-    route = PatrolRoute(str(data["grid"]), data["shift"], line, name=str(data.get("name", "")))
-    return jsonify(id=store().add_patrol_route(route)), 201
+    grid = _in_scope(str(data["grid"]))
+    route = PatrolRoute(grid, data["shift"], line, name=str(data.get("name", "")))
+    return jsonify(id=store().add_patrol_route(route, actor=principal())), 201
 
 
 def _line(raw: Any):

@@ -1,4 +1,9 @@
-"""The OpenAPI description of the patrol routes under /api/patrol (:mod:`web.patrol`)."""
+"""The OpenAPI description of the patrol routes under /api/patrol (:mod:`web.patrol`).
+
+Every patrol route needs an account (``Authorization: Bearer TOKEN`` or a page
+session); what each operation needs is in its description, and who sees which
+tracks in :mod:`web.patrol`.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,21 @@ _ERROR = {
 }
 _LIMIT = {**_ERROR, "description": "over a GEOGRID_MAX_* limit; the message names it"}
 _BUSY = {**_ERROR, "description": "the worker is busy with costly requests; see Retry-After"}
+_AUTH = {
+    "401": {**_ERROR, "description": "not signed in: send 'Authorization: Bearer TOKEN'"},
+    "403": {**_ERROR, "description": "the account's role may not do this (the message says "
+            "which action it lacks), or a grid worker named another worker"},
+}  # fmt: skip
+_OUT_OF_SCOPE = {**_ERROR, "description": "a grid (or place) outside the account's scope, "
+                 "answered as one that does not exist"}  # fmt: skip
+#: The worker rule (the security review's F4), said once for every operation it touches.
+WORKER_RULE = (
+    "A grid worker (track.create, track.read) stores and reads its own tracks only: "
+    "they are stored under its account name whatever the GPX author says, and a `worker` "
+    "naming anyone else is refused with 403. A commander or an administrator "
+    "(track.read_all) stores tracks for the workers it names (`worker`, else each file's "
+    "author) and reads every worker's tracks that pass through a grid of its scope."
+)
 _GPX_BODY = {
     "required": True,
     "description": "GPX 1.0/1.1 with timed track points",
@@ -39,8 +59,9 @@ _TRACK_QUERY = [
         "level of the grids reported (default: the district's default level)",
         {"type": "string"},
     ),
-    _query("worker", "who walked the tracks (default: the GPX author)", {"type": "string"}),
-]
+    _query("worker", "who walked the tracks (default: the GPX author; a grid worker: "
+           "itself, whatever is given)", {"type": "string"}),
+]  # fmt: skip
 _PERIOD_QUERY = [
     {**_query("since", "first day or time (ISO 8601; a date is a day in China time)",
               {"type": "string", "format": "date", "example": "2026-11-23"}), "required": True},
@@ -60,6 +81,7 @@ _COMPLIANCE_RESPONSES = {
         "or a GeoJSON layer with a colour per grid"
     },
     "400": _ERROR,
+    **_AUTH,
     "503": _BUSY,
 }
 _PLACE = {
@@ -105,6 +127,8 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/patrol/plan": {
         "post": {
             "summary": "Plan a closed patrol route (risk places within a length, or every street)",
+            "description": "Needs route.read. A principal with a scope plans within its grids: "
+            "`grids` default to its scope, and a grid or a sent place outside it answers 404.",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _PLAN}}},
             "responses": {
                 "200": {
@@ -115,6 +139,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                     },
                 },
                 "400": _ERROR,
+                **_AUTH,
+                "404": _OUT_OF_SCOPE,
                 "413": _LIMIT,
                 "422": _LIMIT,
                 "503": _BUSY,
@@ -124,6 +150,9 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/patrol/tracks": {
         "post": {
             "summary": "Analyse GPX tracks: length, duration, grids and time in each, stops",
+            "description": "Needs track.create. " + WORKER_RULE + " A commander with a scope "
+            "stores only tracks that pass one of its grids (else 404). Stored tracks record "
+            "the signed-in account as who stored them.",
             "parameters": [
                 *_TRACK_QUERY,
                 _query("grid", "compare with this grid's stored route", {"type": "string"}),
@@ -137,12 +166,15 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "200": {"description": "one analysis per track"},
                 "201": {"description": "stored: one analysis per track, with its id and new"},
                 "400": _ERROR,
+                **_AUTH,
+                "404": _OUT_OF_SCOPE,
                 "413": _LIMIT,
                 "503": _BUSY,
             },
         },
         "get": {
             "summary": "Stored tracks of a period (at most PATROL_MAX_DAYS days) as GeoJSON lines",
+            "description": "Needs track.read. " + WORKER_RULE,
             "parameters": [
                 *_PERIOD_QUERY,
                 _query("worker", "only this worker's tracks", {"type": "string"}),
@@ -158,6 +190,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "content": {GEOJSON: {"schema": {"type": "object"}}},
                 },
                 "400": _ERROR,
+                **_AUTH,
                 "503": _BUSY,
             },
         },
@@ -165,6 +198,8 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/patrol/compliance": {
         "post": {
             "summary": "Patrols per grid and day from GPX tracks (一日三巡), as a table or layer",
+            "description": "Needs track.read. Only the grids of the account's scope are listed; "
+            "a grid worker's tracks count as its own.",
             "parameters": [
                 *_TRACK_QUERY,
                 _query("since", "first day (ISO 8601)", {"type": "string"}),
@@ -176,8 +211,11 @@ OPENAPI_PATHS: dict[str, Any] = {
         },
         "get": {
             "summary": "Patrols per grid and day from stored tracks (PATROL_MAX_DAYS days at most)",
+            "description": "Needs track.read. " + WORKER_RULE + " Only the grids of the "
+            "account's scope are listed.",
             "parameters": [
                 *_PERIOD_QUERY,
+                _query("worker", "only this worker's patrols", {"type": "string"}),
                 *_RULE_QUERY,
                 _query(
                     "level",
@@ -191,6 +229,8 @@ OPENAPI_PATHS: dict[str, Any] = {
     "/api/patrol/routes": {
         "get": {
             "summary": "Stored planned routes as GeoJSON, a page at a time",
+            "description": "Needs route.read. Only the routes of the account's grids; a "
+            "`grid` outside its scope answers 404.",
             "parameters": [
                 _query("grid", "grid code", {"type": "string"}),
                 _query(
@@ -207,10 +247,13 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "content": {GEOJSON: {"schema": {"type": "object"}}},
                 },
                 "400": _ERROR,
+                **_AUTH,
+                "404": _OUT_OF_SCOPE,
             },
         },
         "post": {
             "summary": "Store a planned route of a grid and shift",
+            "description": "Needs route.write; a grid outside the account's scope answers 404.",
             "requestBody": {
                 "required": True,
                 "content": {
@@ -231,7 +274,8 @@ OPENAPI_PATHS: dict[str, Any] = {
             "responses": {
                 "201": {"description": "stored"},
                 "400": _ERROR,
-                "404": _ERROR,
+                **_AUTH,
+                "404": {**_ERROR, "description": "no such grid, or one outside the scope"},
                 "413": _LIMIT,
             },
         },

@@ -16,7 +16,12 @@ from geogrid.hazards import Hazard
 from geogrid.reports import NewReport
 from tests.analysis import ORANGE_LEC, RED_LEC, centre
 from tests.conftest import RENAMED_MANIFEST, write_tiny_district
-from tests.web.conftest import NOW, tiny_app
+from tests.storage.conftest import (
+    fresh_postgis,
+    postgis_template,  # noqa: F401 (a fixture, used by name)
+)
+from tests.web.conftest import NOW, anonymous, tiny_app, token_for
+from web.access import requires
 from web.analysis import OPENAPI_PATHS
 from web.openapi import openapi_document
 
@@ -181,6 +186,47 @@ def test_pai_without_test_reports_is_a_400(reader):
     assert "test: no reports in the test window" in response.get_json()["error"]["message"]
 
 
+@pytest.fixture(params=["sqlite", "postgis"])
+def each_store_app(request, tmp_path):
+    """The app over the tiny district, on SQLite, then on PostGIS."""
+    if request.param == "sqlite":
+        yield tiny_app(tmp_path)
+        return
+    with fresh_postgis(request.getfixturevalue("postgis_template")) as url:
+        app = tiny_app(tmp_path, STORE=url)
+        yield app
+        with app.app_context():
+            from web.state import store as app_store
+
+            app_store().close()
+
+
+def test_a_scoped_principal_analyses_the_reports_and_grids_of_its_scope(each_store_app):
+    app = each_store_app
+    with app.app_context():
+        from web.state import store as app_store
+
+        add_reports(app_store(), {"101": 5, "204": 3}, days_ago=2)
+    scoped = anonymous(app)
+    token = token_for(app, "chief.one", "commander", ["1"])
+    scoped.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    street_1 = {"101", "102", "103", "104"}
+    assert set(by_code(scoped.get("/api/analysis/risk").get_json())) == street_1
+    spots = scoped.get("/api/analysis/hotspots?level=grid").get_json()
+    assert {row["code"] for row in spots["grids"]} == street_1 and spots["count"] == 4
+    hexagons = scoped.get("/api/analysis/hexagons?resolution=9").get_json()
+    assert sum(f["properties"]["count"] for f in hexagons["features"]) == 5
+    heat = scoped.get(f"/api/analysis/heat.png?bbox={AROUND}&width=40&height=20")
+    assert float(heat.headers["X-Geogrid-Events"]) == pytest.approx(5, abs=0.5)
+    slices = scoped.get("/api/analysis/hexagons/slices?step=week").get_json()
+    assert sum(f["properties"]["count"] for f in slices["features"]) == 5
+    # Anonymous visitors see the district-wide aggregates.
+    visitor = anonymous(app)
+    assert len(by_code(visitor.get("/api/analysis/risk").get_json())) == 8
+    hexagons = visitor.get("/api/analysis/hexagons?resolution=9").get_json()
+    assert sum(f["properties"]["count"] for f in hexagons["features"]) == 8
+
+
 def test_every_route_is_in_the_openapi_paths(app):
     routes = {rule.rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith(
         "analysis.")}  # fmt: skip
@@ -193,7 +239,8 @@ def test_no_request_makes_the_analysis_api_fail(app, store):
     add_reports(store, {"101": 6, "103": 4, "204": 2}, days_ago=5)
     add_reports(store, {"101": 6}, days_ago=40)
     document = {**openapi_document(), "paths": OPENAPI_PATHS}
-    app.add_url_rule("/analysis-openapi.json", "analysis_openapi", lambda: jsonify(document))
+    app.add_url_rule("/analysis-openapi.json", "analysis_openapi",
+                     requires("public")(lambda: jsonify(document)))  # fmt: skip
     schema = schemathesis.openapi.from_wsgi("/analysis-openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == len(OPENAPI_PATHS)

@@ -16,6 +16,7 @@ from geogrid.cli.patrol import add_patrol_commands
 from geogrid.errors import GeogridError
 from geogrid.storage import open_store
 from tests.patrol import AROUND_101, DATA, TWO_SIDES, gpx_text, walk_points
+from tests.web.conftest import signed_in_as_admin
 from web import create_app
 from web.errors import error_body, http_status
 
@@ -193,14 +194,16 @@ def test_cli_compliance_counts_the_stored_tracks_of_a_period(store_url, tmp_path
 @pytest.fixture
 def app(tmp_path, tiny_manifest):
     """The app, whose patrol planning uses a small lattice network."""
-    return create_app(
-        {
-            "TESTING": True,
-            "STORE": f"sqlite:///{tmp_path / 'web.db'}",
-            "MANIFEST": str(tiny_manifest),
-            "TILES": "none",
-            "PATROL_NETWORK": LATTICE,
-        }
+    return signed_in_as_admin(
+        create_app(
+            {
+                "TESTING": True,
+                "STORE": f"sqlite:///{tmp_path / 'web.db'}",
+                "MANIFEST": str(tiny_manifest),
+                "TILES": "none",
+                "PATROL_NETWORK": LATTICE,
+            }
+        )
     )
 
 
@@ -386,7 +389,7 @@ def test_the_longest_period_of_stored_tracks_is_a_setting(tmp_path, tiny_manifes
     app = create_app({"TESTING": True, "STORE": f"sqlite:///{tmp_path / 'web.db'}",
                       "MANIFEST": str(tiny_manifest), "TILES": "none",
                       "PATROL_MAX_DAYS": 30})  # fmt: skip
-    client = app.test_client()
+    client = signed_in_as_admin(app).test_client()
     for path in ("/api/patrol/tracks", "/api/patrol/compliance"):
         assert client.get(path + "?since=2026-11-01&until=2026-11-30").status_code == 200
         refused = client.get(path + "?since=2026-11-01&until=2026-12-01")
