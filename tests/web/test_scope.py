@@ -217,3 +217,20 @@ def test_anonymous_visitors_may_not_read_reports(people):
     assert anonymous_client.get("/api/reports/1").status_code == 401
     assert anonymous_client.post("/api/reports", json={"category": "city.rubbish",
                                                       **IN_101}).status_code == 401  # fmt: skip
+
+
+# --- anonymous intake --------------------------------------------------------------------------
+
+
+def test_anonymous_intake_is_rate_limited_per_address_signed_in_is_not(tmp_path):
+    from tests.web.conftest import tiny_app
+
+    actions = ["lookup", "grid.read", "service.list", "aggregate.read", "report.create"]
+    app = tiny_app(tmp_path, ANONYMOUS_ACTIONS=actions, ANONYMOUS_INTAKE_RATE_LIMIT="2 per minute")
+    visitor, admin = anonymous(app), app.test_client()
+    body = {"category": "city.rubbish", **IN_101, "contact": {"phone": "13800001234"}}
+    answers = [visitor.post("/api/reports", json=body).status_code for _ in range(3)]
+    assert answers == [201, 201, 429]
+    assert all(admin.post("/api/reports", json=body).status_code == 201 for _ in range(3))
+    stored = admin.get("/api/reports?limit=1").get_json()["items"][0]
+    assert stored["contact"] == {"phone": "13800001234"}
