@@ -2,21 +2,28 @@
 
 Routes are thin: parse (:mod:`web.params`), call geogrid, serialise
 (:mod:`web.geojson`). Errors become JSON bodies in :mod:`web.errors`.
+
+Scope: a principal with a grid scope (a street's commander, a grid worker) sees
+the grids of its scope and everything below them, and only the reports in them;
+a report or grid out of scope answers 404 exactly as one that does not exist.
+Unscoped principals (and anonymous visitors, where allowed) see the district.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from geogrid.errors import InputError
+from geogrid.reports import ReportQuery
 from geogrid.storage import NotFoundError
 from geogrid.workflow import STATUSES
 from web import params
-from web.access import requires
-from web.geojson import feature_collection, grid_features, report_feature
+from web.access import limiter, principal, requires
+from web.geojson import feature_collection, grid_features, report_feature, report_json
 from web.openapi import openapi_document
 from web.state import hierarchy, store
 
@@ -75,12 +82,31 @@ def grids():
     return geojson(feature_collection(_grid_features(h, level, params.bbox(), simplify)))
 
 
+def _covered(h) -> frozenset[str] | None:
+    """The grid codes the principal may see in ``h``; None: every grid."""
+    scope = principal().scope
+    return None if scope is None else h.covered(scope)
+
+
+def _in_scope(h, code: str) -> str:
+    """``code`` if the principal may see that grid; else 404 as if it did not exist."""
+    covered = _covered(h)
+    if covered is not None and code not in covered:
+        raise NotFoundError(f"grid {code} does not exist in this generation")
+    return code
+
+
+def _only_covered(h, frame):
+    covered = _covered(h)
+    return frame if covered is None else frame[frame["code"].isin(covered)]
+
+
 def _generation() -> int | None:
     return params.integer("generation", 0, 1, 2**31) or None
 
 
 def _grid_features(h, level: str, bbox, simplify: float) -> list[dict]:
-    frame = h.grids(level)
+    frame = _only_covered(h, h.grids(level))
     if bbox is not None:
         frame = frame.iloc[frame.sindex.query(_box(bbox), predicate="intersects")]
     return grid_features(frame.sort_values("code"), level, simplify)
@@ -99,21 +125,27 @@ def level_grids(key: str):
     h = hierarchy()
     if key not in h.levels:
         raise NotFoundError(f"unknown level {key!r}; levels are {', '.join(h.levels)}")
-    return Response(_level_geojson(id(h), key), mimetype=GEOJSON)
+    return Response(_level_geojson(id(h), key, principal().scope), mimetype=GEOJSON)
 
 
-@lru_cache(maxsize=32)
-def _level_geojson(_hierarchy_id: int, key: str) -> str:
-    # Keyed by the hierarchy object: a newly activated generation gets new text.
+@lru_cache(maxsize=128)
+def _level_geojson(_hierarchy_id: int, key: str, scope: tuple[str, ...] | None) -> str:
+    # Keyed by the hierarchy object (a newly activated generation gets new text) and
+    # the scope: each street's commanders and each grid's workers share one text.
     h = hierarchy()
-    return current_app.json.dumps(feature_collection(grid_features(h.grids(key), key)))
+    frame = h.grids(key)
+    if scope is not None:
+        frame = frame[frame["code"].isin(h.covered(scope))]
+    return current_app.json.dumps(feature_collection(grid_features(frame, key)))
 
 
 @blueprint.get("/grids/<code>")
 @requires("grid.read")
 def grid(code: str):
     """One grid (of the active generation, or ``generation``) as a GeoJSON feature."""
-    level, row = store().hierarchy(_generation()).find(code)
+    h = store().hierarchy(_generation())
+    level, row = h.find(code)
+    _in_scope(h, code)
     return geojson(grid_features(row, level)[0])
 
 
@@ -121,8 +153,11 @@ def grid(code: str):
 @requires("grid.read")
 def children(code: str):
     """The children of a grid, one level down, as GeoJSON."""
-    below, kids = store().hierarchy(_generation()).children(code)
-    return geojson(feature_collection(grid_features(kids, below) if below else []))
+    h = store().hierarchy(_generation())
+    below, kids = h.children(code)
+    _in_scope(h, code)
+    return geojson(feature_collection(grid_features(_only_covered(h, kids), below)
+                                      if below else []))  # fmt: skip
 
 
 @blueprint.get("/lookup")
@@ -141,34 +176,47 @@ def lookup():
 
 @blueprint.post("/reports")
 @requires("report.create")
+@limiter.limit(lambda: current_app.config["ANONYMOUS_INTAKE_RATE_LIMIT"],
+               exempt_when=lambda: principal().signed_in)  # fmt: skip
 def create_reports():
-    """Store one report (a JSON object) or a batch (``{"reports": [...]}``)."""
+    """Store one report (a JSON object) or a batch (``{"reports": [...]}``).
+
+    The history's "received" entry names the authenticated principal; an
+    ``X-Actor`` header is ignored. Visitors who have not signed in (when an
+    operator lets them report) are rate-limited per client address.
+    """
     body = params.json_body()
-    actor = request.headers.get("X-Actor", "api")
+    who = principal()
     if isinstance(body, dict) and "reports" in body:
         batch = body["reports"]
         if not isinstance(batch, list) or not batch:
             raise InputError("reports: must be a non-empty list of report objects")
         reports = [params.new_report(r, f"reports[{i}]") for i, r in enumerate(batch)]
-        results = store().add_reports(reports, actor=actor)
+        results = store().add_reports(reports, actor=who)
         created = any(r.created for r in results)
         return jsonify(results=[r.__dict__ for r in results]), 201 if created else 200
-    (result,) = store().add_reports([params.new_report(body)], actor=actor)
+    (result,) = store().add_reports([params.new_report(body)], actor=who)
     report = store().get_report(result.id)
-    response = jsonify(report.to_dict())
+    response = jsonify(report_json(report, who))
     response.status_code = 201 if result.created else 200
     response.headers["Location"] = url_for("api.get_report", report_id=report.id)
     return response
 
 
+def _scoped(query: ReportQuery) -> ReportQuery:
+    """``query`` narrowed to the principal's scope (unscoped: unchanged)."""
+    scope = principal().scope
+    return query if scope is None else replace(query, scope=scope)
+
+
 @blueprint.get("/reports")
 @requires("report.read")
 def list_reports():
-    """Reports with filters (grid, bbox, since, until, category, status, overdue), paged."""
-    query = params.report_query()
-    page = store().find_reports(query)
+    """Reports in scope; filters: grid, bbox, since, until, category, status, overdue; paged."""
+    who = principal()
+    page = store().find_reports(_scoped(params.report_query()))
     body = {"total": page.total, "limit": page.limit, "offset": page.offset,
-            "items": [report_feature(r)["properties"] for r in page.items]}  # fmt: skip
+            "items": [report_feature(r, reader=who)["properties"] for r in page.items]}  # fmt: skip
     if page.offset + len(page.items) < page.total:
         args = {**request.args.to_dict(), "offset": page.offset + page.limit}
         body["next"] = url_for("api.list_reports", **args)
@@ -179,8 +227,9 @@ def list_reports():
 @requires("report.read")
 def list_reports_geojson():
     """The same listing as GeoJSON points (for map layers)."""
-    page = store().find_reports(params.report_query())
-    return geojson(feature_collection([report_feature(r) for r in page.items],
+    who = principal()
+    page = store().find_reports(_scoped(params.report_query()))
+    return geojson(feature_collection([report_feature(r, reader=who) for r in page.items],
                                       numberMatched=page.total,
                                       numberReturned=len(page.items)))  # fmt: skip
 
@@ -188,24 +237,36 @@ def list_reports_geojson():
 @blueprint.get("/reports/<int:report_id>")
 @requires("report.read")
 def get_report(report_id: int):
-    """One report with its full history."""
-    return jsonify(store().get_report(report_id).to_dict())
+    """One report in scope with its full history (out of scope: 404, as a missing one)."""
+    who = principal()
+    report = store().get_report(report_id)
+    if not who.covers(report.codes.values()):
+        raise NotFoundError(f"report {report_id} does not exist")
+    return jsonify(report_json(report, who))
 
 
 @blueprint.post("/reports/<int:report_id>/transitions")
 @requires("report.read")
 def transition(report_id: int):
-    """Move a report along the closed loop: ``{"status", "actor", "note"}``."""
+    """Move a report along the closed loop: ``{"status", "note", "expected"}``.
+
+    The step is recorded as the authenticated principal's; ``actor`` in the body
+    and the ``X-Actor`` header are ignored. The role must allow the step (else
+    403) and the report be in scope (else 404). ``expected``, the status the
+    client saw, makes the step conditional: if the report has moved on, 409.
+    """
     body = params.json_body()
     if not isinstance(body, dict) or not isinstance(body.get("status"), str):
         raise InputError("status: required, one of the workflow statuses")
-    actor, note = body.get("actor"), body.get("note", "")
-    if not isinstance(actor, str) or not actor.strip():
-        raise InputError("actor: required: who takes this step")
+    note, expected = body.get("note", ""), body.get("expected")
     if not isinstance(note, str):
         raise InputError("note: must be text")
-    report = store().transition(report_id, body["status"], actor=actor, note=note)
-    return jsonify(report.to_dict())
+    if expected is not None and not isinstance(expected, str):
+        raise InputError("expected: must be a workflow status (text)")
+    who = principal()
+    report = store().transition(report_id, body["status"], actor=who, note=note,
+                                expected=expected)  # fmt: skip
+    return jsonify(report_json(report, who))
 
 
 @blueprint.get("/categories")
@@ -224,8 +285,14 @@ def stats():
     """Report counts per grid of a level: by status, open, overdue; filters as /reports."""
     h = hierarchy()
     level = request.args.get("level") or h.default_level
-    counts = store().count_by_grid(level, params.report_query())
+    counts = store().count_by_grid(level, _aggregate_query())
     return jsonify(level=level, grids=counts.to_dict("records"))
+
+
+def _aggregate_query() -> ReportQuery:
+    """The filters of aggregates: a scoped principal counts its scope only; others
+    (anonymous visitors too) the district, since counts per grid are public."""
+    return _scoped(params.report_query())
 
 
 @blueprint.get("/stats/<code>")
@@ -233,8 +300,9 @@ def stats():
 def grid_stats(code: str):
     """One grid's counts, and its children's."""
     level, row = hierarchy().find(code)
+    _in_scope(hierarchy(), code)
     below, _ = hierarchy().children(code)
-    query = params.report_query()
+    query = _aggregate_query()
     own = store().count_by_grid(level, _with_grid(query, code))
     kids = store().count_by_grid(below, _with_grid(query, code)) if below else None
     record = row.iloc[0]
@@ -246,8 +314,6 @@ def grid_stats(code: str):
 
 
 def _with_grid(query, code: str):
-    from dataclasses import replace
-
     return replace(query, grid=code)
 
 
@@ -274,7 +340,7 @@ def heat():
     size = params.integer("size", 128, 8, 512)
     west, south, east, north = bbox
     cell = max(east - west, north - south) / size or 1e-4
-    cells = store().count_in_cells(bbox, cell, params.report_query())
+    cells = store().count_in_cells(bbox, cell, _aggregate_query())
     points = [[round(lat, 6), round(lon, 6), int(n)]
               for lon, lat, n in cells.itertuples(index=False, name=None)]  # fmt: skip
     return jsonify(cell_deg=cell, max=max((p[2] for p in points), default=0), points=points)

@@ -8,6 +8,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from geogrid.access import Principal
 from geogrid.reports import Report
 
 #: Six decimals of a degree are ~0.1 m: plenty for display, a third of the bytes.
@@ -52,16 +53,58 @@ def grid_features(grids: gpd.GeoDataFrame, level: str, simplify_m: float = 0.0) 
     return features
 
 
-def report_properties(report: Report) -> dict:
-    """A report's fields for JSON (history left out; times in ISO 8601 UTC)."""
-    out = report.to_dict()
+def report_properties(report: Report, reader: Principal | None = None) -> dict:
+    """A report's fields for JSON (history left out; times in ISO 8601 UTC).
+
+    With a ``reader``, the reporter's contact details go with it as :func:`contact_of`
+    says; without one (public channels), never.
+    """
+    out = report_json(report, reader)
     out.pop("history")
     return out
 
 
-def report_feature(report: Report, history: bool = False) -> dict:
+def report_json(report: Report, reader: Principal | None = None) -> dict:
+    """A report with its history, and its contact details as ``reader`` may see them."""
+    out = report.to_dict()
+    contact = contact_of(report, reader)
+    if contact is not None:
+        out["contact"] = contact
+    return out
+
+
+def contact_of(report: Report, reader: Principal | None) -> dict | None:
+    """The reporter's contact details for ``reader``: whole, masked, or None.
+
+    Whole for a reader who may see contacts (``report.contact``) and has the
+    report in scope; masked for every other reader; None without a reader or
+    without details.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> from geogrid.access import Contact
+    >>> at = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> report = Report(1, None, "resident", "fire", "", at, at, 120.0, 28.0, "WGS-84",
+    ...                 120.0, 28.0, 1, {"grid": "101"}, "inside", 0.0, "received", None,
+    ...                 None, None, at, (), contact=Contact(name="张三", phone="13800001234"))
+    >>> contact_of(report, Principal("li", "commander"))
+    {'name': '张三', 'phone': '13800001234'}
+    >>> contact_of(report, Principal("wang", "viewer"))
+    {'name': '张*', 'phone': '138****1234'}
+    >>> contact_of(report, None) is None
+    True
+    """
+    if reader is None or not report.contact:
+        return None
+    whole = reader.may("report.contact") and reader.covers(report.codes.values())
+    return (report.contact if whole else report.contact.masked()).as_dict()
+
+
+def report_feature(report: Report, history: bool = False,
+                   reader: Principal | None = None) -> dict:  # fmt: skip
     """A report as a GeoJSON point feature at its WGS-84 location."""
-    properties = report.to_dict() if history else report_properties(report)
+    properties = report_json(report, reader) if history else report_properties(report, reader)
     return {"type": "Feature", "id": report.id,
             "geometry": {"type": "Point", "coordinates": [round(report.lon, 7),
                                                           round(report.lat, 7)]},

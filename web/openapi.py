@@ -2,6 +2,10 @@
 
 Written as data next to the routes it describes; the test suite fuzzes the
 API from this document (schemathesis), so a wrong line here fails a test.
+
+Every request is made as a principal: an API token (``Authorization: Bearer``),
+a page session, or the anonymous visitor. Who did something is always that
+principal, never a name the client sends.
 """
 
 from __future__ import annotations
@@ -35,7 +39,14 @@ def _geojson(description: str) -> dict:
 
 ERRORS = {
     "400": _json("#/components/schemas/Error", "bad input; the message names the field"),
-    "404": _json("#/components/schemas/Error", "no such thing"),
+    "401": _json(
+        "#/components/schemas/Error", "sign in, or send a token: anonymous visitors may not do this"
+    ),
+    "403": _json("#/components/schemas/Error", "the principal's role may not do this"),
+    "404": _json(
+        "#/components/schemas/Error",
+        "no such thing, or out of the principal's grid scope (the same answer)",
+    ),
 }
 BBOX = _query(
     "bbox",
@@ -73,6 +84,18 @@ CODE = _path("code", "grid code", {"type": "string"})
 REPORT_ID = _path("report_id", "report id", {"type": "integer", "minimum": 1})
 
 
+AUDIT_FILTERS = [
+    _query("since", "at or after (ISO 8601)", TIME),
+    _query("until", "before the end of (ISO 8601; a date alone: that whole day)", TIME),
+    _query("principal", "who acted (user name)", {"type": "string"}),
+    _query("action", "the action, e.g. report.close", {"type": "string"}),
+    _query("object_type", "what was acted on, e.g. report or user", {"type": "string"}),
+    _query("object_id", "its id", {"type": "string"}),
+    _query("limit", "page size", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    _query("offset", "items to skip", {"type": "integer", "minimum": 0, "maximum": 10**9}),
+]
+
+
 def _paths() -> dict[str, Any]:
     return {
         "/api/levels": {"get": {"summary": "Levels of the active generation",
@@ -104,13 +127,20 @@ def _paths() -> dict[str, Any]:
             ],
             "responses": {"200": _json("#/components/schemas/Lookup", "assignment"), **ERRORS}}},
         "/api/reports": {
-            "get": {"summary": "Reports, filtered and paged", "parameters": REPORT_FILTERS,
+            "get": {"summary": "Reports in the principal's scope, filtered and paged",
+                    "description": "A reporter's contact details come whole to roles that "
+                                   "may see them (report.contact), masked to other readers.",
+                    "parameters": REPORT_FILTERS,
                     "responses": {"200": _json("#/components/schemas/ReportPage", "a page"),
                                   **ERRORS}},
             "post": {
                 "summary": "Create a report, or a batch {\"reports\": [...]}",
                 "description": "Idempotent on external_id: a resend returns 200 and the "
-                               "stored report; other content under the same external_id: 409.",
+                               "stored report; other content under the same external_id: 409. "
+                               "The history's first entry names the authenticated principal; "
+                               "an X-Actor header is ignored. Without signing in (when the "
+                               "operator allows it) a client address may send a few a minute "
+                               "(429 beyond).",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "oneOf": [{"$ref": "#/components/schemas/NewReport"},
                               {"$ref": "#/components/schemas/NewReportBatch"}]}}}},
@@ -118,6 +148,8 @@ def _paths() -> dict[str, Any]:
                               "200": {"description": "already stored (same external_id)"},
                               "409": _json("#/components/schemas/Error", "conflict"),
                               "413": _json("#/components/schemas/Error", "body too large"),
+                              "429": _json("#/components/schemas/Error", "too many reports "
+                                           "from this address without signing in"),
                               **ERRORS},
             },
         },
@@ -131,11 +163,16 @@ def _paths() -> dict[str, Any]:
                           **ERRORS}}},
         "/api/reports/{report_id}/transitions": {"post": {
             "summary": "Move a report along the closed loop",
+            "description": "The step is recorded as the authenticated principal's; an actor "
+                           "in the body and the X-Actor header are ignored. The role must "
+                           "allow the step (403); with expected, the report must still have "
+                           "that status (409 if it moved on meanwhile).",
             "parameters": [REPORT_ID],
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Transition"}}}},
             "responses": {"200": _json("#/components/schemas/Report", "moved"),
-                          "409": _json("#/components/schemas/Error", "not allowed now"),
+                          "409": _json("#/components/schemas/Error", "not allowed now, or "
+                                       "the report is no longer at the expected status"),
                           **ERRORS}}},
         "/api/categories": {"get": {"summary": "The category tree",
                                     "responses": {"200": {"description": "categories"}}}},
@@ -146,6 +183,15 @@ def _paths() -> dict[str, Any]:
                                       "parameters": [CODE, *REPORT_FILTERS],
                                       "responses": {"200": {"description": "counts"},
                                                     **ERRORS}}},
+        "/api/me": {"get": {
+            "summary": "Who this request is authenticated as, and what it may do",
+            "description": "csrf_token: for page sessions, the X-CSRFToken of their changes.",
+            "responses": {"200": _json("#/components/schemas/Me", "the principal"),
+                          "401": ERRORS["401"]}}},
+        "/api/audit": {"get": {
+            "summary": "Audit events, newest first (audit.read)",
+            "parameters": AUDIT_FILTERS,
+            "responses": {"200": {"description": "events"}, **ERRORS}}},
         "/api/heat": {"get": {
             "summary": "Report density in cells over a bbox (for heat maps)",
             "parameters": [*REPORT_FILTERS,
@@ -181,22 +227,41 @@ def _schemas() -> dict[str, Any]:
                                 "example": "2026-11-23T09:30:00+08:00"},
                 "description": {"type": "string", "maxLength": 4000},
                 "external_id": {"type": "string", "maxLength": 200},
-                "reporter": {"type": "string"},
+                "reporter": {"type": "string", "description": "the reporter's name "
+                             "(kept as contact.name)"},
+                "contact": {"$ref": "#/components/schemas/Contact"},
             },
         },
+        "Contact": {
+            "type": "object", "additionalProperties": False,
+            "description": "the reporter's contact details: whole to roles that may see them "
+                           "(report.contact), masked to other readers",
+            "properties": {name: {"type": "string", "maxLength": 200}
+                           for name in ("name", "phone", "email", "device_id")}},
         "NewReportBatch": {"type": "object", "required": ["reports"], "properties": {
             "reports": {"type": "array", "minItems": 1,
                         "items": {"$ref": "#/components/schemas/NewReport"}}}},
         "Report": {"type": "object", "properties": {
             "id": {"type": "integer"}, "status": {"type": "string", "enum": list(STATUSES)},
-            "category": text, "codes": {"type": "object"}, "history": {"type": "array"}}},
+            "category": text, "codes": {"type": "object"}, "history": {"type": "array"},
+            "contact": {"type": "object", "description": "whole or masked; absent with none"}}},
         "ReportPage": {"type": "object", "properties": {
             "total": {"type": "integer"}, "limit": {"type": "integer"},
             "offset": {"type": "integer"},
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/Report"}}}},
-        "Transition": {"type": "object", "required": ["status", "actor"], "properties": {
+        "Transition": {"type": "object", "required": ["status"], "properties": {
             "status": {"type": "string", "enum": list(STATUSES)},
-            "actor": {"type": "string", "minLength": 1}, "note": text}},
+            "expected": {"type": "string", "enum": list(STATUSES),
+                         "description": "the status the client saw; 409 if it moved on"},
+            "actor": {"type": "string", "deprecated": True,
+                      "description": "ignored: the step is the authenticated principal's"},
+            "note": text}},
+        "Me": {"type": "object", "properties": {
+            "name": text, "display_name": text, "role": {"type": "string", "nullable": True},
+            "role_label": {"type": "object", "properties": {"zh": text, "en": text}},
+            "scope": {"type": "array", "nullable": True, "items": text},
+            "via": text, "actions": {"type": "array", "items": text},
+            "csrf_token": {"type": "string", "nullable": True}}},
     }  # fmt: skip
 
 

@@ -1,4 +1,10 @@
-"""Map pages: the commander's map and a page per grid (Chinese first, ``?lang=en``)."""
+"""Map pages: the commander's map and a page per grid (Chinese first, ``?lang=en``).
+
+Both need ``report.read``: a visitor who has not signed in is sent to /login. A
+principal with a grid scope sees its grids and everything below them: the map
+opens on them, and the page of a grid out of scope answers 404. Each page names
+the signed-in user and has a sign-out button (a form with the CSRF token).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,16 @@ from html import escape
 
 import folium
 from flask import Blueprint, current_app, render_template_string, request, url_for
+from flask_wtf.csrf import generate_csrf
 
+from geogrid.access import ROLE_LABELS
 from geogrid.maps import LayerSpec, MapAssets, base_map, commander_map, level_style
 from geogrid.patrol.compliance import COLOURS as COMPLIANCE_COLOURS
 from geogrid.patrol.compliance import PatrolRule
 from geogrid.reports import ReportQuery
+from geogrid.storage import NotFoundError
 from geogrid.workflow import STATUS_LABELS, STATUSES
-from web.access import requires
+from web.access import principal, requires
 from web.geojson import grid_features
 from web.state import hierarchy, now, store, zone
 from web.texts import language, texts
@@ -29,13 +38,38 @@ def commander():
     h = hierarchy()
     words = texts()
     shown = h.levels.index(h.default_level)  # levels down to the default one show at first
+    in_scope = _levels_in_scope(h)
     layers = [LayerSpec(key, h.level(key).label, url_for("api.level_grids", key=key),
-                        show=depth <= shown and h.level(key).coverage == "full")
+                        show=depth <= shown and h.level(key).coverage == "full"
+                        and key in in_scope)
               for depth, key in enumerate(h.levels)]  # fmt: skip
-    fmap = commander_map(layers, h.grids(h.levels[0]).total_bounds, _title(words),
-                         _config(h, words), scripts=_scripts(), styles=_styles(),
-                         assets=map_assets())  # fmt: skip
+    fmap = commander_map(layers, _first_view(h), _title(words), _config(h, words),
+                         scripts=_scripts(), styles=_styles(), assets=map_assets())  # fmt: skip
     return _html(fmap, f"{store().active_generation().label} · {words['title']}")
+
+
+def _covered(h) -> frozenset[str] | None:
+    """The codes of the grids the principal may see; None: the whole district."""
+    scope = principal().scope
+    return None if scope is None else h.covered(scope)
+
+
+def _levels_in_scope(h) -> set[str]:
+    """Levels with a grid in scope: a grid worker's map shows no empty street layer."""
+    covered = _covered(h)
+    return {key for key in h.levels
+            if covered is None or h.grids(key)["code"].isin(covered).any()}  # fmt: skip
+
+
+def _first_view(h):
+    """The bounds the map opens on: the principal's grids, else the whole district."""
+    covered = _covered(h)
+    for key in h.levels if covered is not None else ():
+        frame = h.grids(key)
+        mine = frame[frame["code"].isin(covered)]
+        if len(mine):
+            return mine.total_bounds
+    return h.grids(h.levels[0]).total_bounds
 
 
 def _title(words: dict) -> str:
@@ -45,7 +79,23 @@ def _title(words: dict) -> str:
     return (
         f"<b>{escape(generation.label)}</b> · {words['title']} "
         f"<small>({words['generation']} #{generation.id})</small>"
-        f"<a href='{link}'>{words['other_language']}</a>"
+        f"<a href='{link}'>{words['other_language']}</a>{user_box()}"
+    )
+
+
+def user_box() -> str:
+    """The signed-in user (display name, role) and a sign-out button; empty for visitors."""
+    who = principal()
+    if not who.signed_in:
+        return ""
+    zh, en = ROLE_LABELS.get(who.role or "", (who.role or "", who.role or ""))
+    role = zh if language() == "zh" else en
+    sign_out = "退出" if language() == "zh" else "Sign out"
+    return (
+        f"<form class='geogrid-user' method='post' action='{url_for('accounts.logout')}'>"
+        f"<span>{escape(who.display_name or who.name)} · {escape(role)}</span> "
+        f"<input type='hidden' name='csrf_token' value='{generate_csrf()}'>"
+        f"<button type='submit'>{sign_out}</button></form>"
     )
 
 
@@ -55,6 +105,8 @@ def _config(h, words: dict) -> dict:
     name = (lambda c: c.zh) if lang == "zh" else (lambda c: c.en)
     return {
         "api": url_for("api.openapi").rsplit("/", 1)[0], "texts": words, "lang": lang,
+        # Sent as X-CSRFToken with every change the page makes (a session's changes need it).
+        "csrfToken": generate_csrf(),
         "choroplethLevel": h.default_level,
         "markerZoom": MARKER_ZOOM, "gridPage": url_for("pages.grid", code="") ,
         "patrolMaxDays": current_app.config["PATROL_MAX_DAYS"],
@@ -106,6 +158,7 @@ def map_assets() -> MapAssets:
 
 PANEL = """
 <div class="geogrid-box geogrid-panel">
+  {{ user | safe }}
   <p><a href="{{ back }}">← {{ t.back }}</a></p>
   <h3>{{ name }} <small><code>{{ code }}</code></small></h3>
   <p>{{ t.level }}: {{ level }} · {{ t.households }}: {{ households }}
@@ -132,6 +185,9 @@ def grid(code: str):
     """A grid: its boundary and children on a map, its counts, its recent reports."""
     h = hierarchy()
     level, row = h.find(code)
+    covered = _covered(h)
+    if covered is not None and code not in covered:
+        raise NotFoundError(f"grid {code} does not exist in this generation")
     words = texts()
     fmap = base_map(row.total_bounds, map_assets())
     folium.GeoJson({"type": "FeatureCollection", "features": grid_features(row, level)},
@@ -160,6 +216,7 @@ def _panel(h, level, row, code, children, words) -> dict:
     record = row.iloc[0]
     return {
         "t": words, "code": code, "name": record["name"] or code, "level": h.level(level).label,
+        "user": user_box(),
         "households": record.get("households", "—"), "population": record.get("population", "—"),
         "counts": totals, "back": url_for("pages.commander", lang=request.args.get("lang")),
         "children": [_child(c, child_counts, lang) for c in kids.itertuples()],

@@ -16,13 +16,16 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Flask, current_app, request
 
+from geogrid.access import Contact, check_contact
 from geogrid.errors import InputError
 from geogrid.moments import parse_moment
 from geogrid.reports import NewReport, ReportQuery
 from web.state import now, zone
 
 REPORT_FIELDS = {"category", "lon", "lat", "crs", "source", "reported_at", "description",
-                 "external_id", "reporter"}  # fmt: skip
+                 "external_id", "reporter", "contact"}  # fmt: skip
+#: A report's ``contact`` members as the API names them, and the fields they fill.
+CONTACT_MEMBERS = {"name": "name", "phone": "phone", "email": "email", "device_id": "device"}
 #: The deepest JSON body read; the deepest geogrid takes (a GeoJSON line in a route) is 4.
 MAX_JSON_DEPTH = 32
 #: Longer JSON integers are read as infinite: a float holds at most 309 digits.
@@ -268,10 +271,19 @@ def check_text(text: str, where: str) -> str:
 def new_report(data: Any, where: str = "body") -> NewReport:
     """A :class:`NewReport` from a JSON object; unknown or missing fields are named.
 
+    ``contact`` is the reporter's ``{name, phone, email, device_id}``; the older
+    ``reporter`` text is taken as the contact's name.
+
     Examples
     --------
     >>> new_report({"category": "fire", "lon": 120.6, "lat": 28.0}).source
     'grid_worker'
+    >>> new_report({"category": "fire", "lon": 120.6, "lat": 28.0, "reporter": "张三"}).contact
+    Contact(name='张三', phone=None, email=None, device=None, account=None)
+    >>> new_report({"category": "fire", "lon": 1, "lat": 2, "contact": {"phone": 138}})
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: body.contact.phone: must be text, got int
     """
     if not isinstance(data, Mapping):
         raise InputError(f"{where}: a report must be a JSON object")
@@ -287,5 +299,28 @@ def new_report(data: Any, where: str = "body") -> NewReport:
     for text in ("category", "crs", "source", "description", "external_id", "reporter"):
         if text in values and values[text] is not None and not isinstance(values[text], str):
             raise InputError(f"{where}.{text}: must be text")
+    values["contact"] = contact(values.get("contact"), values.pop("reporter", None), where)
     values = {k: v for k, v in values.items() if v is not None}
     return NewReport(**values)
+
+
+def contact(data: Any, reporter: str | None, where: str = "body") -> Contact | None:
+    """The reporter's contact details from a report's ``contact`` member (and ``reporter``)."""
+    if data is None:
+        return Contact(name=reporter) if reporter else None
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where}.contact: must be an object with name, phone, email, device_id")
+    unknown = sorted(set(data) - set(CONTACT_MEMBERS))
+    if unknown:
+        raise InputError(f"{where}.contact: unknown field {', '.join(unknown)}; "
+                         f"known: {', '.join(CONTACT_MEMBERS)}")  # fmt: skip
+    fields = {CONTACT_MEMBERS[k]: v for k, v in data.items() if v not in (None, "")}
+    if reporter and fields.get("name") not in (None, reporter):
+        raise InputError(f"{where}.reporter: differs from {where}.contact.name; send one")
+    if reporter:
+        fields["name"] = reporter
+    try:
+        found = check_contact(Contact(**fields), f"{where}.contact")
+    except InputError as exc:  # the field is a device_id to the client
+        raise InputError(str(exc).replace(".contact.device:", ".contact.device_id:")) from None
+    return found or None

@@ -152,7 +152,10 @@ def test_workflow_transitions(client, filled):
     assert moved.status_code == 200 and moved.get_json()["status"] == "registered"
     illegal = client.post(url, json={"status": "closed", "actor": "x"})
     assert illegal.status_code == 409
-    assert client.post(url, json={"status": "dispatched"}).status_code == 400
+    assert client.post(url, json={"note": "no status"}).status_code == 400
+    dispatched = client.post(url, json={"status": "dispatched"})  # who: the token's user
+    assert dispatched.status_code == 200
+    assert [e["actor"] for e in dispatched.get_json()["history"]][-2:] == ["test.admin"] * 2
     assert (
         client.post(
             "/api/reports/999/transitions", json={"status": "registered", "actor": "x"}

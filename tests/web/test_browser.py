@@ -19,6 +19,7 @@ import json
 import os
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,7 +29,7 @@ from playwright.sync_api import expect
 from geogrid.clock import fixed_clock
 from geogrid.reports import NewReport
 from tests.conftest import SOUTH, STEP, WEST, write_tiny_district
-from tests.web.conftest import NOW, served, tiny_app
+from tests.web.conftest import NOW, auth_header, served, signed_in_as_admin, tiny_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -111,14 +112,32 @@ class Problems(list):
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, request):
+    """A page in a new browser context; with the test's ``app``, it sends the admin token."""
+    with new_page(browser) as opened:
+        if "app" in request.fixturenames:
+            opened.set_extra_http_headers(auth_header(request.getfixturevalue("app")))
+        yield opened
+
+
+@pytest.fixture
+def visitor(browser):
+    """A page that sends no credentials: it signs in through /login, as people do."""
+    with new_page(browser) as opened:
+        yield opened
+
+
+@contextmanager
+def new_page(browser):
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", timezone_id="Asia/Shanghai")
     opened = context.new_page()
     opened.clock.install(time=PAGE_NOW)  # the clock runs on from there, timers as usual
     opened.set_default_timeout(15_000)
     opened.problems = Problems(opened)
-    yield opened
-    context.close()
+    try:
+        yield opened
+    finally:
+        context.close()
 
 
 #: Grids with open reports in :func:`reports`.
@@ -526,7 +545,9 @@ parent = "street"
 
 def test_levels_without_labels_are_named_once_in_the_layer_switch(page, tmp_path):
     manifest = write_tiny_district(tmp_path / "district", UNLABELLED)
-    with served(tiny_app(tmp_path, manifest)) as base:
+    app = tiny_app(tmp_path, manifest)
+    page.set_extra_http_headers(auth_header(app))
+    with served(app) as base:
         open_map(page, base + "/")
         switch = page.locator(".leaflet-control-layers-overlays label")
         names = [name.strip() for name in switch.all_inner_texts()]
@@ -556,6 +577,92 @@ def test_grid_page_lists_its_children(page, live_server, reports):
     assert page.problems == []
 
 
+# --- people: signing in, and each sees its scope ---------------------------------------------
+
+PASSWORD = "correct horse battery"
+#: The codes of the grids each level layer of the map holds.
+LAYER_CODES = """() => Object.fromEntries(Object.entries(window.geogridLayers).map(
+    ([name, layer]) => [name, layer.getLayers().map(l => l.feature.properties.code).sort()]))"""
+
+
+def add_person(store, name: str, role: str, scope: list[str], display_name: str) -> None:
+    store.accounts.add_user(name, role, scope, display_name=display_name, password=PASSWORD,
+                            actor="test")  # fmt: skip
+
+
+def sign_in(page, base: str, name: str, password: str = PASSWORD) -> None:
+    """Open the map, get sent to the sign-in page, and sign in there."""
+    page.goto(base + "/")
+    page.wait_for_url("**/login?**")
+    page.get_by_label("用户名").fill(name)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+
+
+def test_the_sign_in_page_speaks_chinese_links_english_and_refuses_a_wrong_password(
+    visitor, live_server, store
+):
+    add_person(store, "li.si", "commander", ["1"], "李四")
+    sign_in(visitor, live_server, "li.si", "wrong password")
+    expect(visitor.get_by_role("alert")).to_have_text("用户名或密码错误，或账号已停用")
+    assert visitor.locator("html").get_attribute("lang") == "zh-CN"
+    refused = [p for p in visitor.problems if "401" in p and "/login?" in p]
+    assert refused and visitor.problems == refused  # the refusal itself (no CSP violation)
+    visitor.problems.clear()
+    visitor.get_by_role("link", name="English").click()
+    expect(visitor.get_by_role("button", name="Sign in")).to_be_visible()
+    assert visitor.locator("html").get_attribute("lang") == "en"
+    assert visitor.problems == []
+
+
+def test_a_street_commander_sees_its_street_and_uploads_tracks(visitor, live_server, reports):
+    add_person(reports, "li.si", "commander", ["1"], "李四")
+    sign_in(visitor, live_server, "li.si")
+    visitor.wait_for_url(live_server + "/")
+    wait_until_ready(visitor)
+    assert visitor.evaluate(LAYER_CODES) == {
+        "街道 street": ["1"],
+        "网格 grid": ["101", "102", "103", "104"],
+    }
+    assert coloured(visitor.evaluate(OVERLAYS)) == WITH_REPORTS & {"101", "103"}
+    assert "李四 · 指挥中心" in visitor.locator("#geogrid-title").inner_text()
+    track = Path(__file__).parents[1] / "patrol" / "data" / "two_sides.gpx"
+    with visitor.expect_response(lambda r: "/api/patrol/compliance?" in r.url) as result:
+        visitor.locator("#g-gpx").set_input_files(str(track))
+    assert result.value.status == 200  # a session's change: sent with its CSRF token
+    assert result.value.request.headers.get("x-csrftoken")
+    assert visitor.problems == []
+
+
+def test_a_grid_worker_sees_its_grid_and_signs_out(visitor, live_server, reports):
+    from web.pages import MARKER_ZOOM
+
+    add_person(reports, "zhang.san", "grid_worker", ["101"], "张三")
+    sign_in(visitor, live_server, "zhang.san")
+    visitor.wait_for_url(live_server + "/")
+    wait_until_ready(visitor)
+    assert visitor.evaluate(LAYER_CODES) == {"街道 street": [], "网格 grid": ["101"]}
+    assert coloured(visitor.evaluate(OVERLAYS)) == {"101"}
+    with visitor.expect_response(lambda r: "/api/reports.geojson?" in r.url) as markers:
+        visitor.evaluate(
+            f"([lat, lon, zoom]) => void {MAP}.setView([lat, lon], zoom, {{animate: false}})",
+            [SOUTH + STEP, WEST + STEP, MARKER_ZOOM],
+        )  # four grids meet here
+    points = markers.value.json()
+    assert points["numberMatched"] == 2
+    assert {f["properties"]["codes"]["grid"] for f in points["features"]} == {"101"}
+    visitor.wait_for_function("() => document.body.dataset.loading === 'false'")
+    assert visitor.goto(live_server + "/grids/204").status == 404
+    visitor.problems.clear()
+    visitor.goto(live_server + "/")
+    wait_until_ready(visitor)
+    visitor.get_by_role("button", name="退出").click()
+    visitor.wait_for_url("**/login")
+    visitor.goto(live_server + "/")
+    visitor.wait_for_url("**/login?**")  # signed out: the map is for signed-in users
+    assert visitor.problems == []
+
+
 # --- screenshots of the sample district -------------------------------------------------------
 
 
@@ -573,8 +680,9 @@ def sample_server(tmp_path_factory):
     with app.app_context():
         reported = sample_reports(store().hierarchy(), 5000, end=PAGE_NOW)  # 90 days before
         store().add_reports(reported, actor="test")
+    signed_in_as_admin(app)
     with served(app) as base:
-        yield base
+        yield base, auth_header(app)
 
 
 def settle(page) -> None:
@@ -586,6 +694,8 @@ def settle(page) -> None:
 def test_screenshots_of_the_sample_district(page, sample_server, tmp_path):
     from web.pages import MARKER_ZOOM
 
+    sample_server, header = sample_server
+    page.set_extra_http_headers(header)
     folder = DOCS if os.environ.get("GEOGRID_TEST_SCREENSHOTS") == "1" else tmp_path
     open_map(page, sample_server + "/")
     settle(page)

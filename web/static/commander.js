@@ -39,9 +39,17 @@
 
   /* JSON from the API; a refusal throws the message the API gave, naming the field. */
   function getJSON(url, init) {
-    return fetch(url, init).then(function (r) {
+    return fetch(url, withCsrf(init)).then(function (r) {
       return r.ok ? r.json().catch(function () { return {}; }) : refusal(r, url);
     });
+  }
+  /* A change carries the session's CSRF token: the server refuses a session's change without. */
+  function withCsrf(init) {
+    if (!init || !init.method || init.method.toUpperCase() === "GET" || !cfg.csrfToken) {
+      return init;
+    }
+    var headers = Object.assign({}, init.headers, { "X-CSRFToken": cfg.csrfToken });
+    return Object.assign({}, init, { headers: headers });
   }
   function refusal(response, url) {
     return response.json().catch(function () { return {}; }).then(function (d) {
