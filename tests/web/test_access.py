@@ -113,9 +113,6 @@ def _report(app, report_id):
 #: Routes in others' modules that still take who acted from the client (web/api.py,
 #: web/patrol.py): these tests pass once they pass ``actor=principal()``. strict: an
 #: unexpected pass fails, so the marker goes when the fix lands.
-ACTOR_FROM_CLIENT = pytest.mark.xfail(
-    strict=True, reason="web/api.py and web/patrol.py still pass the client's actor to the store"
-)
 BODY = {"status": "closed", "actor": "街道书记 王主任", "note": "不予受理"}
 
 
@@ -133,7 +130,6 @@ def test_anonymous_visitors_cannot_move_a_report(each_store_app):
     assert (after.status, len(after.history)) == ("received", len(report.history))
 
 
-@ACTOR_FROM_CLIENT
 def test_a_viewer_cannot_move_a_report(each_store_app):
     report = _a_received_report(each_store_app)
     path = f"/api/reports/{report.id}/transitions"
@@ -156,7 +152,6 @@ def _request_id(n: int) -> str:
     return f"test-request-{n:04d}"
 
 
-@ACTOR_FROM_CLIENT
 def test_a_transition_names_the_token_user_whatever_the_client_says(each_store_app):
     app = each_store_app
     report = _a_received_report(app)
@@ -172,7 +167,6 @@ def test_a_transition_names_the_token_user_whatever_the_client_says(each_store_a
         "matrix.commander", "127.0.0.1", _request_id(1))  # fmt: skip
 
 
-@ACTOR_FROM_CLIENT
 def test_intake_names_the_token_user_not_the_reporter_field(each_store_app):
     app = each_store_app
     from tests.conftest import SOUTH, WEST
@@ -190,7 +184,6 @@ def test_intake_names_the_token_user_not_the_reporter_field(each_store_app):
     assert (events[0].principal, events[0].request_id) == ("matrix.intake", _request_id(2))
 
 
-@ACTOR_FROM_CLIENT
 def test_stored_tracks_and_routes_name_the_token_user(each_store_app):
     from tests.web.test_limits import gpx, line
 
