@@ -532,6 +532,8 @@ def _routes_page(grid: str | None, limit: int, offset: int):
         return store().patrol_routes(grid, limit=limit, offset=offset)
     # Routes are few (a handful per grid): the scope is kept here, not in the query.
     frame = store().patrol_routes()
+    if frame.empty:  # no routes stored: the frame has no columns to filter on
+        return frame
     return frame[frame["grid_code"].isin(codes)].iloc[offset : offset + limit]
 
 

@@ -159,10 +159,11 @@ def test_tracks_are_not_for_viewers_or_visitors(app, tokens, role, status):
 def test_routes_and_plans_keep_to_the_scope(app, tokens):
     line = {"type": "LineString", "coordinates": [list(p) for p in AROUND_101]}
     admin = app.test_client()
+    commander = client_of(app, tokens["commander"])
+    assert commander.get("/api/patrol/routes").get_json()["features"] == []  # none stored yet
     for grid in ("101", "201"):
         body = {"grid": grid, "shift": "morning", "geometry": line, "name": f"scope {grid}"}
         assert admin.post("/api/patrol/routes", json=body).status_code == 201
-    commander = client_of(app, tokens["commander"])
     listed = commander.get("/api/patrol/routes").get_json()["features"]
     names = {f["properties"]["name"] for f in listed}
     assert "scope 101" in names and "scope 201" not in names
