@@ -22,7 +22,7 @@ import shapely
 
 from geogrid.errors import GeogridError
 from geogrid.models import Level
-from geogrid.storage import migrations
+from geogrid.storage.migrations import current_revision, head_revision, upgrade
 
 MAX_LEVELS = 6
 CODES = ", ".join(f"code{d}" for d in range(MAX_LEVELS))
@@ -96,8 +96,8 @@ class Dialect:
         a pending migration must wait for ``geogrid db upgrade``, or the store was
         made by a newer geogrid.
         """
-        if migrations.current_revision(self) != migrations.head_revision():
-            migrations.upgrade(self, only_safe=True)
+        if current_revision(self) != head_revision():
+            upgrade(self, only_safe=True)
 
     def schema_revision(self) -> str | None:
         """The revision in Alembic's ``alembic_version``; None before the first migration."""
