@@ -3,7 +3,8 @@
 - :mod:`~geogrid.cli.boundaries`: ``info``, ``validate``, ``assign`` (files, no store);
 - :mod:`~geogrid.cli.store`: ``import``, ``generations``, ``activate``, ``reports …``, ``backup``;
 - :mod:`~geogrid.cli.patrol`: ``patrol plan|import|compliance``;
-- :mod:`~geogrid.cli.analysis`: ``risk-map``.
+- :mod:`~geogrid.cli.analysis`: ``risk-map``;
+- :mod:`~geogrid.cli.db`: ``db current|upgrade`` (the store's schema revision).
 
 Exit codes: 0 success; 1 the boundaries have topology errors (``validate``);
 2 a user mistake (bad manifest, file, column, CRS…), reported in one line.
@@ -19,6 +20,7 @@ from typing import Any
 
 from geogrid.cli.analysis import add_analysis_commands
 from geogrid.cli.boundaries import add_boundary_commands
+from geogrid.cli.db import add_db_commands
 from geogrid.cli.patrol import add_patrol_commands
 from geogrid.cli.store import add_store_commands
 from geogrid.errors import GeogridError
@@ -74,4 +76,5 @@ def _parser() -> argparse.ArgumentParser:
     add_store_commands(commands)
     add_patrol_commands(commands)
     add_analysis_commands(commands)
+    add_db_commands(commands)
     return parser
