@@ -372,6 +372,17 @@ def test_stores_opened_together_migrate_once(store_url):
         store.close()
 
 
+def test_threads_opening_different_new_stores_each_get_their_own_schema(tmp_path):
+    urls = [f"sqlite:///{tmp_path / f'store-{n}.db'}" for n in range(4)]
+    threads = [threading.Thread(target=lambda u=url: open_store(u).close()) for url in urls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [revision(url) for url in urls] == [HEAD] * 4
+    assert len({json.dumps(schema(url)) for url in urls}) == 1
+
+
 def test_a_postgis_url_with_the_server_in_its_query(postgis_url):
     """libpq URLs may name the server (a socket folder, say) as ``?host=``; kept for Alembic."""
     params = {k: v for k, v in conninfo_to_dict(postgis_url).items() if k != "dbname"}

@@ -41,6 +41,7 @@ True
 from __future__ import annotations
 
 import re
+import threading
 from contextlib import AbstractContextManager
 from functools import cache
 from pathlib import Path
@@ -52,6 +53,9 @@ FOLDER = Path(__file__).resolve().parent
 #: A revision's file is its four-digit id and a slug; the ids run in order.
 REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
 UPGRADE_COMMAND = "geogrid db upgrade"
+#: Alembic's ``op`` and ``context`` are proxies kept in its modules, one per process: two
+#: threads migrating two stores at once would each run the other's revisions.
+_ALEMBIC = threading.Lock()
 
 
 class SchemaVersionError(GeogridError):
@@ -132,9 +136,12 @@ def upgrade(dialect: Migratable, *, only_safe: bool) -> list[str]:
         # alembic.command.upgrade, but with the revision files read once per process
         # rather than on every call: tests open hundreds of new stores.
         scripts, head = _scripts(), head_revision()
-        steps = lambda revision, _context: scripts._upgrade_revs(head, revision)  # noqa: E731
-        with EnvironmentContext(alembic_config(connection), scripts, fn=steps,
-                                destination_rev=head):  # fmt: skip
+
+        def steps(revision, _context):
+            return scripts._upgrade_revs(head, revision)
+
+        with _ALEMBIC, EnvironmentContext(alembic_config(connection), scripts, fn=steps,
+                                          destination_rev=head):  # fmt: skip
             scripts.run_env()
     return pending
 
