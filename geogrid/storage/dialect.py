@@ -79,8 +79,7 @@ class Dialect:
         raise NotImplementedError
 
     def lock_schema(self, connection: Any) -> None:
-        """Take the lock that keeps processes from migrating at once, inside ``connection``'s
-        transaction."""
+        """Take, in ``connection``'s transaction, the lock that makes migrations take turns."""
         raise NotImplementedError
 
     def is_missing_table(self, error: Exception) -> bool:

@@ -104,9 +104,10 @@ class SqliteDialect(Dialect):
         engine = create_engine(self.sqlalchemy_url(), poolclass=NullPool,
                                connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})  # fmt: skip
 
-        # Python's sqlite3 commits before DDL on its own; with no isolation level it
-        # leaves transactions to us, and BEGIN IMMEDIATE takes the write lock up
-        # front, so every migration runs in one transaction, alone.
+        # Python's sqlite3 begins transactions only before INSERT, UPDATE and DELETE,
+        # so DDL would commit as it goes; with no isolation level it leaves them to
+        # us, and BEGIN IMMEDIATE takes the write lock up front: all pending
+        # revisions run in one transaction, one process at a time.
         @event.listens_for(engine, "connect")
         def _no_implicit_transactions(connection, _record) -> None:
             connection.isolation_level = None
