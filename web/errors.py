@@ -17,6 +17,7 @@ from geogrid.storage import (
     DuplicateUserError,
     NotFoundError,
     PermissionDeniedError,
+    SchemaVersionError,
     StaleStatusError,
     StoreUnavailableError,
     TopologyRefusedError,
@@ -39,6 +40,7 @@ STATUS_OF_ERROR: tuple[tuple[type[GeogridError], int], ...] = (
     (IllegalTransitionError, 409),
     (TopologyRefusedError, 422),
     (StoreUnavailableError, 503),
+    (SchemaVersionError, 503),  # the store needs `geogrid db upgrade` first
     (NoRoadNetworkError, 422),  # the district has no roads to plan on: not a server fault
     (InputError, 400),
     (CRSError, 400),

@@ -4,7 +4,9 @@
 - :mod:`~geogrid.cli.store`: ``import``, ``generations``, ``activate``, ``reports …``, ``backup``;
 - :mod:`~geogrid.cli.patrol`: ``patrol plan|import|compliance``;
 - :mod:`~geogrid.cli.analysis`: ``risk-map``;
-- :mod:`~geogrid.cli.people`: ``users add|token|list|tokens|disable|revoke|password``, ``audit``.
+- :mod:`~geogrid.cli.people`: ``users add|token|list|tokens|disable|enable|revoke|password``,
+  ``audit``;
+- :mod:`~geogrid.cli.db`: ``db current|upgrade`` (the store's schema revision).
 
 Exit codes: 0 success; 1 the boundaries have topology errors (``validate``);
 2 a user mistake (bad manifest, file, column, CRS…), reported in one line.
@@ -20,6 +22,7 @@ from typing import Any
 
 from geogrid.cli.analysis import add_analysis_commands
 from geogrid.cli.boundaries import add_boundary_commands
+from geogrid.cli.db import add_db_commands
 from geogrid.cli.patrol import add_patrol_commands
 from geogrid.cli.people import add_people_commands
 from geogrid.cli.store import add_store_commands
@@ -77,4 +80,5 @@ def _parser() -> argparse.ArgumentParser:
     add_patrol_commands(commands)
     add_analysis_commands(commands)
     add_people_commands(commands)
+    add_db_commands(commands)
     return parser

@@ -2,7 +2,9 @@
 
 ``sqlite:///path/to/geogrid.db`` is the embedded default (no server; the file
 and its tables are created on first use); ``postgresql://user@host/db`` uses
-PostgreSQL with PostGIS and GiST indexes.
+PostgreSQL with PostGIS and GiST indexes. The schema is versioned: opening a
+store made by an earlier release upgrades it when that is safe
+(:mod:`geogrid.storage.migrations`; ``geogrid db upgrade`` does the rest).
 
 Examples
 --------
@@ -22,6 +24,7 @@ from geogrid.clock import Clock, system_clock
 from geogrid.errors import InputError
 from geogrid.storage.accounts import AuthenticationError, DuplicateUserError, User
 from geogrid.storage.dialect import StoreUnavailableError
+from geogrid.storage.migrations import SchemaVersionError
 from geogrid.storage.rows import Activation, DuplicateReportError, Generation, IntakeResult
 from geogrid.storage.sqlite import SqliteDialect
 from geogrid.storage.store import (
@@ -44,6 +47,7 @@ __all__ = [
     "IntakeResult",
     "NotFoundError",
     "PermissionDeniedError",
+    "SchemaVersionError",
     "StaleStatusError",
     "Store",
     "StoreUnavailableError",
@@ -54,7 +58,11 @@ __all__ = [
 
 
 def open_store(
-    url: str = DEFAULT_URL, categories: CategoryTree | None = None, clock: Clock = system_clock
+    url: str = DEFAULT_URL,
+    categories: CategoryTree | None = None,
+    clock: Clock = system_clock,
+    *,
+    upgrade: bool = True,
 ) -> Store:
     """Open (and on first use, set up) the store a URL names.
 
@@ -62,15 +70,20 @@ def open_store(
     ``sqlite:////abs/path.db`` absolute; ``postgresql://`` and ``postgres://``
     take any libpq URL. ``clock`` is where the store reads "now" (the time a
     report is received, whether it is overdue); tests pass a fixed one.
+
+    ``upgrade``: apply the schema migrations that are safe while the store is in
+    use, and refuse a store that needs others or was made by a newer geogrid
+    (:class:`~geogrid.storage.migrations.SchemaVersionError`). False opens the
+    store as it is, touching nothing: ``geogrid db`` does so, to upgrade it.
     """
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
-        return Store(SqliteDialect(_sqlite_path(url)), categories, clock)
+        return Store(SqliteDialect(_sqlite_path(url)), categories, clock, upgrade=upgrade)
     if scheme in ("postgresql", "postgres"):
         # Deferred: psycopg is loaded only by those who open a PostGIS store.
         from geogrid.storage.postgis import PostgisDialect
 
-        return Store(PostgisDialect(url), categories, clock)
+        return Store(PostgisDialect(url), categories, clock, upgrade=upgrade)
     raise InputError(f"store URL {url!r}: use sqlite:///path/to/file.db or postgresql://…")
 
 

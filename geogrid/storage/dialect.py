@@ -1,8 +1,10 @@
 """The SQL both databases share; :mod:`.sqlite` and :mod:`.postgis` fill in the differences.
 
 Queries are written with ``?`` placeholders and portable SQL; a dialect
-translates the placeholders, and supplies the schema, transactions, id
-allocation, bulk loading and the encoding of times, JSON and geometries.
+translates the placeholders, and supplies transactions, id allocation, bulk
+loading and the encoding of times, JSON and geometries. The schema itself is
+made by the migrations (:mod:`geogrid.storage.migrations`), on a SQLAlchemy
+connection each dialect opens for them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from itertools import repeat
 from pathlib import Path
@@ -21,17 +23,10 @@ import shapely
 from geogrid.access.personal import CONTACT_FIELDS
 from geogrid.errors import GeogridError
 from geogrid.models import Level
+from geogrid.storage.migrations import current_revision, head_revision, upgrade
 
 MAX_LEVELS = 6
 CODES = ", ".join(f"code{d}" for d in range(MAX_LEVELS))
-CODE_COLUMNS_DDL = ", ".join(f"code{d} TEXT" for d in range(MAX_LEVELS))
-#: One index per level: a grid's reports by status, newest first, and its overdue
-#: count, all without reading the table.
-CODE_INDEXES = "".join(
-    f"CREATE INDEX IF NOT EXISTS reports_code{d} ON reports (code{d}, status, deadline, id) "
-    f"WHERE code{d} IS NOT NULL;"
-    for d in range(MAX_LEVELS)
-)
 
 #: A reporter's contact details: columns of their own, never in the history or description.
 CONTACT_COLUMNS = tuple(f"contact_{name}" for name in CONTACT_FIELDS)
@@ -83,8 +78,55 @@ class Dialect:
     def _connect(self) -> Any:
         raise NotImplementedError
 
-    def create_schema(self) -> None:
+    def sqlalchemy_engine(self) -> Any:
+        """A SQLAlchemy engine on the same database, for the migrations (Alembic)."""
         raise NotImplementedError
+
+    def lock_schema(self, connection: Any) -> None:
+        """Take, in ``connection``'s transaction, the lock that makes migrations take turns."""
+        raise NotImplementedError
+
+    def is_missing_table(self, error: Exception) -> bool:
+        raise NotImplementedError
+
+    # --- the schema ----------------------------------------------------------------------
+
+    def create_schema(self) -> None:
+        """Bring the schema to this release's: apply the pending migrations that are safe online.
+
+        A store already at the head revision costs one query (Alembic is not
+        loaded). Raises :class:`~geogrid.storage.migrations.SchemaVersionError` when
+        a pending migration must wait for ``geogrid db upgrade``, or the store was
+        made by a newer geogrid.
+        """
+        if current_revision(self) != head_revision():
+            upgrade(self, only_safe=True)
+
+    def schema_revision(self) -> str | None:
+        """The revision in Alembic's ``alembic_version``; None before the first migration."""
+        try:
+            with self.transaction(write=False) as tx:
+                rows = self.rows(tx, "SELECT version_num FROM alembic_version")
+        except Exception as error:
+            if self.is_missing_table(error):
+                return None
+            raise
+        return rows[0]["version_num"] if rows else None
+
+    @contextmanager
+    def migration_connection(self) -> Iterator[Any]:
+        """A SQLAlchemy connection in a transaction that holds the schema lock.
+
+        The migrations run in it; it commits when the block ends, and rolls back
+        (changing nothing) when the block raises.
+        """
+        engine = self.sqlalchemy_engine()
+        try:
+            with engine.connect() as connection, connection.begin():
+                self.lock_schema(connection)
+                yield connection
+        finally:
+            engine.dispose()
 
     def transaction(
         self, write: bool = True, lock_generation: bool = False, share_generation: bool = False

@@ -21,78 +21,10 @@ from typing import Any
 import shapely
 
 from geogrid.errors import GeogridError
-from geogrid.storage.dialect import CODE_COLUMNS_DDL, CODE_INDEXES, Dialect
+from geogrid.storage.dialect import Dialect
 
 #: How long a writer waits for another writer's lock before giving up (ms).
 BUSY_TIMEOUT_MS = 60_000
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS generations (
-    id INTEGER PRIMARY KEY, label TEXT NOT NULL, created_at TEXT NOT NULL, levels TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS state (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    active_generation INTEGER REFERENCES generations (id));
-INSERT OR IGNORE INTO state (id, active_generation) VALUES (1, NULL);
-CREATE TABLE IF NOT EXISTS grids (
-    generation_id INTEGER NOT NULL REFERENCES generations (id), depth INTEGER NOT NULL,
-    level TEXT NOT NULL, code TEXT NOT NULL, name TEXT, parent TEXT, attributes TEXT,
-    geometry BLOB NOT NULL, PRIMARY KEY (generation_id, depth, code));
-CREATE INDEX IF NOT EXISTS grids_code ON grids (code);
-CREATE TABLE IF NOT EXISTS generation_roads (
-    generation_id INTEGER NOT NULL REFERENCES generations (id), position INTEGER NOT NULL,
-    name TEXT, kind TEXT, geometry BLOB NOT NULL, PRIMARY KEY (generation_id, position));
-CREATE TABLE IF NOT EXISTS reports (
-    id INTEGER PRIMARY KEY, external_id TEXT UNIQUE, content_key TEXT NOT NULL,
-    source TEXT NOT NULL, category TEXT NOT NULL, description TEXT,
-    reported_at TEXT NOT NULL, received_at TEXT NOT NULL,
-    received_lon REAL NOT NULL, received_lat REAL NOT NULL, received_crs TEXT NOT NULL,
-    lon REAL NOT NULL, lat REAL NOT NULL,
-    generation_id INTEGER REFERENCES generations (id), assignment TEXT NOT NULL, distance_m REAL,
-    {CODE_COLUMNS_DDL},
-    status TEXT NOT NULL, handler_depth INTEGER, handler_code TEXT, deadline TEXT,
-    updated_at TEXT NOT NULL,
-    contact_name TEXT, contact_phone TEXT, contact_email TEXT, contact_device TEXT,
-    contact_account TEXT);
-{CODE_INDEXES}
-CREATE INDEX IF NOT EXISTS reports_status_deadline ON reports (status, deadline);
-CREATE INDEX IF NOT EXISTS reports_received_at ON reports (received_at);
-CREATE INDEX IF NOT EXISTS reports_reported_at ON reports (reported_at);
-CREATE INDEX IF NOT EXISTS reports_lon_lat ON reports (lon, lat, status, category, received_at);
-CREATE INDEX IF NOT EXISTS reports_lat ON reports (lat);
-CREATE TABLE IF NOT EXISTS report_history (
-    id INTEGER PRIMARY KEY, report_id INTEGER NOT NULL REFERENCES reports (id),
-    at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, from_status TEXT,
-    to_status TEXT, note TEXT, data TEXT);
-CREATE INDEX IF NOT EXISTS report_history_report ON report_history (report_id, id);
-CREATE TABLE IF NOT EXISTS hazards (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL, category TEXT NOT NULL, method TEXT NOT NULL,
-    scores TEXT NOT NULL, score REAL NOT NULL, radius_m REAL NOT NULL, attributes TEXT,
-    created_at TEXT NOT NULL, geometry BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS patrol_routes (
-    id INTEGER PRIMARY KEY, grid_code TEXT NOT NULL, shift TEXT NOT NULL, name TEXT,
-    attributes TEXT, created_at TEXT NOT NULL, geometry BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS patrol_routes_grid ON patrol_routes (grid_code);
-CREATE TABLE IF NOT EXISTS patrol_tracks (
-    id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, worker TEXT NOT NULL,
-    name TEXT NOT NULL, source TEXT, started_at TEXT NOT NULL, ended_at TEXT NOT NULL,
-    points INTEGER NOT NULL, times BLOB NOT NULL, created_at TEXT NOT NULL,
-    actor TEXT NOT NULL, geometry BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS patrol_tracks_time ON patrol_tracks (started_at, ended_at);
--- interim: the people tables until the migrations land
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL,
-    role TEXT NOT NULL, scope TEXT, password_hash TEXT, active INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS api_tokens (
-    id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users (id),
-    digest TEXT NOT NULL UNIQUE, label TEXT NOT NULL, created_at TEXT NOT NULL,
-    expires_at TEXT, revoked_at TEXT);
-CREATE TABLE IF NOT EXISTS audit_events (
-    id INTEGER PRIMARY KEY, at TEXT NOT NULL, principal TEXT NOT NULL, role TEXT, via TEXT,
-    action TEXT NOT NULL, object_type TEXT, object_id TEXT, before TEXT, after TEXT,
-    client TEXT, request_id TEXT);
-CREATE TABLE IF NOT EXISTS app_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
 
 
 def create_owner_only(path: Path) -> None:
@@ -152,17 +84,45 @@ class SqliteDialect(Dialect):
         connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         return connection
 
-    def create_schema(self) -> None:
-        connection = self._connection()
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
+    def sqlalchemy_url(self) -> Any:
+        """``sqlite:///<path>``, built rather than parsed, so any file name is safe in it.
+
+        Examples
+        --------
+        >>> str(SqliteDialect(Path("/srv/geogrid/g.db")).sqlalchemy_url())
+        'sqlite:////srv/geogrid/g.db'
+        """
+        # Deferred: SQLAlchemy loads only when migrations run.
+        from sqlalchemy import URL
+
+        return URL.create("sqlite", database=str(self.path))
+
+    def sqlalchemy_engine(self) -> Any:
+        # Deferred: as above.
+        from sqlalchemy import NullPool, create_engine, event
+
+        engine = create_engine(self.sqlalchemy_url(), poolclass=NullPool,
+                               connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})  # fmt: skip
+
+        # Python's sqlite3 begins transactions only before INSERT, UPDATE and DELETE,
+        # so DDL would commit as it goes; with no isolation level it leaves them to
+        # us, and BEGIN IMMEDIATE takes the write lock up front: all pending
+        # revisions run in one transaction, one process at a time.
+        @event.listens_for(engine, "connect")
+        def _no_implicit_transactions(connection, _record) -> None:
+            connection.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _write_lock(connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def lock_schema(self, connection: Any) -> None:
+        pass  # BEGIN IMMEDIATE holds SQLite's one write lock already
+
+    def is_missing_table(self, error: Exception) -> bool:
+        return isinstance(error, sqlite3.OperationalError) and "no such table" in str(error)
 
     @contextmanager
     def transaction(

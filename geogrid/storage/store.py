@@ -131,14 +131,20 @@ class Store:
     """
 
     def __init__(
-        self, dialect: Dialect, categories: CategoryTree | None = None, clock: Clock = system_clock
+        self,
+        dialect: Dialect,
+        categories: CategoryTree | None = None,
+        clock: Clock = system_clock,
+        *,
+        upgrade: bool = True,
     ) -> None:
         self.db = dialect
         self.clock = clock
         self.categories = categories or CategoryTree.default()
         self.calendar: WorkingCalendar = self.categories.calendar
         self._hierarchies: dict[int, Hierarchy] = {}
-        self.db.create_schema()
+        if upgrade:
+            self.db.create_schema()
         self.accounts = Accounts(self.db, clock)
         self.audit = AuditLog(self.db)
 
