@@ -150,6 +150,20 @@ def print_demo_accounts(made, base: str) -> None:
     )
 
 
+def _first_accounts(app) -> None:
+    """Demo accounts on a store set up just now; on any other store, how to make accounts.
+
+    A store that held boundaries before (one upgraded from an earlier release, a
+    city's real one) never gets accounts with printed passwords by itself.
+    """
+    if app.config["DEMO_ACCOUNTS"] and app.extensions.get("geogrid.new_store"):
+        print_demo_accounts(add_demo_accounts(store().accounts, hierarchy()), port_of(app))
+        return
+    print("geogrid: the store has no accounts yet: make one with `geogrid users add NAME "
+          "--role admin --password-stdin --store URL`, then sign in at "
+          f"{port_of(app)}/login", flush=True)  # fmt: skip
+
+
 def port_of(app) -> str:
     """The base URL the server will answer on."""
     return f"http://{app.config['HOST']}:{app.config['PORT']}"
@@ -170,8 +184,8 @@ def main() -> None:
             for start in range(0, SAMPLE_COUNT, 5000):
                 store().add_reports(reports[start : start + 5000], actor="sample")
             store().optimize()
-        if app.config["DEMO_ACCOUNTS"] and not store().accounts.users():
-            print_demo_accounts(add_demo_accounts(store().accounts, hierarchy()), port_of(app))
+        if not store().accounts.users():
+            _first_accounts(app)
         store().close()  # the workers open their own; a connection must not cross a fork
     host, port = app.config["HOST"], app.config["PORT"]
     workers = app.config["WORKERS"] or os.cpu_count() or 1

@@ -28,13 +28,16 @@ Examples
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
+import warnings
 from collections.abc import Callable
+from datetime import timedelta
+from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import folium
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
@@ -42,6 +45,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from geogrid.access import ANONYMOUS, Principal, check_action
 from geogrid.storage import AuthenticationError
@@ -52,7 +56,6 @@ View = TypeVar("View", bound=Callable[..., Any])
 #: Endpoints not written in this app that need a declaration all the same.
 FOREIGN_ENDPOINTS = {"static": "public"}
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], storage_uri="memory://")
@@ -99,9 +102,14 @@ def init_app(app: Flask) -> None:
     app.config["TRUSTED_HOSTS"] = app.config["ALLOWED_HOSTS"] or None
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_SECURE"] = app.config["SECURE_COOKIES"]
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=app.config["SESSION_HOURS"])
+    app.config["SESSION_REFRESH_EACH_REQUEST"] = False  # a session ends SESSION_HOURS after sign-in
     app.config["RATELIMIT_STORAGE_URI"] = app.config["RATE_LIMIT_STORAGE"]
     app.config["RATELIMIT_HEADERS_ENABLED"] = True
     app.session_interface = StoreKeyedSessions()
+    if app.config["PROXIES"]:  # the client's address and scheme as the proxies saw them
+        hops = app.config["PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
@@ -116,11 +124,12 @@ def init_app(app: Flask) -> None:
 class SessionUser(UserMixin):
     """A page session's user, as Flask-Login wants it."""
 
-    def __init__(self, who: Principal) -> None:
+    def __init__(self, who: Principal, session_id: str) -> None:
         self.principal = who
+        self.session_id = session_id
 
     def get_id(self) -> str:
-        return str(self.principal.user_id)
+        return self.session_id
 
 
 class StoreKeyedSessions(SecureCookieSessionInterface):
@@ -136,11 +145,9 @@ class StoreKeyedSessions(SecureCookieSessionInterface):
         return super().get_signing_serializer(app)
 
 
-def _load_session_user(user_id: str) -> SessionUser | None:
-    if not user_id.isdigit():
-        return None
-    who = store().accounts.principal_of_user(int(user_id))
-    return SessionUser(who) if who else None
+def _load_session_user(session_id: str) -> SessionUser | None:
+    who = store().accounts.principal_of_session(session_id)
+    return SessionUser(who, session_id) if who else None
 
 
 def _authenticate() -> Principal:
@@ -187,9 +194,8 @@ def _form_value(name: str) -> str | None:
 
 
 def _request_id() -> str:
-    """The caller's ``X-Request-Id`` if it looks like one, else a new one."""
-    given = request.headers.get("X-Request-Id", "")
-    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    """A new id for this request: made here, so no client can make its events collide."""
+    return uuid.uuid4().hex
 
 
 # --- authorisation -----------------------------------------------------------------------------
@@ -261,8 +267,11 @@ def _page_policy(nonce: str) -> str:
             "frame-ancestors 'none'")  # fmt: skip
 
 
+@lru_cache(maxsize=8)
 def tile_origin(tiles: str) -> str | None:
     """The CSP source of the base map's tile server; None for none.
+
+    A folium tile name is resolved as folium resolves it for the map.
 
     Examples
     --------
@@ -273,12 +282,12 @@ def tile_origin(tiles: str) -> str | None:
     """
     if tiles.lower() == "none":
         return None
-    if "://" not in tiles:  # a folium name: its provider's server
-        return NAMED_TILE_SERVERS.get(tiles.lower(), "https:")
+    if "://" not in tiles:
+        with warnings.catch_warnings():  # providers' notes (API keys) are the map's to show
+            warnings.simplefilter("ignore")
+            try:
+                tiles = folium.TileLayer(tiles).tiles
+            except ValueError:  # folium refuses an unknown name too: no tiles to allow
+                return None
     parts = urlsplit(tiles.replace("{s}", "*").replace("{S}", "*"))
     return f"{parts.scheme}://{parts.netloc}"
-
-
-NAMED_TILE_SERVERS = {"openstreetmap": "https://tile.openstreetmap.org",
-                      "cartodb positron": "https://*.basemaps.cartocdn.com",
-                      "cartodb dark_matter": "https://*.basemaps.cartocdn.com"}  # fmt: skip

@@ -24,6 +24,7 @@ from flask import (
     redirect,
     render_template_string,
     request,
+    session,
     url_for,
 )
 from flask_login import login_user, logout_user
@@ -87,10 +88,15 @@ def login_page():
 @requires("public")
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"],
                deduct_when=lambda response: response.status_code == 401)  # fmt: skip
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=lambda: "account:"
+               + request.form.get("name", "")[:64],
+               deduct_when=lambda response: response.status_code == 401)  # fmt: skip
 def login():
     """Sign in with name and password; back to the page asked for, or the map.
 
-    The form carries the CSRF token of the sign-in page: without it another site
+    Failed attempts are limited per client address and, so that many addresses
+    cannot share out the guessing, per account name too. The form carries the
+    CSRF token of the sign-in page: without it another site
     could sign a browser in to an account of its choosing (login CSRF).
     """
     csrf.protect()
@@ -104,7 +110,8 @@ def login():
         )
     except AuthenticationError:
         return _login_page(refused=True), 401
-    login_user(SessionUser(signed_in))
+    login_user(SessionUser(signed_in, store().accounts.session_id(signed_in)))
+    session.permanent = True  # ends SESSION_HOURS after signing in
     # A role that may not see the map (a machine's account) lands on who it is.
     home = "pages.commander" if signed_in.may("report.read") else "accounts.me"
     return redirect(_local_path(request.form.get("next")) or url_for(home))
@@ -113,7 +120,10 @@ def login():
 @blueprint.post("/logout")
 @requires("public")
 def logout():
-    """Sign out, back to the sign-in page."""
+    """Sign out on every device (older copies of the session cookie stop working too)."""
+    who = principal()
+    if who.via == "session":
+        store().accounts.end_sessions(who.name, actor=who)
     logout_user()
     return redirect(url_for("accounts.login_page"))
 
@@ -169,7 +179,7 @@ def _audit_query() -> AuditQuery:
 def _whole(text: str | None, name: str, default: int, most: int) -> int:
     if text is None:
         return default
-    if not text.isdigit() or int(text) > most:
+    if not (text.isascii() and text.isdigit()) or int(text) > most:
         raise InputError(f"{name}: a whole number up to {most}, got {text!r}")
     return int(text)
 

@@ -85,6 +85,17 @@ def _days(text: str) -> int:
 
 _days.__name__ = "whole number of days (1 or more)"
 
+
+def _positive(text: str) -> int:
+    """Parse a whole number, at least one."""
+    number = int(text)
+    if number < 1:
+        raise ValueError(text)
+    return number
+
+
+_positive.__name__ = "whole number (1 or more)"
+
 #: Host names the app answers to by default: this machine only.
 LOCAL_HOSTS = ["localhost", "127.0.0.1", "::1"]
 
@@ -208,6 +219,14 @@ SETTINGS: tuple[Setting, ...] = (
         "key that signs page sessions; empty: a random key kept in the store, shared by every "
         "worker and server on it",
     ),
+    Setting("SESSION_HOURS", 12, "a page session ends this many hours after signing in", _positive),
+    Setting(
+        "PROXIES",
+        0,
+        "reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host to trust "
+        "(client addresses in the audit trail and rate limits come from them)",
+        int,
+    ),
     Setting("SECURE_COOKIES", False, "send the session cookie over HTTPS only", _flag),
     Setting(
         "RATE_LIMIT_STORAGE",
@@ -227,8 +246,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DEMO_ACCOUNTS",
         True,
-        "on a store with no accounts yet, `python -m web` makes one account per role with a "
-        "random password and prints them once (off: make accounts with `geogrid users add`)",
+        "on a store it sets up itself (a new one), `python -m web` makes one account per role "
+        "with a random password and prints them once (off, or any other store: make accounts "
+        "with `geogrid users add`)",
         _flag,
     ),
     Setting(

@@ -56,6 +56,7 @@ def zone() -> ZoneInfo:
 def _open(app: Flask) -> Store:
     opened = open_store(app.config["STORE"], clock=clock())
     if opened.active_generation() is None:
+        app.extensions["geogrid.new_store"] = True  # set up now: nothing was stored before
         district = Hierarchy.from_manifest(app.config["MANIFEST"])
         opened.import_generation(district, district.name or "boundaries", activate=True,
                                  actor="setup")  # fmt: skip

@@ -59,7 +59,7 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         "generation.activate": "make a boundary set current",
         "draft.edit": "boundary drafts (the redraw studio)",
         "user.manage": "add, disable and give tokens to accounts",
-        "audit.read": "read the audit trail",
+        "audit.read": "read the audit trail (the whole district's: administrators only)",
     }
 )
 
@@ -72,7 +72,7 @@ ROLES: MappingProxyType[str, frozenset[str]] = MappingProxyType({
     "commander": frozenset(_READ | _HANDLE | {
         "report.create", "report.register", "report.dispatch", "report.verify",
         "report.close", "report.reject", "report.escalate", "track.create", "track.read",
-        "track.read_all", "route.read", "route.write", "hazard.read", "audit.read"}),
+        "track.read_all", "route.read", "route.write", "hazard.read"}),
     "department": frozenset(_READ | _HANDLE | {"route.read", "hazard.read"}),
     "grid_worker": frozenset(_READ | _HANDLE | {
         "report.create", "track.create", "track.read", "route.read", "hazard.read"}),

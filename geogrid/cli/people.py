@@ -36,7 +36,7 @@ def add_people_commands(commands) -> None:
     add = actions.add_parser("add", help="add an account")
     add.add_argument("name")
     add.add_argument("--role", required=True, help=f"one of {', '.join(ROLES)}")
-    add.add_argument("--scope", nargs="*", default=[], metavar="CODE",
+    add.add_argument("--scope", nargs="+", metavar="CODE",
                      help="grid codes the account covers, with their descendants "
                           "(none: the whole district)")  # fmt: skip
     add.add_argument("--display-name", help="the name pages show (default: NAME)")

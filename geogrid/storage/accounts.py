@@ -42,7 +42,7 @@ from geogrid.storage.audit import audit_row, insert_events
 #: A login name: letters (any script), digits, and . _ @ -; no spaces.
 NAME_PATTERN = re.compile(r"[^\W][\w.@-]{1,63}")
 MAX_TOKEN_DAYS = 3660
-USER_COLUMNS = "id, name, display_name, role, scope, active, created_at"
+USER_COLUMNS = "id, name, display_name, role, scope, active, created_at, session_epoch"
 
 
 class AuthenticationError(GeogridError):
@@ -142,7 +142,9 @@ class Accounts:
             row = self._row(tx, name)
             if row is None:
                 raise NotFoundError(f"user {name!r} does not exist")
-            self.db.execute(tx, "UPDATE users SET active = ?, updated_at = ? WHERE name = ?",
+            # Disabling also ends the account's page sessions (a new session epoch).
+            self.db.execute(tx, "UPDATE users SET active = ?, updated_at = ?, session_epoch = "
+                                "session_epoch + 1 WHERE name = ?",
                             (active, self.db.encode_time(now), name))  # fmt: skip
             insert_events(self.db, tx, [audit_row(
                 actor, now, "user.enable" if active else "user.disable", "user", name,
@@ -150,7 +152,10 @@ class Accounts:
         return self.user(name)
 
     def set_password(self, name: str, password: str, *, actor: Principal | str) -> None:
-        """Give an account a new password (the audit event records that, not the password)."""
+        """Give an account a new password; its page sessions end (its tokens go on).
+
+        The audit event records that it changed, never the password.
+        """
         hashed = hash_password(password)
         now = self.clock()
         with self.db.transaction() as tx:
@@ -158,7 +163,8 @@ class Accounts:
                 raise NotFoundError(f"user {name!r} does not exist")
             self.db.execute(
                 tx,
-                "UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?",
+                "UPDATE users SET password_hash = ?, updated_at = ?, "
+                "session_epoch = session_epoch + 1 WHERE name = ?",
                 (hashed, self.db.encode_time(now), name),
             )
             insert_events(self.db, tx, [audit_row(actor, now, "user.password", "user", name)])
@@ -176,6 +182,9 @@ class Accounts:
         if row is None:
             burn_time()  # an unknown name takes as long as a wrong password
             reason = "unknown user"
+        elif not row["password_hash"]:
+            burn_time()  # a token-only account answers as slowly as a wrong password
+            reason = "no password (tokens only)"
         elif not verify_password(row["password_hash"], password):
             reason = "wrong password"
         elif not row["active"]:
@@ -188,13 +197,54 @@ class Accounts:
         self._record(refused, "login.refused", "user", str(name)[:64], after={"reason": reason})
         raise AuthenticationError("wrong name or password, or the account is disabled")
 
-    def principal_of_user(self, user_id: int) -> Principal | None:
-        """The principal of an active account by id (a page session); None if gone or disabled."""
+    def session_id(self, who: Principal) -> str:
+        """What a page session keeps to find its user again: the id and the session epoch.
+
+        Signing out, a new password and disabling the account move the epoch on,
+        so every copy of an older session cookie stops working at once.
+        """
         with self.db.transaction(write=False) as tx:
-            rows = self.db.rows(tx, f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
-        if not rows or not rows[0]["active"]:
+            rows = self.db.rows(tx, "SELECT session_epoch FROM users WHERE id = ?",
+                                (who.user_id,))  # fmt: skip
+        if not rows:
+            raise NotFoundError(f"user {who.name!r} does not exist")
+        return f"{who.user_id}:{rows[0]['session_epoch']}"
+
+    def principal_of_session(self, session_id: str) -> Principal | None:
+        """The principal of a page session; None if it ended or the account is gone or disabled.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from geogrid.storage import open_store
+        >>> accounts = open_store(f"sqlite:///{tempfile.mkdtemp()}/g.db").accounts
+        >>> _ = accounts.add_user("li.si", "viewer", password="a long passphrase", actor="t")
+        >>> session = accounts.session_id(accounts.sign_in("li.si", "a long passphrase"))
+        >>> accounts.principal_of_session(session).name
+        'li.si'
+        >>> accounts.end_sessions("li.si", actor="t")
+        >>> accounts.principal_of_session(session) is None
+        True
+        """
+        user_id, _, epoch = str(session_id).partition(":")
+        if not (user_id.isascii() and user_id.isdigit() and epoch.isascii() and epoch.isdigit()):
+            return None
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.rows(tx, f"SELECT {USER_COLUMNS} FROM users WHERE id = ?",
+                                (int(user_id),))  # fmt: skip
+        if not rows or not rows[0]["active"] or rows[0]["session_epoch"] != int(epoch):
             return None
         return self._user(rows[0]).principal("session")
+
+    def end_sessions(self, name: str, *, actor: Principal | str) -> None:
+        """End every page session of an account (signing out ends them on every device)."""
+        now = self.clock()
+        with self.db.transaction() as tx:
+            if self._row(tx, name) is None:
+                raise NotFoundError(f"user {name!r} does not exist")
+            self.db.execute(tx, "UPDATE users SET session_epoch = session_epoch + 1 "
+                                "WHERE name = ?", (name,))  # fmt: skip
+            insert_events(self.db, tx, [audit_row(actor, now, "user.sign_out", "user", name)])
 
     # --- tokens ------------------------------------------------------------------------
 
@@ -314,8 +364,11 @@ class Accounts:
         return None if value is None else self.db.decode_time(value)
 
     def _checked_scope(self, scope: Sequence[str] | None) -> list[str] | None:
-        if scope is None or len(scope) == 0:
-            return None
+        if scope is None:
+            return None  # the whole district
+        if isinstance(scope, str) or len(scope) == 0:
+            raise InputError("scope: give one or more grid codes; no scope at all (None) "
+                             "is the whole district")  # fmt: skip
         codes = []
         with self.db.transaction(write=False) as tx:
             for code in scope:

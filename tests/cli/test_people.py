@@ -74,3 +74,10 @@ def test_the_audit_trail_names_the_operator_and_filters(store_url, capsys):
     assert {e["principal"] for e in events} == {f"cli:{getpass.getuser()}"}
     _, out, _ = run(["audit", "--action", "user.create", "--object", "user:li.si"], capsys)
     assert out.count("\n") == 1 and "user.create" in out
+
+
+def test_an_empty_scope_is_refused_not_read_as_the_whole_district(store_url, capsys):
+    with pytest.raises(SystemExit) as refused:  # argparse: "expected at least one argument"
+        main(["users", "add", "w1", "--role", "grid_worker", "--scope"])
+    assert refused.value.code == 2 and "--scope" in capsys.readouterr().err
+    assert open_store(store_url).accounts.users() == []

@@ -63,10 +63,50 @@ def role_tokens(app) -> dict[str, str]:
     return _tokens[id(app)]
 
 
+#: The policy, written out: what each route must declare. A route added or changed
+#: without a line here fails, so a declaration is never checked only against itself.
+POLICY = {
+    "accounts.audit_events": "audit.read", "accounts.audit_page": "audit.read",
+    "accounts.login": "public", "accounts.login_page": "public", "accounts.logout": "public",
+    "accounts.me": "public",
+    "analysis.heat_png": "aggregate.read", "analysis.hexagon_counts": "aggregate.read",
+    "analysis.hexagon_time_slices": "aggregate.read", "analysis.hot_spot_table": "aggregate.read",
+    "analysis.pai_table": "aggregate.read", "analysis.risk_colours": "aggregate.read",
+    "api.categories": "service.list", "api.children": "grid.read",
+    "api.create_reports": "report.create", "api.generations": "grid.read",
+    "api.get_report": "report.read", "api.grid": "grid.read", "api.grid_stats": "aggregate.read",
+    "api.grids": "grid.read", "api.heat": "aggregate.read", "api.level_grids": "grid.read",
+    "api.levels": "grid.read", "api.list_reports": "report.read",
+    "api.list_reports_geojson": "report.read", "api.lookup": "lookup", "api.openapi": "public",
+    "api.stats": "aggregate.read",
+    # The store checks the step's own action (report.register, report.close …) as well.
+    "api.transition": "report.read",
+    "ogc.api_document": "public", "ogc.collection": "grid.read", "ogc.collections": "grid.read",
+    "ogc.conformance": "public", "ogc.item": "grid.read", "ogc.items": "grid.read",
+    "ogc.landing": "public",
+    "open311.create_request": "report.create", "open311.list_requests": "report.read",
+    "open311.one_request": "report.read", "open311.openapi": "public",
+    "open311.service_definition": "service.list", "open311.services": "service.list",
+    "open311.unknown_resource": "public",
+    "pages.commander": "report.read", "pages.grid": "report.read",
+    "patrol.compliance": "track.read", "patrol.create_route": "route.write",
+    "patrol.plan": "route.read", "patrol.routes": "route.read",
+    "patrol.stored_compliance": "track.read", "patrol.stored_tracks": "track.read",
+    "patrol.tracks": "track.create",
+    "static": "public",
+}  # fmt: skip
+
+
 def test_every_route_declares_its_action(each_store_app):
     undeclared = [rule.rule for rule in each_store_app.url_map.iter_rules()
                   if required_action(each_store_app, rule.endpoint) is None]  # fmt: skip
     assert undeclared == []
+
+
+def test_each_route_declares_what_the_policy_says(each_store_app):
+    declared = {rule.endpoint: required_action(each_store_app, rule.endpoint)
+                for rule in each_store_app.url_map.iter_rules()}  # fmt: skip
+    assert declared == POLICY
 
 
 @pytest.mark.parametrize("role", [*ROLES, None], ids=[*ROLES, "anonymous"])
@@ -110,9 +150,7 @@ def _report(app, report_id):
         return store().get_report(report_id)
 
 
-#: Routes in others' modules that still take who acted from the client (web/api.py,
-#: web/patrol.py): these tests pass once they pass ``actor=principal()``. strict: an
-#: unexpected pass fails, so the marker goes when the fix lands.
+#: A transition body as the security review's F1 sent it: a forged actor and note.
 BODY = {"status": "closed", "actor": "街道书记 王主任", "note": "不予受理"}
 
 
@@ -160,11 +198,13 @@ def test_a_transition_names_the_token_user_whatever_the_client_says(each_store_a
         f"/api/reports/{report.id}/transitions", json={**BODY, "status": "registered"},
         headers=headers)  # fmt: skip
     assert response.status_code == 200
-    assert response.headers["X-Request-Id"] == _request_id(1)
+    # The request id is the server's own: a client cannot make its events collide.
+    made_here = response.headers["X-Request-Id"]
+    assert made_here != _request_id(1)
     assert _report(app, report.id).history[-1].actor == "matrix.commander"
     (event,) = _events(app, object_type="report", object_id=str(report.id), action="report.")[:1]
     assert (event.principal, event.client, event.request_id) == (
-        "matrix.commander", "127.0.0.1", _request_id(1))  # fmt: skip
+        "matrix.commander", "127.0.0.1", made_here)  # fmt: skip
 
 
 def test_intake_names_the_token_user_not_the_reporter_field(each_store_app):
@@ -181,7 +221,8 @@ def test_intake_names_the_token_user_not_the_reporter_field(each_store_app):
         return
     assert response.status_code == 201
     events = _events(app, action="report.create", limit=1)
-    assert (events[0].principal, events[0].request_id) == ("matrix.intake", _request_id(2))
+    assert (events[0].principal, events[0].request_id) == (
+        "matrix.intake", response.headers["X-Request-Id"])  # fmt: skip
 
 
 def test_stored_tracks_and_routes_name_the_token_user(each_store_app):
@@ -190,11 +231,12 @@ def test_stored_tracks_and_routes_name_the_token_user(each_store_app):
     app = each_store_app
     worker = _client_of(app, "commander")
     headers = {"X-Actor": "张三", "X-Request-Id": _request_id(3)}
-    assert worker.post("/api/patrol/tracks?store=true", data=gpx(1),
-                       headers=headers).status_code == 201  # fmt: skip
+    tracks = worker.post("/api/patrol/tracks?store=true", data=gpx(1), headers=headers)
     route = {"grid": "101", "shift": "day", "name": "r", "geometry": line(3)}
-    assert worker.post("/api/patrol/routes", json=route, headers=headers).status_code == 201
-    by_request = [e for e in _events(app, limit=50) if e.request_id == _request_id(3)]
+    routes = worker.post("/api/patrol/routes", json=route, headers=headers)
+    assert (tracks.status_code, routes.status_code) == (201, 201)
+    ids = {tracks.headers["X-Request-Id"], routes.headers["X-Request-Id"]}
+    by_request = [e for e in _events(app, limit=50) if e.request_id in ids]
     assert {e.object_type for e in by_request} >= {"track", "route"}
     assert {e.principal for e in by_request} == {"matrix.commander"}
 
@@ -398,3 +440,38 @@ def test_bad_accounts_are_refused_clearly_and_nothing_changes(people_app, args, 
             store().accounts.add_user(*args, actor="test")
         after = [(u.name, u.role) for u in store().accounts.users()], len(_events(people_app))
     assert after == before
+
+
+def test_signing_out_ends_every_copy_of_the_session(people_app):
+    client = _visitor(people_app, "10.0.0.8")
+    assert _sign_in(client).status_code == 302
+    copied = client.get_cookie("session").value
+    token = client.get("/api/me").get_json()["csrf_token"]
+    assert client.post("/logout", headers={"X-CSRFToken": token}).status_code == 302
+    replay = _visitor(people_app, "10.0.0.9")
+    replay.set_cookie("session", copied)
+    assert replay.get("/api/reports").status_code == 401
+    assert replay.get("/api/me").get_json()["via"] == "anonymous"
+
+
+def test_a_new_password_ends_the_sessions_of_the_old_one(people_app):
+    from web.state import store
+
+    client = _visitor(people_app, "10.0.0.10")
+    assert _sign_in(client).status_code == 302
+    with people_app.app_context():
+        store().accounts.set_password("li.si", "another long passphrase", actor="test")
+    assert client.get("/api/reports").status_code == 401
+
+
+def test_a_session_ends_session_hours_after_signing_in(people_app, clock):
+    client = _visitor(people_app, "10.0.0.11")
+    assert _sign_in(client).status_code == 302
+    cookie = client.get_cookie("session")
+    assert cookie.expires is not None  # a lasting cookie, with its end
+
+
+def test_failed_sign_ins_are_limited_per_account_across_addresses(people_app):
+    for number in range(3):  # LOGIN_RATE_LIMIT is 3 per minute here
+        assert _sign_in(_visitor(people_app, f"10.1.0.{number}"), "wrong").status_code == 401
+    assert _sign_in(_visitor(people_app, "10.1.0.99"), "wrong").status_code == 429

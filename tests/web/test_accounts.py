@@ -63,3 +63,20 @@ def test_a_new_store_gets_one_demo_account_per_role_printed_once(tmp_path, tiny_
         assert ACCOUNT_LINE.findall((tmp_path / "server.log").read_text()) == []
     finally:
         _stop(process)
+
+
+def test_a_store_that_held_boundaries_before_gets_no_demo_accounts(tmp_path, tiny_manifest):
+    from geogrid import Hierarchy
+    from geogrid.storage import open_store
+
+    # As a city's store upgraded from the previous release: boundaries, no accounts.
+    kept = open_store(f"sqlite:///{tmp_path / 'served.db'}")
+    kept.import_generation(Hierarchy.from_manifest(tiny_manifest), "2026", activate=True)
+    kept.close()
+    process = _serve_until_ready(tmp_path, tiny_manifest, _free_port())
+    try:
+        log = (tmp_path / "server.log").read_text()
+        assert ACCOUNT_LINE.findall(log) == [] and "no accounts yet" in log
+        assert open_store(f"sqlite:///{tmp_path / 'served.db'}").accounts.users() == []
+    finally:
+        _stop(process)

@@ -1,14 +1,16 @@
 """People: users, API tokens, the audit log, app secrets, and reporters' contact details.
 
 Adds the tables of the people issue (``users``, ``api_tokens``, ``audit_events``
-and ``app_secrets``), triggers that make ``audit_events`` append-only (an UPDATE
-or DELETE of it fails), and the ``contact_*`` columns of ``reports``.
+and ``app_secrets``), triggers that make ``audit_events`` append-only (an UPDATE,
+DELETE or, on PostgreSQL, TRUNCATE of it fails), and the ``contact_*`` columns of ``reports``.
 
 Moves data: a "received" history entry whose actor starts with ``open311: ``
 holds the contact details the Open311 endpoint was sent (``open311: 张三 · tel
 13800001234 · zhang@example.cn · device IMEI-861234 · account 42``). They move
 into the report's ``contact_*`` columns, where access rules can guard them, and
-the entry's actor becomes ``open311``.
+the entry's actor becomes ``open311``. Other "received" actors are left as they
+are: earlier releases wrote there either the channel's own name (``X-Actor``,
+``--actor``) or the ``reporter`` field, and nothing tells the two apart.
 
 ``online_safe``: it adds tables, nullable columns and triggers and rewrites the
 actor of some history entries, in one transaction.
@@ -48,7 +50,8 @@ SQLITE = [
     """CREATE TABLE users (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL,
     role TEXT NOT NULL, scope TEXT, password_hash TEXT, active INTEGER NOT NULL DEFAULT 1,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""",
+    session_epoch INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL)""",
     """CREATE TABLE api_tokens (
     id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users (id),
     digest TEXT NOT NULL UNIQUE, label TEXT NOT NULL, created_at TEXT NOT NULL, expires_at TEXT,
@@ -72,7 +75,8 @@ POSTGIS = [
     """CREATE TABLE users (
     id BIGINT PRIMARY KEY, name TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL,
     role TEXT NOT NULL, scope JSONB, password_hash TEXT, active BOOLEAN NOT NULL DEFAULT TRUE,
-    created_at TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ NOT NULL)""",
+    session_epoch INTEGER NOT NULL DEFAULT 0, created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE api_tokens (
     id BIGINT PRIMARY KEY, user_id BIGINT NOT NULL REFERENCES users (id),
     digest TEXT NOT NULL UNIQUE, label TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL,
@@ -91,6 +95,8 @@ POSTGIS = [
     FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"""
         for verb in ("UPDATE", "DELETE")
     ),
+    """CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()""",
     "CREATE TABLE app_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 ]
 
