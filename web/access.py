@@ -29,7 +29,6 @@ Examples
 from __future__ import annotations
 
 import secrets
-import uuid
 import warnings
 from collections.abc import Callable
 from datetime import timedelta
@@ -81,6 +80,29 @@ def requires(action: str) -> Callable[[View], View]:
     return declare
 
 
+def limited(limit: Callable[[], str], **options: Any) -> Callable[[View], View]:
+    """A rate limit on a route (Flask-Limiter's ``limit``), checked when the route runs."""
+    return limiter.limit(limit, **options)
+
+
+def _is_limiters(hook) -> bool:
+    return getattr(hook, "func", None) is getattr(Limiter, "_Limiter__inject_headers", None)
+
+
+def _only_when_limited(hook):
+    """Flask-Limiter's after-request hook (limit headers, deductions), for limited routes only."""
+
+    def run(response):
+        view = current_app.view_functions.get(request.endpoint or "")
+        return hook(response) if hasattr(view, LIMITED_MARK) else response
+
+    return run
+
+
+#: The attribute Flask-Limiter's decorator leaves on a view it limits.
+LIMITED_MARK = "__wrapper-limiter-instance"
+
+
 def required_action(app: Flask, endpoint: str | None) -> str | None:
     """The action an endpoint declared; None when it declared none."""
     if endpoint is None:
@@ -114,8 +136,26 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.user_loader(_load_session_user)
+    _only_the_hooks_needed(app)
+    app.extensions["geogrid.anonymous"] = frozenset(app.config["ANONYMOUS_ACTIONS"]) | {"public"}
     app.before_request(_authenticate_and_authorise)
-    app.after_request(_security_headers)
+    app.after_request(_page_headers)
+    app.wsgi_app = SecurityHeaders(app.wsgi_app)
+
+
+def _only_the_hooks_needed(app: Flask) -> None:
+    """Keep the extensions' per-request hooks to the requests that need them.
+
+    A lookup is a fraction of a millisecond of work; the extensions' hooks on
+    every request would add a third to it (measured in bench/bench_web.py).
+    """
+    # A route's own limit is checked by Flask-Limiter's decorator when the view runs;
+    # its app-wide check is for default limits, which geogrid has none of.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    after = app.after_request_funcs[None]
+    after[:] = [_only_when_limited(f) if _is_limiters(f) else f for f in after]
+    # Sessions never use Flask-Login's "remember me" cookie, whose hook runs on every answer.
+    after.remove(login_manager._update_remember_cookie)
 
 
 # --- authentication ----------------------------------------------------------------------------
@@ -139,10 +179,18 @@ class StoreKeyedSessions(SecureCookieSessionInterface):
     session started on one is valid on all; the key is made once, at random.
     """
 
-    def get_signing_serializer(self, app: Flask):
+    def save_session(self, app: Flask, session, response) -> None:
+        if not session and not session.modified:
+            return  # nothing to keep and no cookie to remove: skip the cookie's settings
+        super().save_session(app, session, response)
+
+    def open_session(self, app: Flask, request):
+        # First of all, on every request: the CSRF tokens are signed with the key too.
         if not app.secret_key:
             app.secret_key = app.config["SECRET_KEY"] or store().accounts.shared_secret("session")
-        return super().get_signing_serializer(app)
+        if app.config["SESSION_COOKIE_NAME"] not in request.cookies:
+            return self.session_class()  # no cookie, nothing to verify: skip the signer
+        return super().open_session(app, request)
 
 
 def _load_session_user(session_id: str) -> SessionUser | None:
@@ -159,11 +207,12 @@ def _authenticate() -> Principal:
                                                        request_id=request_id)  # fmt: skip
         except AuthenticationError as exc:
             raise Unauthorized(str(exc)) from None
-    if current_user.is_authenticated:
+    # Without a session cookie there is no session user: skip Flask-Login's lookup.
+    has_cookie = current_app.config["SESSION_COOKIE_NAME"] in request.cookies
+    if has_cookie and current_user.is_authenticated:
         return current_user.principal.in_request(client, request_id)
-    anonymous = frozenset(current_app.config["ANONYMOUS_ACTIONS"])
     return Principal("anonymous", None, via="anonymous", client=client, request_id=request_id,
-                     extra_actions=anonymous | {"public"})  # fmt: skip
+                     extra_actions=current_app.extensions["geogrid.anonymous"])  # fmt: skip
 
 
 def _bearer_token() -> str | None:
@@ -195,7 +244,8 @@ def _form_value(name: str) -> str | None:
 
 def _request_id() -> str:
     """A new id for this request: made here, so no client can make its events collide."""
-    return uuid.uuid4().hex
+    request.environ["geogrid.request_id"] = made = secrets.token_hex(16)
+    return made
 
 
 # --- authorisation -----------------------------------------------------------------------------
@@ -240,21 +290,44 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
-def _security_headers(response):
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if "principal" in g:
-        headers.setdefault("X-Request-Id", g.principal.request_id or "")
+#: Sent with every response (routes never set them themselves). Data responses get
+#: the strictest policy; pages replace it with theirs (:func:`_page_headers`).
+SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                    ("Referrer-Policy", "same-origin"),
+                    ("Cross-Origin-Opener-Policy", "same-origin")]  # fmt: skip
+DATA_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+
+class SecurityHeaders:
+    """WSGI middleware adding :data:`SECURITY_HEADERS`, a CSP and the request id.
+
+    It works on the raw header list, which costs a lookup far less than Werkzeug's
+    header object does, and it covers every answer, errors of the server included.
+    """
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        def with_headers(status, headers, exc_info=None):
+            names = {name.lower() for name, _ in headers}
+            headers.extend(SECURITY_HEADERS)
+            if "content-security-policy" not in names:
+                headers.append(("Content-Security-Policy", DATA_POLICY))
+            if "geogrid.request_id" in environ:
+                headers.append(("X-Request-Id", environ["geogrid.request_id"]))
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, with_headers)
+
+
+def _page_headers(response):
+    """A page's own CSP, with this response's nonce on each of its scripts."""
     if response.mimetype == "text/html" and not response.direct_passthrough:
         nonce = csp_nonce()
         tagged = f'<script nonce="{nonce}"'.encode()
         response.set_data(response.get_data().replace(b"<script", tagged))
-        headers["Content-Security-Policy"] = _page_policy(nonce)
-    else:
-        headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        response.headers["Content-Security-Policy"] = _page_policy(nonce)
     return response
 
 

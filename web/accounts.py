@@ -35,7 +35,7 @@ from geogrid.errors import InputError
 from geogrid.moments import parse_moment
 from geogrid.storage import AuthenticationError
 from geogrid.storage.audit import AuditQuery
-from web.access import SessionUser, csrf, limiter, principal, requires
+from web.access import SessionUser, csrf, limited, principal, requires
 from web.state import store, zone
 from web.texts import language
 
@@ -86,9 +86,9 @@ def login_page():
 
 @blueprint.post("/login")
 @requires("public")
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"],
+@limited(lambda: current_app.config["LOGIN_RATE_LIMIT"],
                deduct_when=lambda response: response.status_code == 401)  # fmt: skip
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=lambda: "account:"
+@limited(lambda: current_app.config["LOGIN_RATE_LIMIT"], key_func=lambda: "account:"
                + request.form.get("name", "")[:64],
                deduct_when=lambda response: response.status_code == 401)  # fmt: skip
 def login():

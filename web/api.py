@@ -22,7 +22,7 @@ from geogrid.reports import ReportQuery
 from geogrid.storage import NotFoundError
 from geogrid.workflow import STATUSES
 from web import params
-from web.access import limiter, principal, requires
+from web.access import limited, principal, requires
 from web.geojson import feature_collection, grid_features, report_feature, report_json
 from web.openapi import openapi_document
 from web.state import hierarchy, store
@@ -176,7 +176,7 @@ def lookup():
 
 @blueprint.post("/reports")
 @requires("report.create")
-@limiter.limit(lambda: current_app.config["ANONYMOUS_INTAKE_RATE_LIMIT"],
+@limited(lambda: current_app.config["ANONYMOUS_INTAKE_RATE_LIMIT"],
                exempt_when=lambda: principal().signed_in)  # fmt: skip
 def create_reports():
     """Store one report (a JSON object) or a batch (``{"reports": [...]}``).

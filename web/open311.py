@@ -102,7 +102,7 @@ from geogrid.moments import NotAMomentError, parse_moment
 from geogrid.reports import MAX_DESCRIPTION, HistoryEntry, NewReport, Report, ReportQuery
 from geogrid.storage import NotFoundError
 from geogrid.workflow import CLOSED, OPEN_STATUSES, STATUS_LABELS
-from web.access import limiter, principal, requires
+from web.access import limited, principal, requires
 from web.errors import http_status
 from web.open311_openapi import openapi_document
 from web.params import json_body
@@ -153,7 +153,7 @@ def service_definition(service_code: str, fmt: str):
 
 @blueprint.post("/requests.<fmt>")
 @requires("report.create")
-@limiter.limit(
+@limited(
     lambda: current_app.config["ANONYMOUS_INTAKE_RATE_LIMIT"],
     exempt_when=lambda: principal().signed_in,
 )

@@ -219,6 +219,13 @@ SETTINGS: tuple[Setting, ...] = (
         "key that signs page sessions; empty: a random key kept in the store, shared by every "
         "worker and server on it",
     ),
+    Setting(
+        "TOKEN_CACHE_SECONDS",
+        2.0,
+        "seconds a worker trusts an API token it has checked; a token revoked or a user "
+        "disabled elsewhere may work that long (0: ask the store on every request)",
+        float,
+    ),
     Setting("SESSION_HOURS", 12, "a page session ends this many hours after signing in", _positive),
     Setting(
         "PROXIES",

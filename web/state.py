@@ -55,6 +55,7 @@ def zone() -> ZoneInfo:
 
 def _open(app: Flask) -> Store:
     opened = open_store(app.config["STORE"], clock=clock())
+    opened.accounts.token_cache_s = app.config["TOKEN_CACHE_SECONDS"]
     if opened.active_generation() is None:
         app.extensions["geogrid.new_store"] = True  # set up now: nothing was stored before
         district = Hierarchy.from_manifest(app.config["MANIFEST"])

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -87,6 +88,11 @@ class Accounts:
     def __init__(self, db, clock) -> None:
         self.db = db
         self.clock = clock
+        #: Seconds a valid token is trusted without asking the database again (0: never).
+        #: A token revoked by another process may then work that long; in this one it
+        #: stops at once.
+        self.token_cache_s = 0.0
+        self._checked_tokens: dict[str, tuple[float, Principal, datetime | None]] = {}
 
     # --- users -------------------------------------------------------------------------
 
@@ -137,6 +143,7 @@ class Accounts:
         return self._set_active(name, True, actor)
 
     def _set_active(self, name: str, active: bool, actor: Principal | str) -> User:
+        self._checked_tokens.clear()
         now = self.clock()
         with self.db.transaction() as tx:
             row = self._row(tx, name)
@@ -304,6 +311,7 @@ class Accounts:
                 (self.db.encode_time(now), token_id),
             )
             insert_events(self.db, tx, [audit_row(actor, now, "token.revoke", "token", token_id)])
+        self._checked_tokens.clear()
 
     def principal_of_token(self, token: str, *, client: str | None = None,
                            request_id: str | None = None) -> Principal:  # fmt: skip
@@ -313,15 +321,46 @@ class Accounts:
         """
         if not isinstance(token, str) or not 8 <= len(token) <= 200:
             raise AuthenticationError("the token is not valid")
+        digest = token_digest(token)
+        cached = self._checked_tokens.get(digest)
+        if (
+            cached
+            and time.monotonic() < cached[0]
+            and (cached[2] is None or self.clock() < cached[2])
+        ):
+            return cached[1].in_request(client, request_id)  # fmt: skip
         with self.db.transaction(write=False) as tx:
             rows = self.db.rows(tx, f"SELECT u.{USER_COLUMNS.replace(', ', ', u.')}, "
-                                    "t.expires_at, t.revoked_at FROM api_tokens t JOIN users u "
-                                    "ON u.id = t.user_id WHERE t.digest = ?",
-                                (token_digest(token),))  # fmt: skip
-        if not rows or not self._token_valid(rows[0]):
+                                    "t.id AS token_id, t.expires_at, t.revoked_at "
+                                    "FROM api_tokens t JOIN users u ON u.id = t.user_id "
+                                    "WHERE t.digest = ?", (digest,))  # fmt: skip
+        if not rows:
             raise AuthenticationError("the token is not valid: unknown, expired or revoked")
-        user = self._user(rows[0])
-        return user.principal("token").in_request(client, request_id)
+        if not self._token_valid(rows[0]):
+            refused = Principal("anonymous", None, via="anonymous", client=client,
+                                request_id=request_id)  # fmt: skip
+            self._record(
+                refused,
+                "token.refused",
+                "token",
+                rows[0]["token_id"],
+                after={"user": rows[0]["name"], "reason": self._why_not(rows[0])},
+            )
+            raise AuthenticationError("the token is not valid: unknown, expired or revoked")
+        who = self._user(rows[0]).principal("token")
+        self._remember(digest, who, self._time(rows[0]["expires_at"]))
+        return who.in_request(client, request_id)
+
+    def _remember(self, digest: str, who: Principal, expires: datetime | None) -> None:
+        if self.token_cache_s > 0:
+            if len(self._checked_tokens) > 10_000:  # bounded: forget them all now and then
+                self._checked_tokens.clear()
+            self._checked_tokens[digest] = (time.monotonic() + self.token_cache_s, who, expires)
+
+    def _why_not(self, row: dict) -> str:
+        if not row["active"]:
+            return "user disabled"
+        return "revoked" if row["revoked_at"] is not None else "expired"
 
     def _token_valid(self, row: dict) -> bool:
         expires = self._time(row["expires_at"])

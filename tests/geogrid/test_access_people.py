@@ -93,3 +93,26 @@ def test_audit_events_filter_by_principal_action_group_and_object(people):
     users = people.audit.events(AuditQuery(action="user.", object_id="li.si"))
     assert [e.action for e in users] == ["user.disable", "user.create"]
     assert people.audit.events(AuditQuery(since=NOW + timedelta(seconds=1))) == []
+
+
+def test_a_refused_known_token_is_audited_and_a_cached_one_stops_when_revoked_here(people):
+    people.accounts.add_user("cache.user", "viewer", actor="test")
+    token, info = people.accounts.issue_token("cache.user", days=1, actor="test")
+    people.accounts.token_cache_s = 60.0
+    assert people.accounts.principal_of_token(token).name == "cache.user"
+    people.accounts.revoke_token(info.id, actor="test")  # in this process: at once
+    with pytest.raises(AuthenticationError):
+        people.accounts.principal_of_token(token, client="10.2.0.1")
+    (event,) = people.audit.events(AuditQuery(action="token.refused"))
+    assert (event.object_id, event.client) == (str(info.id), "10.2.0.1")
+    assert event.after == {"user": "cache.user", "reason": "revoked"}
+
+
+def test_a_cached_token_still_ends_at_its_expiry(people):
+    people.accounts.add_user("cache.two", "viewer", actor="test")
+    token, _ = people.accounts.issue_token("cache.two", days=1, actor="test")
+    people.accounts.token_cache_s = 10**6
+    assert people.accounts.principal_of_token(token).name == "cache.two"
+    people.now[0] += timedelta(days=2)
+    with pytest.raises(AuthenticationError):
+        people.accounts.principal_of_token(token)
