@@ -67,6 +67,9 @@ class Hierarchy:
         self.name = name
         self._roads = roads
         self.manifest = manifest
+        # Scopes repeat (every request of one account asks for the same): the grids do not
+        # change once loaded, so what a scope covers is worked out once.
+        self._covered: dict[frozenset[str], frozenset[str]] = {}
 
     @classmethod
     def from_manifest(cls, path: str | Path) -> Hierarchy:
@@ -181,7 +184,15 @@ class Hierarchy:
         >>> "330399001001001" in covered, "330399001002001" in covered
         (True, False)
         """
-        covered = {code for code in codes if isinstance(code, str)}
+        scope = frozenset(code for code in codes if isinstance(code, str))
+        if scope not in self._covered:
+            if len(self._covered) > 1024:  # bounded: forget them all now and then
+                self._covered.clear()
+            self._covered[scope] = self._descendants(scope)
+        return self._covered[scope]
+
+    def _descendants(self, scope: frozenset[str]) -> frozenset[str]:
+        covered = set(scope)
         for level in self._levels:
             frame = self._grids[level.key]
             covered.update(frame.loc[frame["parent"].isin(covered), "code"])

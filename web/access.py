@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import folium
+import pandas as pd
 from flask import Flask, abort, current_app, g, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
@@ -46,9 +47,10 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from geogrid import Hierarchy
 from geogrid.access import ANONYMOUS, Principal, check_action
-from geogrid.storage import AuthenticationError
-from web.state import store
+from geogrid.storage import AuthenticationError, NotFoundError
+from web.state import hierarchy, store
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -115,6 +117,29 @@ def required_action(app: Flask, endpoint: str | None) -> str | None:
 def principal() -> Principal:
     """The principal of the current request (authenticated before the route runs)."""
     return g.get("principal") or ANONYMOUS
+
+
+def visible_codes(h: Hierarchy | None = None) -> frozenset[str] | None:
+    """The codes of the grids (every level) the principal may see; None: every grid.
+
+    ``h`` is a generation's boundaries, by default the active ones.
+    """
+    scope = principal().scope
+    return None if scope is None else (h or hierarchy()).covered(scope)
+
+
+def only_visible(frame: pd.DataFrame, h: Hierarchy | None = None) -> pd.DataFrame:
+    """The rows of ``frame`` (a ``code`` per grid) the principal may see."""
+    codes = visible_codes(h)
+    return frame if codes is None else frame[frame["code"].isin(codes)]
+
+
+def visible_grid(code: str, h: Hierarchy | None = None) -> str:
+    """``code`` if the principal may see that grid; else 404, as for one that does not exist."""
+    codes = visible_codes(h)
+    if codes is not None and code not in codes:
+        raise NotFoundError(f"grid {code} does not exist in this generation")
+    return code
 
 
 def init_app(app: Flask) -> None:

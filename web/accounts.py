@@ -31,10 +31,10 @@ from flask_login import login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
 from geogrid.access import ROLE_LABELS
-from geogrid.errors import InputError
 from geogrid.moments import parse_moment
 from geogrid.storage import AuthenticationError
 from geogrid.storage.audit import AuditQuery
+from web import params
 from web.access import SessionUser, csrf, limited, principal, requires
 from web.state import store, zone
 from web.texts import language
@@ -172,16 +172,8 @@ def _audit_query() -> AuditQuery:
         until=parse_moment(until, "until", here, whole_day=True) if until else None,
         principal=args.get("principal") or None, action=args.get("action") or None,
         object_type=args.get("object_type") or None, object_id=args.get("object_id") or None,
-        limit=_whole(args.get("limit"), "limit", 100, 1000),
-        offset=_whole(args.get("offset"), "offset", 0, 10**9))  # fmt: skip
-
-
-def _whole(text: str | None, name: str, default: int, most: int) -> int:
-    if text is None:
-        return default
-    if not (text.isascii() and text.isdigit()) or int(text) > most:
-        raise InputError(f"{name}: a whole number up to {most}, got {text!r}")
-    return int(text)
+        limit=params.integer("limit", 100, 1, 1000),
+        offset=params.integer("offset", 0, 0, 10**9))  # fmt: skip
 
 
 def _login_page(refused: bool) -> str:

@@ -22,7 +22,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from geogrid.analysis import events, heat, hotspots, risk
 from geogrid.errors import InputError
 from web import limits, params
-from web.access import principal, requires
+from web.access import only_visible, principal, requires
 from web.geojson import feature_collection, grid_features
 from web.limits import TooCostlyError
 from web.state import hierarchy, now, store, zone
@@ -68,14 +68,6 @@ def _points(since: datetime | None = None) -> pd.DataFrame:
     return events.check_points(store().report_points(since=since, scope=principal().scope))
 
 
-def _in_scope(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``frame`` (a ``code`` per grid) in the principal's scope."""
-    scope = principal().scope
-    if scope is None:
-        return frame
-    return frame[frame["code"].isin(hierarchy().covered(scope))]
-
-
 # --- risk ------------------------------------------------------------------------------
 
 
@@ -89,7 +81,7 @@ def risk_colours():
     points = _points(since=as_of - 2 * timedelta(days=rules.window_days))
     maps = risk.colour_grids(hierarchy(), store().hazards(), points, as_of, rules,
                              store().categories)  # fmt: skip
-    frame = _json_ready(_in_scope(maps[level][["code", "name", "parent", *RISK_COLUMNS,
+    frame = _json_ready(only_visible(maps[level][["code", "name", "parent", *RISK_COLUMNS,
                                                "geometry"]]))  # fmt: skip
     counts = frame["colour"].value_counts()
     return _geojson(feature_collection(
@@ -214,7 +206,7 @@ def hot_spot_table():
     points = _points(since)
     spots = hotspots.hot_spots(hierarchy(), points, level, since, until, _categories(),
                                params.integer("permutations", 0, 0, 999))  # fmt: skip
-    spots = _in_scope(spots)
+    spots = only_visible(spots)
     rows = _json_ready(spots[list(SPOT_COLUMNS)]).to_dict("records")
     summary = {s: int((spots["spot"] == s).sum()) for s in ("hot", "cold", "none")}
     return jsonify(level=level, count=len(rows), summary=summary, grids=rows)

@@ -22,7 +22,7 @@ from geogrid.reports import ReportQuery
 from geogrid.storage import NotFoundError
 from geogrid.workflow import STATUSES
 from web import params
-from web.access import limited, principal, requires
+from web.access import limited, only_visible, principal, requires, visible_grid
 from web.geojson import feature_collection, grid_features, report_feature, report_json
 from web.openapi import openapi_document
 from web.state import hierarchy, store
@@ -82,31 +82,12 @@ def grids():
     return geojson(feature_collection(_grid_features(h, level, params.bbox(), simplify)))
 
 
-def _covered(h) -> frozenset[str] | None:
-    """The grid codes the principal may see in ``h``; None: every grid."""
-    scope = principal().scope
-    return None if scope is None else h.covered(scope)
-
-
-def _in_scope(h, code: str) -> str:
-    """``code`` if the principal may see that grid; else 404 as if it did not exist."""
-    covered = _covered(h)
-    if covered is not None and code not in covered:
-        raise NotFoundError(f"grid {code} does not exist in this generation")
-    return code
-
-
-def _only_covered(h, frame):
-    covered = _covered(h)
-    return frame if covered is None else frame[frame["code"].isin(covered)]
-
-
 def _generation() -> int | None:
     return params.integer("generation", 0, 1, 2**31) or None
 
 
 def _grid_features(h, level: str, bbox, simplify: float) -> list[dict]:
-    frame = _only_covered(h, h.grids(level))
+    frame = only_visible(h.grids(level), h)
     if bbox is not None:
         frame = frame.iloc[frame.sindex.query(_box(bbox), predicate="intersects")]
     return grid_features(frame.sort_values("code"), level, simplify)
@@ -145,7 +126,7 @@ def grid(code: str):
     """One grid (of the active generation, or ``generation``) as a GeoJSON feature."""
     h = store().hierarchy(_generation())
     level, row = h.find(code)
-    _in_scope(h, code)
+    visible_grid(code, h)
     return geojson(grid_features(row, level)[0])
 
 
@@ -155,8 +136,8 @@ def children(code: str):
     """The children of a grid, one level down, as GeoJSON."""
     h = store().hierarchy(_generation())
     below, kids = h.children(code)
-    _in_scope(h, code)
-    return geojson(feature_collection(grid_features(_only_covered(h, kids), below)
+    visible_grid(code, h)
+    return geojson(feature_collection(grid_features(only_visible(kids, h), below)
                                       if below else []))  # fmt: skip
 
 
@@ -300,7 +281,7 @@ def _aggregate_query() -> ReportQuery:
 def grid_stats(code: str):
     """One grid's counts, and its children's."""
     level, row = hierarchy().find(code)
-    _in_scope(hierarchy(), code)
+    visible_grid(code)
     below, _ = hierarchy().children(code)
     query = _aggregate_query()
     own = store().count_by_grid(level, _with_grid(query, code))

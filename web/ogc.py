@@ -57,7 +57,7 @@ from geogrid.errors import InputError
 from geogrid.moments import parse_moment
 from geogrid.reports import Report, ReportQuery
 from geogrid.storage import NotFoundError
-from web.access import principal, requires
+from web.access import only_visible, principal, requires
 from web.geojson import feature_collection, grid_features, report_feature
 from web.state import hierarchy, now, store
 
@@ -367,11 +367,7 @@ def _check_collection(collection_id: str) -> None:
 
 def _grids(level: str):
     """The grids of ``level`` the reader may see: all of them, or those its scope covers."""
-    grids = hierarchy().grids(level)
-    scope = principal().scope
-    if scope is None:
-        return grids
-    return grids[grids["code"].isin(hierarchy().covered(scope))]
+    return only_visible(hierarchy().grids(level))
 
 
 def _collection(collection_id: str) -> dict:

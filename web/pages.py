@@ -19,9 +19,8 @@ from geogrid.maps import LayerSpec, MapAssets, base_map, commander_map, level_st
 from geogrid.patrol.compliance import COLOURS as COMPLIANCE_COLOURS
 from geogrid.patrol.compliance import PatrolRule
 from geogrid.reports import ReportQuery
-from geogrid.storage import NotFoundError
 from geogrid.workflow import STATUS_LABELS, STATUSES
-from web.access import principal, requires
+from web.access import principal, requires, visible_codes, visible_grid
 from web.geojson import grid_features
 from web.state import hierarchy, now, store, zone
 from web.texts import language, texts
@@ -48,22 +47,16 @@ def commander():
     return _html(fmap, f"{store().active_generation().label} · {words['title']}")
 
 
-def _covered(h) -> frozenset[str] | None:
-    """The codes of the grids the principal may see; None: the whole district."""
-    scope = principal().scope
-    return None if scope is None else h.covered(scope)
-
-
 def _levels_in_scope(h) -> set[str]:
     """Levels with a grid in scope: a grid worker's map shows no empty street layer."""
-    covered = _covered(h)
+    covered = visible_codes(h)
     return {key for key in h.levels
             if covered is None or h.grids(key)["code"].isin(covered).any()}  # fmt: skip
 
 
 def _first_view(h):
     """The bounds the map opens on: the principal's grids, else the whole district."""
-    covered = _covered(h)
+    covered = visible_codes(h)
     for key in h.levels if covered is not None else ():
         frame = h.grids(key)
         mine = frame[frame["code"].isin(covered)]
@@ -185,9 +178,7 @@ def grid(code: str):
     """A grid: its boundary and children on a map, its counts, its recent reports."""
     h = hierarchy()
     level, row = h.find(code)
-    covered = _covered(h)
-    if covered is not None and code not in covered:
-        raise NotFoundError(f"grid {code} does not exist in this generation")
+    visible_grid(code, h)
     words = texts()
     fmap = base_map(row.total_bounds, map_assets())
     folium.GeoJson({"type": "FeatureCollection", "features": grid_features(row, level)},

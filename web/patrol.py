@@ -62,7 +62,7 @@ from geogrid.patrol.routing import (
 )
 from geogrid.patrol.tracks import analyse_tracks, track_length_m
 from web import limits, params
-from web.access import principal, requires
+from web.access import principal, requires, visible_codes, visible_grid
 from web.limits import TooCostlyError
 from web.patrol_openapi import GEOJSON, GPX
 from web.state import hierarchy, store
@@ -150,27 +150,13 @@ stores and reads its own tracks only
     return who.name
 
 
-def scope_codes() -> frozenset[str] | None:
-    """The grid codes (every level) the request's principal sees; None: the whole district."""
-    scope = principal().scope
-    return None if scope is None else hierarchy().covered(scope)
-
-
-def _in_scope(code: str) -> str:
-    """``code`` if the principal sees that grid; else 404, as for a grid that does not exist."""
-    codes = scope_codes()
-    if codes is not None and code not in codes:
-        raise NotFoundError(f"grid {code}: no such grid in your scope")
-    return code
-
-
 def tracks_in_scope(tracks: list) -> list:
     """The tracks that pass through a grid of the principal's scope (all when unscoped).
 
     A point counts for a grid as in the compliance count: inside it, or within
     the assignment's tolerance of it.
     """
-    codes = scope_codes()
+    codes = visible_codes()
     if codes is None or not tracks:
         return tracks
     h = hierarchy()
@@ -192,7 +178,7 @@ def plan():
     """Plan a closed route (priority places within a length, or every street of the grids)."""
     body = _plan_body(params.json_body())
     lon, lat = _start(body)
-    grids = [_in_scope(code) for code in body["grids"]] or list(principal().scope or [])
+    grids = [visible_grid(code) for code in body["grids"]] or list(principal().scope or [])
     area = grid_area(hierarchy(), grids) if grids else None
     _places_in(body.get("places"), area)
     if body["mode"] == "streets":
@@ -410,7 +396,7 @@ def _level(h) -> str:
 def _stored_route(grid: str | None):
     if not grid:
         return None
-    routes = store().patrol_routes(_in_scope(grid))
+    routes = store().patrol_routes(visible_grid(grid))
     if len(routes) == 0:
         raise InputError(f"query parameter 'grid': grid {grid} has no stored patrol route")
     return routes.geometry.iloc[-1]
@@ -463,7 +449,7 @@ def _grids_in_scope(result):
     A track's patrols count for the grids it passed, so another scope's tracks
     change nothing here: counting first and keeping the scope's rows after is exact.
     """
-    codes = scope_codes()
+    codes = visible_codes()
     if codes is None:
         return result
     kept = {name: getattr(result, name)[getattr(result, name)["code"].isin(codes)]
@@ -515,7 +501,7 @@ def routes():
     offset = params.integer("offset", 0, 0, 10_000_000)
     grid = request.args.get("grid") or None
     # One more than the page, to know whether another page follows.
-    frame = _routes_page(grid and _in_scope(grid), limit + 1, offset)
+    frame = _routes_page(grid and visible_grid(grid), limit + 1, offset)
     page = frame.iloc[: _routes_within_points(frame.geometry.values[:limit])]
     body = _route_features(page)
     body["numberReturned"] = len(page)
@@ -527,7 +513,7 @@ def routes():
 
 def _routes_page(grid: str | None, limit: int, offset: int):
     """A page of the stored routes of the principal's grids (of ``grid`` if given)."""
-    codes = scope_codes()
+    codes = visible_codes()
     if codes is None or grid is not None:  # a grid asked for is checked already
         return store().patrol_routes(grid, limit=limit, offset=offset)
     # Routes are few (a handful per grid): the scope is kept here, not in the query.
@@ -565,7 +551,7 @@ def create_route():
         raise InputError(f"body.shift: must be one of {', '.join(SHIFTS)}")
     line = _line(data["geometry"])
     limits.at_most("MAX_ROUTE_POINTS", len(line.coords), "points in body.geometry")
-    grid = _in_scope(str(data["grid"]))
+    grid = visible_grid(str(data["grid"]))
     route = PatrolRoute(grid, data["shift"], line, name=str(data.get("name", "")))
     return jsonify(id=store().add_patrol_route(route, actor=principal())), 201
 

@@ -571,9 +571,9 @@ class Store:
         """Reports in any scope grid: a report carries its grid at every level, so a
         grid's reports (and its descendants') are those with its code at its depth."""
         terms = []
-        for code in scope:
-            with self.db.transaction(write=False) as tx:
-                depth = self.db.depth_of_code(tx, code)
+        with self.db.transaction(write=False) as tx:
+            depths = {code: self.db.depth_of_code(tx, code) for code in scope}
+        for code, depth in depths.items():
             if depth is not None:
                 terms.append(f"code{depth} = ?")
                 params.append(code)
