@@ -6,7 +6,8 @@
 - :mod:`~geogrid.cli.analysis`: ``risk-map``;
 - :mod:`~geogrid.cli.people`: ``users add|token|list|tokens|disable|enable|revoke|password``,
   ``audit``;
-- :mod:`~geogrid.cli.db`: ``db current|upgrade`` (the store's schema revision).
+- :mod:`~geogrid.cli.db`: ``db current|upgrade`` (the store's schema revision);
+- :mod:`~geogrid.cli.redraw`: ``redraw propose|diff`` (regroup units into grids; compare manifests).
 
 Exit codes: 0 success; 1 the boundaries have topology errors (``validate``);
 2 a user mistake (bad manifest, file, column, CRS…), reported in one line.
@@ -25,6 +26,7 @@ from geogrid.cli.boundaries import add_boundary_commands
 from geogrid.cli.db import add_db_commands
 from geogrid.cli.patrol import add_patrol_commands
 from geogrid.cli.people import add_people_commands
+from geogrid.cli.redraw import add_redraw_commands
 from geogrid.cli.store import add_store_commands
 from geogrid.errors import GeogridError
 
@@ -81,4 +83,5 @@ def _parser() -> argparse.ArgumentParser:
     add_analysis_commands(commands)
     add_people_commands(commands)
     add_db_commands(commands)
+    add_redraw_commands(commands)
     return parser
