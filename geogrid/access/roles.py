@@ -57,7 +57,10 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         "hazard.read": "risk sources and their scores",
         "generation.import": "import boundary sets",
         "generation.activate": "make a boundary set current",
-        "draft.edit": "boundary drafts (the redraw studio)",
+        "draft.read": "see boundary drafts, their metrics, comparisons and impact",
+        "draft.edit": "create, edit, propose and submit boundary drafts (the redraw studio)",
+        "draft.approve": "approve a submitted draft, or send it back",
+        "draft.publish": "publish an approved draft as the new generation, or roll back",
         "user.manage": "add, disable and give tokens to accounts",
         "audit.read": "read the audit trail (the whole district's: administrators only)",
     }
@@ -72,12 +75,14 @@ ROLES: MappingProxyType[str, frozenset[str]] = MappingProxyType({
     "commander": frozenset(_READ | _HANDLE | {
         "report.create", "report.register", "report.dispatch", "report.verify",
         "report.close", "report.reject", "report.escalate", "track.create", "track.read",
-        "track.read_all", "route.read", "route.write", "hazard.read"}),
+        "track.read_all", "route.read", "route.write", "hazard.read", "draft.read",
+        "draft.approve", "draft.publish"}),
     "department": frozenset(_READ | _HANDLE | {"route.read", "hazard.read"}),
     "grid_worker": frozenset(_READ | _HANDLE | {
         "report.create", "track.create", "track.read", "route.read", "hazard.read"}),
-    "planner": frozenset(_READ | {"hazard.read", "generation.import", "draft.edit"}),
-    "viewer": frozenset(_READ | {"report.read", "route.read", "hazard.read"}),
+    "planner": frozenset(_READ | {"hazard.read", "route.read", "generation.import",
+                                  "draft.read", "draft.edit"}),
+    "viewer": frozenset(_READ | {"report.read", "route.read", "hazard.read", "draft.read"}),
     "intake": frozenset({"public", "lookup", "service.list", "report.create"}),
 })  # fmt: skip
 

@@ -19,7 +19,10 @@ import argparse
 import os
 from dataclasses import replace
 
+import numpy as np
+
 from geogrid.access import Principal, cli_principal
+from geogrid.errors import InputError
 from geogrid.storage import DEFAULT_URL
 
 ACTOR_HELP = ("a name for the record's display; the history and audit trail name the "
@@ -38,3 +41,29 @@ def store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default=os.environ.get("GEOGRID_STORE", DEFAULT_URL),
                         help="store URL: sqlite:///file.db or postgresql://… "
                              "(default $GEOGRID_STORE or sqlite:///geogrid.db)")  # fmt: skip
+
+
+def parse_band(text: str) -> tuple[float, float]:
+    """``"MIN:MAX"`` as two numbers, 0 ≤ MIN ≤ MAX.
+
+    Examples
+    --------
+    >>> parse_band("300:500")
+    (300.0, 500.0)
+    >>> parse_band("500:300")
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: --band: MIN 500 is more than MAX 300 (write MIN:MAX, e.g. 300:500)
+    """
+    low, sep, high = str(text).partition(":")
+    try:
+        band = (float(low), float(high)) if sep else None
+    except ValueError:
+        band = None
+    if band is None or not all(np.isfinite(band)) or band[0] < 0:
+        raise InputError(f"--band: {text!r} is not MIN:MAX with 0 ≤ MIN (e.g. 300:500)")
+    if band[0] > band[1]:
+        raise InputError(
+            f"--band: MIN {band[0]:g} is more than MAX {band[1]:g} (write MIN:MAX, e.g. 300:500)"
+        )
+    return band

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from geogrid.cli.common import parse_band
+from geogrid.cli.drafts import add_draft_commands
 from geogrid.errors import InputError, NotFoundError
 from geogrid.hierarchy import Hierarchy
 from geogrid.redraw.apply import NUMBERINGS, Redraw, apply_plans
@@ -44,6 +46,7 @@ def add_redraw_commands(commands) -> None:
     sub = redraw.add_subparsers(required=True, metavar="ACTION")
     _add_propose(sub)
     _add_diff(sub)
+    add_draft_commands(sub)
 
 
 def _add_propose(sub) -> None:
@@ -108,32 +111,6 @@ def _add_diff(sub) -> None:
 
 
 # --- propose ---------------------------------------------------------------------------------
-
-
-def parse_band(text: str) -> tuple[float, float]:
-    """``"MIN:MAX"`` as two numbers, 0 ≤ MIN ≤ MAX.
-
-    Examples
-    --------
-    >>> parse_band("300:500")
-    (300.0, 500.0)
-    >>> parse_band("500:300")
-    Traceback (most recent call last):
-    ...
-    geogrid.errors.InputError: --band: MIN 500 is more than MAX 300 (write MIN:MAX, e.g. 300:500)
-    """
-    low, sep, high = str(text).partition(":")
-    try:
-        band = (float(low), float(high)) if sep else None
-    except ValueError:
-        band = None
-    if band is None or not all(np.isfinite(band)) or band[0] < 0:
-        raise InputError(f"--band: {text!r} is not MIN:MAX with 0 ≤ MIN (e.g. 300:500)")
-    if band[0] > band[1]:
-        raise InputError(
-            f"--band: MIN {band[0]:g} is more than MAX {band[1]:g} (write MIN:MAX, e.g. 300:500)"
-        )
-    return band
 
 
 def _propose(args: argparse.Namespace) -> int:

@@ -547,7 +547,8 @@ def _review_map(base: Hierarchy, redraw: Any, level: str, title: str, as_of: dat
     figure = Figure(figsize=A3_LANDSCAPE_INCHES)
     axes = figure.add_axes((0.03, 0.06, 0.74, 0.84))
     new.plot(ax=axes, color=_colours(len(new)), edgecolor="white", linewidth=0.6)
-    moved.plot(ax=axes, facecolor="none", edgecolor="#222222", hatch="////", linewidth=0.3)
+    if len(moved):  # a redraw that only renames or renumbers moves nothing to hatch
+        moved.plot(ax=axes, facecolor="none", edgecolor="#222222", hatch="////", linewidth=0.3)
     old.boundary.plot(ax=axes, color="#888888", linewidth=0.6)
     new.boundary.plot(ax=axes, color="#111111", linewidth=1.2)
     size = 9 if len(new) <= 40 else 6

@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,30 @@ class Dialect:
     def decode_time(self, value: Any) -> datetime:
         raise NotImplementedError
 
+    def encode_date(self, value: date | None) -> Any:
+        """A day as the dialect stores it (ISO text here; PostgreSQL: a DATE)."""
+        return None if value is None else value.isoformat()
+
+    def decode_date(self, value: Any) -> date | None:
+        return date.fromisoformat(value) if isinstance(value, str) else value
+
+    def lock_generation_changes(self, tx, shared: bool = False) -> None:
+        """Take, inside ``tx``, a turn among the transactions that change generations.
+
+        Activations and publications take it alone, escalations ``shared``; intake
+        never does. Taken first, before any row lock, so that these writers wait for
+        each other in one order and never deadlock.
+        """
+        raise NotImplementedError
+
+    def lock_generation(self, tx) -> None:
+        """Take, inside ``tx``, the lock that keeps intake out until ``tx`` ends.
+
+        What ``transaction(lock_generation=True)`` takes at its start; taken later, the
+        work before it (inserting a generation's grids) leaves intake running.
+        """
+        raise NotImplementedError
+
     def geometry_param(self) -> str:
         """SQL for a geometry given as WKB in a placeholder."""
         raise NotImplementedError
@@ -176,6 +200,10 @@ class Dialect:
 
     def execute(self, tx, query: str, params: Sequence = ()) -> None:
         tx.execute(self.sql(query), tuple(params))
+
+    def execute_count(self, tx, query: str, params: Sequence = ()) -> int:
+        """Run an UPDATE or DELETE; how many rows it changed."""
+        return tx.execute(self.sql(query), tuple(params)).rowcount
 
     def executemany(self, tx, query: str, rows: Sequence[Sequence]) -> None:
         if rows:
@@ -242,13 +270,43 @@ class Dialect:
         with self.transaction(write=False) as tx:
             rows = self.rows(
                 tx,
-                "SELECT g.id, g.label, g.created_at, g.levels, "
+                "SELECT g.id, g.label, g.created_at, g.levels, g.starts_on, g.ends_on, "
                 "(SELECT COUNT(*) FROM grids WHERE generation_id = g.id) "
                 "AS grid_count FROM generations g ORDER BY g.id",
             )
         for row in rows:
             row["created_at"] = self.decode_time(row["created_at"])
+            row["starts_on"] = self.decode_date(row["starts_on"])
+            row["ends_on"] = self.decode_date(row["ends_on"])
         return rows
+
+    def start_generation(self, tx, generation_id: int, day: date) -> None:
+        """It is current from ``day`` on: its first start is kept, its end cleared."""
+        self.execute(
+            tx,
+            "UPDATE generations SET starts_on = COALESCE(starts_on, ?), ends_on = NULL "
+            "WHERE id = ?",
+            (self.encode_date(day), generation_id),
+        )
+
+    def end_generation(self, tx, generation_id: int, day: date) -> None:
+        self.execute(
+            tx,
+            "UPDATE generations SET ends_on = ? WHERE id = ?",
+            (self.encode_date(day), generation_id),
+        )
+
+    def ancestors(self, tx, generation_id: int, code: str, depth: int) -> list[str]:
+        """``code`` (at ``depth``) and its parents' codes up to the top level; [] if unknown."""
+        chain: list[str] = []
+        while code and depth >= 0:
+            rows = self.rows(tx, "SELECT parent FROM grids WHERE generation_id = ? AND depth = ? "
+                                 "AND code = ?", (generation_id, depth, code))  # fmt: skip
+            if not rows:
+                break
+            chain.append(code)
+            code, depth = rows[0]["parent"], depth - 1
+        return chain
 
     def active_generation(self, tx) -> int | None:
         rows = self.rows(tx, "SELECT active_generation FROM state WHERE id = 1")
@@ -448,15 +506,89 @@ class Dialect:
             ),
         )
 
-    def fetch_open_for_reassignment(self, tx, statuses: Sequence[str]) -> list[dict]:
+    def fetch_open_for_reassignment(
+        self, tx, statuses: Sequence[str], generation_id: int | None = None
+    ) -> list[dict]:
+        """Open reports (of one generation, if given) with their point, codes and levels."""
         marks = ", ".join("?" * len(statuses))
         query = (
-            f"SELECT r.id, r.lon, r.lat, r.generation_id, r.handler_depth, "
-            f"r.{', r.'.join(CODES.split(', '))}, g.levels FROM reports r "
-            f"LEFT JOIN generations g ON g.id = r.generation_id "
-            f"WHERE r.status IN ({marks}) ORDER BY r.id"
+            f"SELECT id, lon, lat, generation_id, handler_depth, {CODES} FROM reports "
+            f"WHERE status IN ({marks})"
         )
-        return [self._with_levels(r) for r in self.rows(tx, query, list(statuses))]
+        params = list(statuses)
+        if generation_id is not None:
+            query += " AND generation_id = ?"
+            params.append(generation_id)
+        return self._with_generation_levels(tx, _by_id(self.rows(tx, query, params)))
+
+    def _with_generation_levels(self, tx, rows: list[dict]) -> list[dict]:
+        """Each row gets its generation's ``levels``, read once per generation (there are
+        few), where a join would decode the same JSON once per report."""
+        stored = self.rows(tx, "SELECT id, levels FROM generations")
+        levels = {r["id"]: levels_from_json(r["levels"]) for r in stored}
+        for row in rows:
+            row["levels"] = levels.get(row["generation_id"], ())
+        return rows
+
+    def fetch_open_in_region(
+        self, tx, statuses: Sequence[str], column: str, codes: Sequence[str],
+        bbox: Sequence[float], generation_id: int | None = None, ids: Sequence[int] = (),
+    ) -> list[dict]:  # fmt: skip
+        """Open reports a redraw of the grids ``codes`` may move, in the form of
+        :meth:`fetch_open_for_reassignment`: those with one of ``codes`` in ``column``,
+        those with their point in ``bbox`` (west, south, east, north), those of ``ids``,
+        and, when ``generation_id`` is given, any not assigned under it.
+
+        Without ``generation_id`` every term is answered from an index (the code
+        column's, the points', the primary key), so it is quick enough to run under
+        the generation lock; with it, every open report is read.
+        """
+        terms = [f"{column} IN ({', '.join('?' * len(codes))})" if codes else "1 = 0",
+                 self.bbox_filter()]  # fmt: skip
+        params: list = [*codes, *self.bbox_params(*bbox)]
+        if ids:
+            terms.append(f"id IN ({', '.join('?' * len(ids))})")
+            params += list(ids)
+        if generation_id is not None:
+            terms.append("generation_id IS NULL OR generation_id <> ?")
+            params.append(generation_id)
+        marks = ", ".join("?" * len(statuses))
+        # Sorted here: with ORDER BY id, planners walk the whole table in id order.
+        query = (
+            f"SELECT id, lon, lat, generation_id, handler_depth, {CODES} FROM reports "
+            f"WHERE status IN ({marks}) AND ({' OR '.join(f'({t})' for t in terms)})"
+        )
+        rows = _by_id(self.rows(tx, query, [*statuses, *params]))
+        return self._with_generation_levels(tx, rows)
+
+    def move_open_to_generation(self, tx, statuses: Sequence[str], from_id: int, to_id: int) -> int:
+        """Open reports of generation ``from_id`` now belong to ``to_id``, codes unchanged."""
+        marks = ", ".join("?" * len(statuses))
+        return self.execute_count(
+            tx,
+            f"UPDATE reports SET generation_id = ? WHERE status IN ({marks}) AND generation_id = ?",
+            [to_id, *statuses, from_id],
+        )
+
+    def count_open_by_code(
+        self, tx, column: str, codes: Sequence[str], statuses: Sequence[str], now: Any
+    ) -> list[dict]:
+        """Open reports per (code of ``column``, status), with how many are overdue.
+
+        Read from the index on (``column``, status, deadline, id) alone.
+        """
+        marks = ", ".join("?" * len(statuses))
+        found: list[dict] = []
+        for start in range(0, len(codes), 500):
+            chunk = list(codes[start : start + 500])
+            query = (
+                f"SELECT {column} AS code, status, COUNT(*) AS n, "
+                f"SUM(CASE WHEN deadline < ? THEN 1 ELSE 0 END) AS overdue FROM reports "
+                f"WHERE {column} IN ({', '.join('?' * len(chunk))}) AND status IN ({marks}) "
+                f"GROUP BY {column}, status"
+            )
+            found += self.rows(tx, query, [now, *chunk, *statuses])
+        return found
 
     def update_assignments(self, tx, updates: list[dict]) -> None:
         columns = [
@@ -592,6 +724,11 @@ class Dialect:
             query += " AND worker = ?"
             params.append(worker)
         return self.rows(tx, query + " ORDER BY started_at, id", params)
+
+
+def _by_id(rows: list[dict]) -> list[dict]:
+    rows.sort(key=lambda row: row["id"])
+    return rows
 
 
 def _json(value: Any) -> Any:

@@ -14,7 +14,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from geogrid.storage.dialect import Dialect, StoreUnavailableError
 
 #: Taken while migrating the schema, so that processes starting together do not collide.
 SCHEMA_LOCK = 727_001
+#: Taken by the transactions that change generations (see Dialect.lock_generation_changes).
+GENERATION_CHANGES = 727_002
 
 
 class PostgisDialect(Dialect):
@@ -101,10 +103,19 @@ class PostgisDialect(Dialect):
                 # and its history); read-only, so it never fails to serialise.
                 connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             if lock_generation:
-                connection.execute("SELECT 1 FROM state WHERE id = 1 FOR UPDATE")
+                self.lock_generation(connection)
             elif share_generation:
                 connection.execute("SELECT 1 FROM state WHERE id = 1 FOR SHARE")
             yield connection
+
+    def lock_generation(self, tx) -> None:
+        tx.execute("SELECT 1 FROM state WHERE id = 1 FOR UPDATE")
+
+    def lock_generation_changes(self, tx, shared: bool = False) -> None:
+        # An advisory lock, released with the transaction: no table row is held, so
+        # intake (which shares the state row) is not held up by it.
+        kind = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        tx.execute(f"SELECT {kind}({GENERATION_CHANGES})")
 
     def optimize(self) -> None:
         # VACUUM sets the visibility map, so grid queries become index-only scans.
@@ -164,6 +175,9 @@ class PostgisDialect(Dialect):
 
     def decode_time(self, value: Any) -> datetime:
         return value.astimezone(UTC)
+
+    def encode_date(self, value: date | None) -> date | None:
+        return value
 
     def geometry_param(self) -> str:
         return "ST_GeomFromWKB(?, 4326)"

@@ -11,7 +11,7 @@ import operator
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import shapely
 
 from geogrid.assign import base_level
 from geogrid.crs import normalize_crs
-from geogrid.errors import InputError, NotFoundError
+from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
 from geogrid.moments import check_year
@@ -40,6 +40,13 @@ class DuplicateReportError(InputError):
     """An external id already used by a report that says something else."""
 
 
+class PermissionDeniedError(GeogridError):
+    """The principal's role does not allow this step."""
+
+    # Here rather than in store.py so that the store's services (drafts) raise the same
+    # class without importing the store; geogrid.storage.store re-exports it.
+
+
 @dataclass(frozen=True)
 class Generation:
     """One version of the whole boundary set."""
@@ -53,6 +60,11 @@ class Generation:
     #: Stored with its road network (or knowingly without): False only for a
     #: generation stored by a release before generations kept their roads.
     keeps_roads: bool = True
+    #: The day it first became current, and the day it last stopped being current
+    #: (None while current, or never yet); unknown (None) for generations stored
+    #: before the store kept these dates.
+    starts_on: date | None = None
+    ends_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -156,6 +168,8 @@ def generation_of_row(row: dict, active: int | None) -> Generation:
         row["id"] == active,
         # The release that began keeping roads also began recording the default level.
         keeps_roads=any("default" in level for level in raw),
+        starts_on=row.get("starts_on"),
+        ends_on=row.get("ends_on"),
     )
 
 

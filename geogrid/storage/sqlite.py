@@ -141,6 +141,12 @@ class SqliteDialect(Dialect):
             raise
         connection.execute("COMMIT")
 
+    def lock_generation(self, tx) -> None:
+        pass  # BEGIN IMMEDIATE holds SQLite's one write lock already
+
+    def lock_generation_changes(self, tx, shared: bool = False) -> None:
+        pass  # as above
+
     def optimize(self) -> None:
         self._connection().execute("ANALYZE")
 

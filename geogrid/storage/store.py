@@ -5,12 +5,14 @@ speaks to the database (SQLite embedded, or PostgreSQL/PostGIS), and
 :mod:`geogrid.storage.rows` turns nouns into rows and back. The contract test
 suite runs the same tests against both backends.
 
-Why one class of ~700 lines: the Store is the application service over every
+Why one class of ~1,000 lines: the Store is the application service over every
 stored aggregate (generations and their roads, intake, queries, the workflow,
 hazards and patrol records), and its guarantees below hold across them (intake
 and activation exclude each other). Its methods are short and grouped by
 aggregate under section markers; the people and redraw issues add their own
-services beside it rather than grow it.
+services beside it (``store.accounts``, ``store.drafts``) rather than grow it.
+Publishing a redraw stays here: it is an activation of a new generation, one
+transaction over generations, reports and the draft.
 
 Guarantees:
 
@@ -20,7 +22,11 @@ Guarantees:
   ``synchronous=FULL``; PostgreSQL commits synchronously);
 * intake and activation of a generation exclude each other, so every report
   is assigned under the generation that is active when it is stored, and
-  activation re-assigns every open report.
+  activation re-assigns every open report (publishing a redraw too: it places
+  again the redrawn parent's open reports and moves the others, whose codes
+  stay, to the new generation);
+* activations, publications and escalations take turns (they lock many
+  reports); intake waits only for the end of an activation or publication.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -60,11 +67,23 @@ from geogrid.reports import (
 from geogrid.storage.accounts import Accounts
 from geogrid.storage.audit import AuditLog, audit_row, insert_events
 from geogrid.storage.dialect import MAX_LEVELS, Dialect
+from geogrid.storage.drafts import (
+    APPROVED,
+    PUBLISHED,
+    DraftConflictError,
+    Drafts,
+    DraftStateError,
+    Publication,
+    crosswalk_counts,
+    redrawn_region,
+    same_grouping,
+)
 from geogrid.storage.rows import (
     CODE_COLUMNS,
     Activation,
     Generation,
     IntakeResult,
+    PermissionDeniedError,
     TrackIntake,
     aware_utc,
     base_depth,
@@ -98,10 +117,6 @@ from geogrid.workflow import OPEN_STATUSES, RECEIVED, check_status, check_transi
 
 SYSTEM = "system"
 Actor = Principal | str
-
-
-class PermissionDeniedError(GeogridError):
-    """The principal's role does not allow this step."""
 
 
 class StaleStatusError(GeogridError):
@@ -147,6 +162,7 @@ class Store:
             self.db.create_schema()
         self.accounts = Accounts(self.db, clock)
         self.audit = AuditLog(self.db)
+        self.drafts = Drafts(self.db, clock, self.hierarchy, self.publish_redraw)
 
     def close(self) -> None:
         """Close the connections of this process."""
@@ -199,24 +215,24 @@ class Store:
         self, hierarchy: Hierarchy, label: str, *, activate: bool = False, actor: Actor = SYSTEM
     ) -> Generation:
         """Store a validated boundary set as a new generation; refused on topology errors."""
-        if len(hierarchy.levels) > MAX_LEVELS:
-            raise InputError(f"levels: at most {MAX_LEVELS} levels can be stored")
-        report = hierarchy.validate()
-        if not report.ok:
-            raise TopologyRefusedError(report)
-        levels = [hierarchy.level(key) for key in hierarchy.levels]
-        now = self.clock()
+        levels = checked_boundaries(hierarchy)
         with self.db.transaction() as tx:
-            generation_id = self.db.insert_generation(tx, label, now, levels_json(levels))
-            rows = grid_rows(generation_id, hierarchy)
-            self.db.insert_grids(tx, rows)
-            self.db.insert_roads(tx, generation_id, road_rows(hierarchy.roads()))
-            insert_events(self.db, tx, [audit_row(actor, now, "generation.import", "generation",
-                generation_id, after={"label": label, "levels": list(hierarchy.levels),
-                                      "grids": len(rows)})])  # fmt: skip
+            generation_id = self._insert_generation(tx, hierarchy, label, levels,
+                                                    principal_of(actor), self.clock())  # fmt: skip
         if activate:
             self.activate(generation_id, actor=actor)
         return self.generation(generation_id)
+
+    def _insert_generation(self, tx, hierarchy, label, levels, who, now, **extra) -> int:
+        """A generation's rows (itself, its grids and roads) and their audit event, in ``tx``."""
+        generation_id = self.db.insert_generation(tx, label, now, levels_json(levels))
+        rows = grid_rows(generation_id, hierarchy)
+        self.db.insert_grids(tx, rows)
+        self.db.insert_roads(tx, generation_id, road_rows(hierarchy.roads()))
+        insert_events(self.db, tx, [audit_row(who, now, "generation.import", "generation",
+            generation_id, after={"label": label, "levels": list(hierarchy.levels),
+                                  "grids": len(rows), **extra})])  # fmt: skip
+        return generation_id
 
     def generations(self) -> list[Generation]:
         """Every stored generation, oldest first."""
@@ -291,29 +307,56 @@ class Store:
         """Make a generation current and re-assign every open report under it.
 
         Each re-assigned report gets a history entry with its old and new codes.
+        The dates follow one rule: a generation's ``starts_on`` is the (local) day
+        it first became current, its ``ends_on`` the day it last stopped being
+        current, empty while it is current. So rolling back a redraw is activating
+        the previous generation again: the redrawn one ends today and the previous
+        one is current again (its first ``starts_on`` kept); the audit trail holds
+        every activation.
         """
         generation = self.generation(generation_id)
         hierarchy = self.hierarchy(generation_id)
-        who = principal_of(actor)
-        with self.db.transaction(lock_generation=True) as tx:
-            before = self.db.active_generation(tx)
-            self.db.set_active_generation(tx, generation_id)
+        who, now = principal_of(actor), self.clock()
+        with self.db.transaction() as tx:
+            self.db.lock_generation_changes(tx)  # first: see Store.publish_redraw
+            self.db.lock_generation(tx)
+            before = self._make_current(tx, generation_id, self._local_day(now))
             rows = self.db.fetch_open_for_reassignment(tx, OPEN_STATUSES)
             changed = self._reassign(tx, rows, generation, hierarchy, who.name)
-            insert_events(self.db, tx, [audit_row(who, self.clock(), "generation.activate",
+            insert_events(self.db, tx, [audit_row(who, now, "generation.activate",
                 "generation", generation_id, before={"active": before},
                 after={"active": generation_id, "reassigned": len(rows),
                        "changed": changed})])  # fmt: skip
         return Activation(self.generation(generation_id), len(rows), changed)
 
+    def _make_current(self, tx, generation_id: int, day: date) -> int | None:
+        """Activate in ``tx`` (which holds the generation lock) and date both generations;
+        the generation that was current before."""
+        before = self.db.active_generation(tx)
+        self.db.set_active_generation(tx, generation_id)
+        if before is not None and before != generation_id:
+            self.db.end_generation(tx, before, day)
+        self.db.start_generation(tx, generation_id, day)
+        return before
+
+    def _local_day(self, now: datetime) -> date:
+        """The district's date at ``now`` (its working calendar's zone)."""
+        return now.astimezone(ZoneInfo(self.calendar.timezone)).date()
+
     def _reassign(self, tx, rows, generation: Generation, hierarchy: Hierarchy, actor) -> int:
         if not rows:
             return 0
-        lon = np.array([r["lon"] for r in rows], dtype=float)
-        lat = np.array([r["lat"] for r in rows], dtype=float)
-        placed = placements(hierarchy, lon, lat)
+        placed = _placed(hierarchy, rows)
+        updates, history, changed = self._assignments(rows, placed, generation, hierarchy, actor)
+        self.db.update_assignments(tx, updates)
+        self.db.insert_history(tx, history)
+        return sum(changed)
+
+    def _assignments(self, rows, placed, generation, hierarchy, actor, note=None) -> tuple:
+        """Per row: its update to ``placed`` under ``generation``, its "reassigned" history
+        entry, and whether any of its codes changed."""
         depth_count, base = len(generation.levels), base_depth(hierarchy)
-        now, updates, history, changed = self.clock(), [], [], 0
+        now, updates, history, changed = self.clock(), [], [], []
         for row, new in zip(rows, placed, strict=True):
             old_codes = {c: row[c] for c in CODE_COLUMNS}
             depth = row["handler_depth"]
@@ -329,15 +372,135 @@ class Store:
                     "updated_at": now,
                 }
             )
-            changed += old_codes != {c: new[c] for c in CODE_COLUMNS}
+            changed.append(old_codes != {c: new[c] for c in CODE_COLUMNS})
             history.append(history_row(row["id"], now, actor, "reassigned", data={
                 "from_generation": row["generation_id"], "to_generation": generation.id,
                 "old": codes_by_level(old_codes, row["levels"]),
-                "new": codes_by_level(new, generation.levels),
+                "new": codes_by_level(new, generation.levels), **(note or {}),
             }))  # fmt: skip
-        self.db.update_assignments(tx, updates)
-        self.db.insert_history(tx, history)
-        return changed
+        return updates, history, changed
+
+    # --- redraw: publishing a draft ----------------------------------------------------
+
+    def publish_redraw(
+        self, draft_id: int, redraw, *, starts_on: date | None = None, actor: Actor,
+        label: str | None = None,
+    ) -> Publication:  # fmt: skip
+        """Publish an approved draft: its redraw becomes the current generation, in ONE transaction.
+
+        ``redraw`` is ``geogrid.redraw.apply_plans`` of the draft on its base
+        generation (``.hierarchy``, the ``.codes`` crosswalk, the unit ``.changes``).
+        Refused, changing nothing: a draft not approved, or whose base generation
+        is no longer the current one (someone published first:
+        :class:`DraftStateError`); a redraw with topology errors
+        (:class:`TopologyRefusedError`), that is not this draft's grouping, or that
+        changes grids outside the draft's parent (:class:`InputError`). Then: the
+        new generation is stored, current from ``starts_on`` (default: today;
+        the base ends that day), open reports follow it (those inside the parent
+        are placed again, with a history entry when their grid changed), each unit
+        move is logged and the draft is "published", with its audit events.
+        Needs ``draft.publish``. Roll back with :meth:`activate` of the base.
+        """
+        who = principal_of(actor)
+        draft = self.drafts.get(draft_id, actor=who)
+        if not who.may("draft.publish"):
+            raise PermissionDeniedError(f"{who.name} ({who.role}) may not draft.publish")
+        _check_publishable(draft.id, draft.status, draft.base_generation,
+                           self.active_generation_id())  # fmt: skip
+        base = self.generation(draft.base_generation)
+        day = self._checked_start(starts_on, base)
+        levels = checked_boundaries(redraw.hierarchy)
+        old = self.hierarchy(base.id)
+        region = redrawn_region(old, redraw.hierarchy, draft.level, draft.parent_code)
+        same_grouping(draft, redraw, old)
+        hierarchy = redraw.hierarchy.prepare()
+        # The parent's reports are placed before any transaction; under it, only those
+        # that arrived meanwhile are placed.
+        with self.db.transaction(write=False) as tx:
+            early = self.db.fetch_open_in_region(tx, OPEN_STATUSES, *region, base.id)
+        known = _placements_by_point(hierarchy, early)
+        # Reports not under the base generation (none while every activation re-assigns
+        # every open report) are found now, so that later reads ask indexed terms only.
+        strays = [r["id"] for r in early if r["generation_id"] != base.id]
+        return self._publish(draft, redraw, hierarchy, levels, (*region, None, strays), known,
+                             day, who, label or f"{draft.name} (draft {draft.id})")  # fmt: skip
+
+    def _publish(self, draft, redraw, hierarchy, levels, region, known, day, who, label):
+        """The publishing transaction. Locks, in this order (no two writers wait on each
+        other in a cycle): the turn of generation changes (activations, publications and
+        escalations take turns; intake does not), the draft's row, the reports it
+        updates, and last the generation lock, which stops intake until the commit; so
+        intake goes on while the grids are written and most reports are moved."""
+        now, counts, base = self.clock(), crosswalk_counts(redraw.codes), draft.base_generation
+        with self.db.transaction() as tx:
+            self.db.lock_generation_changes(tx)
+            generation_id = self._insert_generation(tx, hierarchy, label, levels, who, now,
+                                                    draft=draft.id)  # fmt: skip
+            row = self.drafts._locked(tx, draft.id, who, "draft.publish")
+            _check_still_publishable(draft, row, self.db.active_generation(tx))
+            generation = Generation(generation_id, label, now, tuple(levels), 0, True)
+            rows = self.db.fetch_open_in_region(tx, OPEN_STATUSES, *region)
+            placed, changed, updated = self._replace(tx, rows, known, generation, hierarchy,
+                                                     who, draft.id, base)  # fmt: skip
+            moved = self.db.move_open_to_generation(tx, OPEN_STATUSES, base, generation_id)
+            self.db.lock_generation(tx)  # intake waits from here to the commit
+            _check_still_publishable(draft, row, self.db.active_generation(tx))
+            late = self.db.fetch_open_for_reassignment(tx, OPEN_STATUSES, base)
+            _, late_changed, _ = self._replace(tx, late, {}, generation, hierarchy, who,
+                                               draft.id)  # fmt: skip
+            self._make_current(tx, generation_id, day)
+            published = self.drafts._published(tx, row, generation_id, redraw.changes, who, now)
+            reports = {"placed": placed + len(late), "changed": changed + late_changed,
+                       "moved": moved, "reassigned": updated + len(late) + moved}  # fmt: skip
+            insert_events(self.db, tx, _publish_events(who, now, draft.id, base, generation_id,
+                                                       day, published, counts, reports,
+                                                       len(redraw.changes)))  # fmt: skip
+        self._hierarchies[generation_id] = hierarchy
+        return Publication(self.drafts.get(draft.id, actor=who), self.generation(generation_id),
+                           base, reports["placed"], reports["changed"], moved, counts)  # fmt: skip
+
+    def _replace(self, tx, rows, known, generation, hierarchy, who, draft_id, base_id=None):
+        """Place ``rows`` (open reports) under the new generation: how many, how many of them
+        changed codes, how many were updated.
+
+        Why only the redrawn parent's reports are placed again: outside the parent
+        every grid keeps its code and its shape (:func:`redrawn_region` checked it),
+        and the levels above the parent never change, while a report's codes come
+        from where its point lies (or, outside every grid, from the nearest grid of
+        the finest full level, whose shapes are the same). So outside the parent
+        every open report keeps all its codes and one UPDATE moves it to the new
+        generation (:meth:`Dialect.move_open_to_generation`). The parent's region also
+        takes the points in its box widened by the nearest-grid distance (a tie on
+        the outline is broken by code, and codes inside change) and any report not
+        under the base generation. Placements in ``known`` (by id and point) were
+        made before the transaction; the rest are made now. A report whose codes
+        changed is updated with a history entry; of the others, only those not under
+        ``base_id`` (None: all) are updated, to move their generation.
+        """
+        placed = [known.get((r["id"], r["lon"], r["lat"])) for r in rows]
+        missing = [i for i, p in enumerate(placed) if p is None]
+        for i, p in zip(missing, _placed(hierarchy, [rows[i] for i in missing]), strict=True):
+            placed[i] = p
+        updates, history, changed = self._assignments(rows, placed, generation, hierarchy,
+                                                      who.name, {"draft": draft_id})  # fmt: skip
+        keep = [c or base_id is None or r["generation_id"] != base_id
+                for r, c in zip(rows, changed, strict=True)]  # fmt: skip
+        self.db.update_assignments(tx, [u for u, k in zip(updates, keep, strict=True) if k])
+        self.db.insert_history(tx, [h for h, c in zip(history, changed, strict=True) if c])
+        return len(rows), sum(changed), sum(keep)
+
+    def _checked_start(self, starts_on: date | None, base: Generation) -> date:
+        today = self._local_day(self.clock())
+        day = today if starts_on is None else starts_on
+        if not isinstance(day, date) or isinstance(day, datetime):
+            raise InputError(f"starts_on: a date (YYYY-MM-DD), got {starts_on!r}")
+        if day > today:
+            raise InputError(f"starts_on: {day} is after today ({today}); publishing makes the "
+                             "generation current now: publish on that day")  # fmt: skip
+        if base.starts_on is not None and day < base.starts_on:
+            raise InputError(f"starts_on: {day} is before the current generation started "
+                             f"({base.starts_on})")  # fmt: skip
+        return day
 
     # --- reports: intake ---------------------------------------------------------------
 
@@ -481,6 +644,36 @@ class Store:
             rows = self.db.count_grouped(tx, f"code{depth}", where, params, now_value,
                                          list(OPEN_STATUSES))  # fmt: skip
         return counts_frame(rows)
+
+    def open_report_counts(
+        self, level: str, codes: Sequence[str], now: datetime | None = None
+    ) -> pd.DataFrame:
+        """Open reports in each of ``codes`` (grids of ``level``), by status, with overdue.
+
+        One row per (code, status) that has open reports: ``code``, ``status``,
+        ``count`` and ``overdue`` (past deadline at ``now``). Read from the index on
+        the level's code column alone, so a street's thousands of reports cost
+        milliseconds; a redraw's impact asks it for the units of one parent.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from geogrid import Hierarchy
+        >>> from geogrid.storage import open_store
+        >>> store = open_store(f"sqlite:///{tempfile.mkdtemp()}/g.db")
+        >>> _ = store.import_generation(Hierarchy.from_manifest("data/boundaries/sample.toml"),
+        ...                             "2026", activate=True)
+        >>> list(store.open_report_counts("microgrid", ["330399001001001001"]).columns)
+        ['code', 'status', 'count', 'overdue']
+        """
+        depth = self._depth_of_level(level)
+        now_value = self.db.encode_time(aware_utc(now or self.clock(), "now"))
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.count_open_by_code(tx, f"code{depth}", list(codes),
+                                              list(OPEN_STATUSES), now_value)  # fmt: skip
+        frame = pd.DataFrame(rows, columns=["code", "status", "n", "overdue"])
+        frame = frame.rename(columns={"n": "count"}).astype({"count": int})
+        return frame.assign(overdue=frame["overdue"].fillna(0).astype(int))
 
     def count_in_cells(
         self, bbox: Sequence[float], cell_deg: float, query: ReportQuery | None = None
@@ -690,6 +883,9 @@ class Store:
         now = aware_utc(now or self.clock(), "now")
         who, escalated = principal_of(actor), []
         with self.db.transaction() as tx:
+            # Not while a generation changes: activation and publication re-assign codes
+            # and lock many reports; escalations may run together.
+            self.db.lock_generation_changes(tx, shared=True)
             for row in self.db.lock_overdue(tx, OPEN_STATUSES, self.db.encode_time(now)):
                 target = self._escalation(row, now)
                 if target is None:
@@ -794,6 +990,67 @@ class Store:
         with self.db.transaction(write=False) as tx:
             rows = self.db.fetch_tracks(tx, since, until, worker)
         return [track_of_row(row) for row in rows]
+
+
+def checked_boundaries(hierarchy: Hierarchy) -> list:
+    """The levels of a boundary set the store can keep; refused on topology errors."""
+    if len(hierarchy.levels) > MAX_LEVELS:
+        raise InputError(f"levels: at most {MAX_LEVELS} levels can be stored")
+    report = hierarchy.validate()
+    if not report.ok:
+        raise TopologyRefusedError(report)
+    return [hierarchy.level(key) for key in hierarchy.levels]
+
+
+def _check_publishable(draft_id: int, status: str, base: int, active: int | None) -> None:
+    if status != APPROVED:
+        raise DraftStateError(f"draft {draft_id} is {status}: only an approved draft can be "
+                              "published")  # fmt: skip
+    if active != base:
+        raise DraftStateError(
+            f"draft {draft_id} was drawn on generation {base}, but generation {active} is "
+            "current now: someone published first; start a new draft on the current generation"
+        )
+
+
+def _check_still_publishable(draft, row: dict, active: int | None) -> None:
+    """Inside the publishing transaction: the draft as it was checked, its base current."""
+    _check_publishable(draft.id, row["status"], row["base_generation"], active)
+    if row["version"] != draft.version:
+        raise DraftConflictError(f"draft {draft.id} changed while it was being published "
+                                 f"(version {row['version']} now); try again")  # fmt: skip
+
+
+def _publish_events(who, now, draft_id, base, generation_id, day, version, codes, reports,
+                    units) -> list[dict]:  # fmt: skip
+    """The activation, recorded as :meth:`Store.activate` records it (the generations'
+    history reads the same either way), and the publication with its counts."""
+    return [
+        audit_row(who, now, "generation.activate", "generation", generation_id,
+                  before={"active": base}, after={"active": generation_id,
+                  "reassigned": reports["reassigned"], "changed": reports["changed"],
+                  "draft": draft_id}),
+        audit_row(who, now, "draft.publish", "draft", draft_id,
+                  before={"status": APPROVED, "version": version - 1, "active": base},
+                  after={"status": PUBLISHED, "version": version, "generation": generation_id,
+                         "starts_on": day.isoformat(), "codes": codes, "units_changed": units,
+                         "reports": reports}),
+    ]  # fmt: skip
+
+
+def _placed(hierarchy: Hierarchy, rows: list[dict]) -> list[dict]:
+    """Where each row's point lies in ``hierarchy``: code columns, assignment, distance."""
+    if not rows:
+        return []
+    lon = np.array([r["lon"] for r in rows], dtype=float)
+    lat = np.array([r["lat"] for r in rows], dtype=float)
+    return placements(hierarchy, lon, lat)
+
+
+def _placements_by_point(hierarchy: Hierarchy, rows: list[dict]) -> dict[tuple, dict]:
+    """Placements keyed by (id, lon, lat): reused inside the lock for the same reports."""
+    placed = _placed(hierarchy, rows)
+    return {(r["id"], r["lon"], r["lat"]): p for r, p in zip(rows, placed, strict=True)}
 
 
 def _intake_event(who: Principal, at: datetime, ids: list[int]) -> dict:

@@ -297,7 +297,7 @@ def test_a_revision_unsafe_online_waits_for_geogrid_db_upgrade(previous_url, cap
         open_store(previous_url)
     assert revision(previous_url) is None  # refused whole: not even 0001 was applied
     assert main(["db", "upgrade", "--store", previous_url]) == 0
-    assert "revision none → 0002: applied 0001, 0002" in capsys.readouterr().out
+    assert f"revision none → {HEAD}: applied 0001, 0002, {HEAD}" in capsys.readouterr().out
     monkeypatch.undo()
     same_as_before(upgraded(previous_url), expected_after_upgrade())
 
@@ -325,9 +325,11 @@ def test_db_current_and_upgrade_from_the_command_line(previous_url, capsys, monk
     monkeypatch.setenv("GEOGRID_STORE", previous_url)
     assert main(["db", "current"]) == 0
     out = capsys.readouterr().out
-    assert "store revision: none" in out and f"pending:        0001, {HEAD}" in out
+    assert "store revision: none" in out and f"pending:        0001, 0002, {HEAD}" in out
     assert main(["db", "upgrade", "--store", previous_url]) == 0
-    assert capsys.readouterr().out.strip() == f"revision none → {HEAD}: applied 0001, {HEAD}"
+    assert capsys.readouterr().out.strip() == (
+        f"revision none → {HEAD}: applied 0001, 0002, {HEAD}"
+    )
     assert main(["db", "upgrade", "--store", previous_url]) == 0
     assert "already at head, nothing to do" in capsys.readouterr().out
     assert main(["db", "current", "--store", previous_url]) == 0

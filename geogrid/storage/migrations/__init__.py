@@ -2,7 +2,8 @@
 
 The schema is defined only here: ``versions/`` holds one module per revision
 (``0001_baseline``: the schema of the release before migrations; ``0002_people``:
-users, tokens, the audit log and reporters' contact details). A store records its
+users, tokens, the audit log and reporters' contact details; ``0003_redraw``:
+generations' dates, redraw drafts and their moves log). A store records its
 revision in Alembic's ``alembic_version`` table.
 
 Opening a store (:func:`geogrid.storage.open_store`) brings it to the head
@@ -33,7 +34,7 @@ Examples
 >>> current_revision(dialect) is None
 True
 >>> upgrade(dialect, only_safe=True)
-['0001', '0002']
+['0001', '0002', '0003']
 >>> current_revision(dialect) == head_revision()
 True
 """
@@ -85,7 +86,7 @@ def current_revision(dialect: Migratable) -> str | None:
     None
     >>> dialect.create_schema()
     >>> current_revision(dialect)
-    '0002'
+    '0003'
     """
     return dialect.schema_revision()
 
@@ -97,7 +98,7 @@ def head_revision() -> str:
     Examples
     --------
     >>> head_revision()
-    '0002'
+    '0003'
     """
     found = [m[1] for p in (FOLDER / "versions").iterdir() if (m := REVISION_FILE.match(p.name))]
     return max(found)
@@ -120,7 +121,7 @@ def upgrade(dialect: Migratable, *, only_safe: bool) -> list[str]:
     >>> from geogrid.storage.sqlite import SqliteDialect
     >>> dialect = SqliteDialect(Path(tempfile.mkdtemp()) / "g.db")
     >>> upgrade(dialect, only_safe=False)
-    ['0001', '0002']
+    ['0001', '0002', '0003']
     >>> upgrade(dialect, only_safe=False)
     []
     """
@@ -151,8 +152,8 @@ def pending_revisions(current: str | None, only_safe: bool = False) -> list[str]
 
     Examples
     --------
-    >>> pending_revisions(None), pending_revisions("0001"), pending_revisions("0002")
-    (['0001', '0002'], ['0002'], [])
+    >>> pending_revisions(None), pending_revisions("0002"), pending_revisions("0003")
+    (['0001', '0002', '0003'], ['0003'], [])
     >>> pending_revisions("9999")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     geogrid.storage.migrations.SchemaVersionError: the store's schema is at revision 9999, ...
