@@ -316,18 +316,9 @@ def redraw_of_draft(store: Store, draft: DraftRecord):
     Names and exclusive grids go with it, for the grids still in use.
     """
     # Deferred: as above.
-    from geogrid.redraw.apply import apply_plans
+    from geogrid.redraw.apply import apply_draft
 
-    parent = draft.parent_code
-    exclusive = sorted(set(draft.exclusive) & set(draft.assignment.values()))
-    return apply_plans(
-        store.hierarchy(draft.base_generation),
-        draft.level,
-        {parent: draft.assignment},
-        numbering=draft.numbering,
-        names={parent: _used(draft.names, draft)},
-        exclusive={parent: exclusive} if exclusive else None,
-    )
+    return apply_draft(store.hierarchy(draft.base_generation), draft)
 
 
 def _units(store: Store, draft: DraftRecord):

@@ -32,6 +32,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -41,6 +42,7 @@ import shapely
 from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import Level
+from geogrid.redraw.survey import apply_survey
 
 NUMBERINGS = ("spatial", "next")
 #: Values of the ``change`` column of :attr:`Redraw.codes`.
@@ -602,3 +604,37 @@ def _changes(base: _Base, table: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return frame.sort_values("unit_code").reset_index(drop=True)
+
+
+def apply_draft(hierarchy: Hierarchy, draft: Any) -> Redraw:
+    """A stored draft applied to its base generation's hierarchy, ready to review or publish.
+
+    ``draft`` is a :class:`geogrid.storage.drafts.DraftRecord` (or anything with its
+    ``level``, ``parent_code``, ``assignment``, ``numbering``, ``names``, ``exclusive``
+    and ``survey_frame()``). The draft's survey is written onto the units first, so the
+    published generation carries the figures the grids were balanced by; names and
+    exclusive marks go with the grids still in use.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+    >>> units = h.grids("microgrid")
+    >>> mine = units[units.parent.str.startswith("330399001001")]
+    >>> draft = SimpleNamespace(level="grid", parent_code="330399001001", numbering="spatial",
+    ...                         assignment=dict(zip(mine.code, mine.parent)), names={},
+    ...                         exclusive=(), survey_frame=lambda: None)
+    >>> apply_draft(h, draft).changes.empty
+    True
+    """
+    survey = draft.survey_frame()
+    if survey is not None:
+        below = hierarchy.levels[hierarchy.levels.index(draft.level) + 1]
+        hierarchy = apply_survey(hierarchy, below, survey)
+    parent, used = draft.parent_code or "", set(draft.assignment.values())
+    exclusive = sorted(set(draft.exclusive) & used)
+    return apply_plans(
+        hierarchy, draft.level, {parent: dict(draft.assignment)}, numbering=draft.numbering,
+        names={parent: {k: v for k, v in draft.names.items() if k in used}},
+        exclusive={parent: exclusive} if exclusive else None,
+    )  # fmt: skip

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -543,6 +544,35 @@ class Plan:
             self.tally.move(unit, target)
         codes = tuple(str(self.units.codes[u]) for u in moving)
         return Move(codes, before, target_key, op)
+
+    @contextmanager
+    def one_step(self) -> Iterator[Plan]:
+        """Edits made inside count as one step: one :meth:`undo` takes them all back.
+
+        A proposal or an imported table applied as many moves is one act of the planner.
+
+        Examples
+        --------
+        >>> from geogrid import Hierarchy
+        >>> from geogrid.redraw.units import units_of
+        >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+        >>> plan = Plan(units_of(h, "grid", "330399001001"))
+        >>> first, second = plan.units.codes[:2]
+        >>> with plan.one_step():
+        ...     _ = plan.new_grid([first])
+        ...     _ = plan.move([second], "new-1")
+        >>> len(plan.history), plan.undo() is not None, plan.assignment[first] == first[:15]
+        (1, True, True)
+        """
+        start = self._cursor
+        del self._history[start:]  # a new act ends whatever could be redone
+        try:
+            yield self
+        finally:
+            steps = self._history[start:]
+            if len(steps) > 1:
+                self._history[start:] = [[move for step in steps for move in step]]
+                self._cursor = len(self._history)
 
     def _record(self, step: list[Move]) -> None:
         if not any(move.units or move.created or move.removed for move in step):

@@ -91,8 +91,10 @@ def apply_survey(hierarchy: Hierarchy, level: str, survey: pd.DataFrame) -> Hier
     """The hierarchy with the surveyed figures written onto the grids of one level.
 
     Why: a redraw made from a survey must publish the survey's figures, so the new
-    generation's units (and the grids summed from them) say what was counted, not
-    what last year's files said. Units the survey does not list keep their values;
+    generation's units say what was counted, not what last year's files said. Every
+    level above takes the change of its units (a grid, its community and street gain
+    the households their units gained), so totals stay true where the parent's own
+    outline and grids do not change. Units the survey does not list keep their values;
     a survey code that is not a grid of ``level`` is refused, with the first few named.
 
     Examples
@@ -102,6 +104,9 @@ def apply_survey(hierarchy: Hierarchy, level: str, survey: pd.DataFrame) -> Hier
     >>> grown = surveyed.grids("microgrid").set_index("code").loc["330399001010003003"]
     >>> int(grown["households"]), grown["compound"]
     (196, '晖映家园')
+    >>> community = surveyed.grids("community").set_index("code").loc["330399001010"]
+    >>> int(community["households"]) - int(h.find("330399001010")[1]["households"].iloc[0])
+    2039
     """
     grids = hierarchy.grids(level)
     unknown = survey.index.difference(grids["code"])
@@ -110,6 +115,7 @@ def apply_survey(hierarchy: Hierarchy, level: str, survey: pd.DataFrame) -> Hier
                          f"{', '.join(unknown[:3])}")  # fmt: skip
     row_of = pd.Series(np.arange(len(grids)), index=grids["code"])
     rows = row_of[survey.index].to_numpy()
+    before = grids.copy()
     for column in survey.columns:
         values = survey[column].to_numpy()
         if column not in grids.columns:
@@ -124,4 +130,21 @@ def apply_survey(hierarchy: Hierarchy, level: str, survey: pd.DataFrame) -> Hier
     levels = [replace(hierarchy.level(k), attributes=(*known.attributes, *added)) if k == level
               else hierarchy.level(k) for k in hierarchy.levels]  # fmt: skip
     frames = {k: grids if k == level else hierarchy.grids(k) for k in hierarchy.levels}
+    _carry_up(hierarchy.levels[: hierarchy.levels.index(level)], frames, before, grids)
     return Hierarchy(levels, frames, name=hierarchy.name, roads=hierarchy.roads())
+
+
+def _carry_up(above: list[str], frames: dict, before: pd.DataFrame, after: pd.DataFrame) -> None:
+    """Add each unit's change in its figures to its parent, grandparent … (``above``: top first)."""
+    numeric = [c for c in before.columns if c in after.columns and c != "geometry"
+               and pd.api.types.is_numeric_dtype(before[c])]  # fmt: skip
+    change = (after[numeric].astype(float) - before[numeric].astype(float)).fillna(0.0)
+    change["parent"] = after["parent"].to_numpy()
+    for key in reversed(above):
+        frame = frames[key]
+        by_parent = change.groupby("parent")[numeric].sum().rename_axis("code")
+        rows = frame["code"].isin(by_parent.index).to_numpy()
+        for column in [c for c in numeric if c in frame.columns]:
+            added = frame.loc[rows, "code"].map(by_parent[column]).to_numpy()
+            frame.loc[rows, column] = frame.loc[rows, column].to_numpy(float) + added
+        change = by_parent.join(frame.set_index("code")["parent"], how="left")

@@ -322,3 +322,30 @@ def test_bad_options_are_refused(sample):
         apply_plans(sample, "grid", {COMMUNITY: plan}, names={COMMUNITY: {"new-9": "x"}})
     with pytest.raises(InputError, match="exclusive: grid key"):
         apply_plans(sample, "grid", {COMMUNITY: plan}, exclusive={"330399001002": {"x"}})
+
+
+def test_a_draft_publishes_its_surveys_figures(sample):
+    """The grids of a draft made from a survey carry the survey's households, not last year's."""
+    from types import SimpleNamespace
+
+    from geogrid.redraw.apply import apply_draft
+    from geogrid.redraw.survey import read_survey
+
+    survey = read_survey("data/boundaries/survey-2027.csv")
+    grown = "330399001010"
+    draft = SimpleNamespace(level="grid", parent_code=grown, numbering="spatial",
+                            assignment=current_plan(sample, grown), names={}, exclusive=(),
+                            survey_frame=lambda: survey)  # fmt: skip
+    new = apply_draft(sample, draft).hierarchy
+    units = new.grids("microgrid").set_index("code")
+    mine = [code for code in draft.assignment]
+    assert units.loc[mine, "households"].sum() == survey.loc[mine, "households"].sum()
+    assert units.loc["330399001010003003", "compound"] == survey.loc["330399001010003003",
+                                                                     "compound"]  # fmt: skip
+    untouched = units.index.difference(mine)[:50]
+    assert (units.loc[untouched, "households"] == sample.grids("microgrid").set_index("code")
+            .loc[untouched, "households"]).all()  # fmt: skip
+    grids = new.grids("grid")
+    mine_grids = grids[grids["parent"] == grown]
+    community = new.grids("community").set_index("code").loc[grown, "households"]
+    assert mine_grids["households"].sum() == community == survey.loc[mine, "households"].sum()
