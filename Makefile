@@ -3,7 +3,9 @@
 
 serve:
 	scripts/setup.sh serve
-	GEOGRID_SAMPLE_REPORTS=$${GEOGRID_SAMPLE_REPORTS:-true} .venv/bin/python -m web
+	GEOGRID_SAMPLE_REPORTS=$${GEOGRID_SAMPLE_REPORTS:-true} \
+	GEOGRID_DEMO_DRAFT="$${GEOGRID_DEMO_DRAFT-330399001010:data/boundaries/survey-2027.csv:2027 年度网格调整}" \
+	.venv/bin/python -m web
 
 test:
 	scripts/setup.sh test

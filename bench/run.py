@@ -13,6 +13,10 @@ BENCHMARKS = [
     "bench_analysis.py",
     "bench_web.py",
     "bench_costly.py",
+    "bench_redraw_stroke.py",
+    "bench_redraw_propose.py",
+    "bench_redraw_impact.py",
+    "bench_redraw_page.py",
 ]
 
 

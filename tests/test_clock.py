@@ -38,6 +38,7 @@ DATE_SENSITIVE = (
     "tests/web/test_open311.py",
     "tests/web/test_ogc.py",
     "tests/web/test_browser.py",
+    "tests/cli/test_drafts_cli.py",  # publishing starts the new generation today
 )
 
 #: How a test reads the real clock.

@@ -13,7 +13,20 @@ from typing import Any
 
 from flask import Flask
 
-from web import access, accounts, analysis, api, errors, lanes, ogc, open311, pages, params, patrol
+from web import (
+    access,
+    accounts,
+    analysis,
+    api,
+    errors,
+    lanes,
+    ogc,
+    open311,
+    pages,
+    params,
+    patrol,
+    redraw,
+)
 from web.settings import settings_from_environ
 
 
@@ -37,4 +50,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(analysis.blueprint, url_prefix="/api/analysis")
     app.register_blueprint(ogc.blueprint, url_prefix="/ogc")
     app.register_blueprint(open311.blueprint, url_prefix="/open311/v2")
+    app.register_blueprint(redraw.blueprint)
     return app

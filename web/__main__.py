@@ -30,6 +30,7 @@ from geogrid.hierarchy import Hierarchy
 from geogrid.reports import ReportQuery
 from geogrid.sample import sample_reports
 from web import create_app
+from web.redraw import create_demo_draft
 from web.settings import PREFIX
 from web.state import hierarchy, now, store
 
@@ -186,6 +187,9 @@ def main() -> None:
             store().optimize()
         if not store().accounts.users():
             _first_accounts(app)
+        if draft := create_demo_draft(app):
+            print(f"geogrid: a redraw draft to work on: {port_of(app)}/redraw?draft={draft.id} "
+                  f"({draft.name})", flush=True)  # fmt: skip
         store().close()  # the workers open their own; a connection must not cross a fork
     host, port = app.config["HOST"], app.config["PORT"]
     workers = app.config["WORKERS"] or os.cpu_count() or 1

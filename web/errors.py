@@ -22,6 +22,7 @@ from geogrid.storage import (
     StoreUnavailableError,
     TopologyRefusedError,
 )
+from geogrid.storage.drafts import DraftConflictError, DraftStateError
 from geogrid.workflow import IllegalTransitionError
 from web.lanes import BusyError
 from web.limits import TooCostlyError, TooLargeError
@@ -35,6 +36,8 @@ STATUS_OF_ERROR: tuple[tuple[type[GeogridError], int], ...] = (
     (AuthenticationError, 401),
     (PermissionDeniedError, 403),
     (DuplicateUserError, 409),
+    (DraftConflictError, 409),  # someone else saved the draft first: reload it
+    (DraftStateError, 409),  # not in a state for the step, or its base is no longer active
     (StaleStatusError, 409),
     (DuplicateReportError, 409),
     (IllegalTransitionError, 409),

@@ -31,6 +31,10 @@ from geogrid.errors import GeogridError
 COSTLY_BLUEPRINTS = frozenset({"analysis", "patrol"})
 #: Their endpoints that only store or list, bounded by the limits: cheap.
 CHEAP_ENDPOINTS = frozenset({"patrol.routes", "patrol.create_route"})
+#: Endpoints of other blueprints that compute for seconds: a redraw's proposal, impact,
+#: comparison, files and publication (a paint stroke stays cheap: a few milliseconds).
+COSTLY_ENDPOINTS = frozenset({"redraw.propose_draft", "redraw.impact_draft",
+    "redraw.compare_draft", "redraw.export_draft", "redraw.publish_draft"})  # fmt: skip
 #: A body larger than this makes a request costly (a batch of ~800 reports: ~40 ms).
 CHEAP_BODY_BYTES = 65_536
 #: Seconds a costly request waits for its turn before it is answered 503.
@@ -108,7 +112,7 @@ def is_costly(endpoint: str | None, body_bytes: int | None = 0) -> bool:
         return True
     if endpoint is None or endpoint in CHEAP_ENDPOINTS:
         return False
-    return endpoint.split(".", 1)[0] in COSTLY_BLUEPRINTS
+    return endpoint in COSTLY_ENDPOINTS or endpoint.split(".", 1)[0] in COSTLY_BLUEPRINTS
 
 
 def init_app(app: Flask) -> None:

@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from geogrid.workflow import SOURCES, STATUSES
-from web import analysis, patrol_openapi
+from web import analysis, patrol_openapi, redraw_openapi
 
 
 def _query(name: str, description: str, schema: dict, required: bool = False) -> dict:
@@ -266,8 +266,9 @@ def _schemas() -> dict[str, Any]:
 
 
 def _extension_paths() -> dict[str, Any]:
-    """Paths of the blueprints mounted under /api (patrols, analysis), described there."""
-    return {**patrol_openapi.OPENAPI_PATHS, **analysis.OPENAPI_PATHS}
+    """Paths of the blueprints mounted under /api (patrols, analysis, redraw), described there."""
+    return {**patrol_openapi.OPENAPI_PATHS, **analysis.OPENAPI_PATHS,
+            **redraw_openapi.OPENAPI_PATHS}  # fmt: skip
 
 
 @cache

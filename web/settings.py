@@ -259,6 +259,13 @@ SETTINGS: tuple[Setting, ...] = (
         _flag,
     ),
     Setting(
+        "DEMO_DRAFT",
+        "",
+        "on a store it sets up itself, `python -m web` makes one redraw draft: "
+        "PARENT:SURVEY_CSV[:NAME] (the grids inside PARENT regrouped, the units' figures "
+        "from the survey); empty: none",
+    ),
+    Setting(
         "MAX_ANALYSIS_GRIDS",
         2_500,
         "most grids the level of a hot-spot or PAI analysis may have (more: 422)",

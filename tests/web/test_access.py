@@ -28,6 +28,7 @@ PLACEHOLDERS = {
     "anything": "nothing-here",
     "service_code": "city.rubbish",
     "filename": "geogrid.css",
+    "draft_id": "999999",
 }
 #: Endpoints the matrix leaves to their own tests (a refused sign-in answers 401 by design).
 OWN_TESTS = {"accounts.login"}
@@ -89,10 +90,20 @@ POLICY = {
     "open311.service_definition": "service.list", "open311.services": "service.list",
     "open311.unknown_resource": "public",
     "pages.commander": "report.read", "pages.grid": "report.read",
+    "pages.redraw": "draft.read",
     "patrol.compliance": "track.read", "patrol.create_route": "route.write",
     "patrol.plan": "route.read", "patrol.routes": "route.read",
     "patrol.stored_compliance": "track.read", "patrol.stored_tracks": "track.read",
     "patrol.tracks": "track.create",
+    "redraw.approve_draft": "draft.approve", "redraw.branch_draft": "draft.edit",
+    "redraw.compare_draft": "draft.read", "redraw.create_draft": "draft.edit",
+    "redraw.edit_draft": "draft.edit", "redraw.export_draft": "draft.read",
+    "redraw.get_draft": "draft.read", "redraw.impact_draft": "draft.read",
+    "redraw.import_csv": "draft.edit", "redraw.list_drafts": "draft.read",
+    "redraw.parents": "draft.read", "redraw.propose_draft": "draft.edit",
+    "redraw.publish_draft": "draft.publish", "redraw.submit_draft": "draft.edit",
+    # The store lets the planner (draft.edit) or the approver (draft.approve) withdraw.
+    "redraw.withdraw_draft": "draft.read",
     "static": "public",
 }  # fmt: skip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.web.conftest import tiny_app
-from web.lanes import COSTLY_BLUEPRINTS, is_costly
+from web.lanes import COSTLY_BLUEPRINTS, COSTLY_ENDPOINTS, is_costly
 
 HEAT = "/api/analysis/heat.png?bbox=119.98,27.98,120.06,28.04&width=40&height=20"
 
@@ -34,9 +34,12 @@ def test_a_worker_busy_with_costly_requests_refuses_one_more_with_503_but_serves
 
 def test_only_the_computing_routes_take_the_costly_lane(app):
     costly = {rule.endpoint for rule in app.url_map.iter_rules() if is_costly(rule.endpoint)}
-    assert costly and {e.split(".")[0] for e in costly} == COSTLY_BLUEPRINTS
+    blueprints = {e.split(".")[0] for e in costly}
+    assert costly and blueprints == COSTLY_BLUEPRINTS | {"redraw"}
+    assert {e for e in costly if e.startswith("redraw.")} == COSTLY_ENDPOINTS
     assert {"patrol.plan", "patrol.tracks", "analysis.heat_png"} <= costly
-    assert not costly & {"patrol.routes", "patrol.create_route", "api.lookup", "static"}
+    cheap = {"patrol.routes", "patrol.create_route", "api.lookup", "static", "redraw.edit_draft"}
+    assert not costly & cheap
 
 
 def test_a_large_body_takes_the_costly_lane_whatever_the_route(app):
