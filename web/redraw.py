@@ -685,9 +685,6 @@ def publish_draft(draft_id: int):
     record = _record(draft_id)
     if record.version != version:
         raise _stale(record, version)
-    problems = _plan(record, units_for(record)).gate()
-    if problems:
-        raise InputError(f"draft: cannot be published: {'; '.join(problems)}")
     done = store().drafts.publish(draft_id, _applied(record), actor=principal())
     return jsonify(
         draft=_draft_meta(done.draft), version=done.draft.version,
@@ -699,7 +696,7 @@ def publish_draft(draft_id: int):
 
 def _applied(record: DraftRecord):
     """The draft applied to its base generation (survey, codes allocated, children following)."""
-    return apply_draft(_boundaries(record.base_generation), record)
+    return apply_draft(_boundaries(record.base_generation), record, store().codes_ever())
 
 
 # --- files -------------------------------------------------------------------------------------

@@ -318,7 +318,7 @@ def redraw_of_draft(store: Store, draft: DraftRecord):
     # Deferred: as above.
     from geogrid.redraw.apply import apply_draft
 
-    return apply_draft(store.hierarchy(draft.base_generation), draft)
+    return apply_draft(store.hierarchy(draft.base_generation), draft, store.codes_ever())
 
 
 def _units(store: Store, draft: DraftRecord):

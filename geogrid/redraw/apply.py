@@ -126,6 +126,7 @@ def apply_plans(
     numbering: str = "spatial",
     names: Mapping[str, Mapping[str, str]] | None = None,
     exclusive: Mapping[str, Iterable[str]] | None = None,
+    taken: Iterable[str] = (),
 ) -> Redraw:
     """Regroup the units of the planned parents and return the next generation.
 
@@ -151,6 +152,10 @@ def apply_plans(
     -------
     Redraw
         The new hierarchy, code crosswalk, unit moves and the key → code table.
+
+    ``taken`` are codes never to hand out although the base does not have them:
+    every code of every generation a store ever held, so a code retired by an
+    earlier redraw does not come back with another meaning.
 
     Raises
     ------
@@ -186,8 +191,9 @@ def apply_plans(
     groups = {str(parent): _checked_plan(base, str(parent), plan) for parent, plan in plans.items()}
     _check_keys(groups, names, "names")
     _check_keys(groups, exclusive, "exclusive")
-    table = _grid_table(base, groups, names, exclusive, numbering)
-    return _assemble(base, groups, table, exclusive)
+    taken = frozenset(taken)
+    table = _grid_table(base, groups, names, exclusive, numbering, taken)
+    return _assemble(base, groups, table, exclusive, taken)
 
 
 # --- input -----------------------------------------------------------------------------------
@@ -270,9 +276,10 @@ def _grid_table(
     names: Mapping[str, Mapping[str, str]],
     exclusive: Mapping[str, set[str]],
     numbering: str,
+    taken: frozenset[str],
 ) -> pd.DataFrame:
     """One row per planned grid: parent, key, code, name, change, exclusive, units, geometry."""
-    used = set(base.grids["code"])  # base codes: never handed out again
+    used = set(base.grids["code"]) | taken  # never handed out again
     tables = []
     for parent, plan in groups.items():
         table = _parent_table(base, parent, plan, numbering, used)
@@ -441,6 +448,7 @@ def _assemble(
     groups: dict[str, dict[str, list[str]]],
     table: pd.DataFrame,
     exclusive: Mapping[str, set[str]],
+    taken: frozenset[str],
 ) -> Redraw:
     hierarchy = base.hierarchy
     frames = {key: hierarchy.grids(key) for key in hierarchy.levels}
@@ -449,7 +457,7 @@ def _assemble(
     frames[base.level.key] = grids
     unit_grid = {unit: code for code, units in zip(table["code"], table["units"], strict=True)
                  for unit in units}  # fmt: skip
-    renamed = _follow_levels(hierarchy, frames, base.depth + 1, unit_grid)
+    renamed = _follow_levels(hierarchy, frames, base.depth + 1, unit_grid, taken)
     levels = [_with_exclusive(hierarchy.level(key), key == base.level.key and mark)
               for key in hierarchy.levels]  # fmt: skip
     new = Hierarchy(levels, frames, name=hierarchy.name, roads=hierarchy.roads())
@@ -510,7 +518,11 @@ def _numeric(values: pd.Series) -> bool:
 
 
 def _follow_levels(
-    hierarchy: Hierarchy, frames: dict[str, gpd.GeoDataFrame], depth: int, parent_of: dict
+    hierarchy: Hierarchy,
+    frames: dict[str, gpd.GeoDataFrame],
+    depth: int,
+    parent_of: dict,
+    taken: frozenset[str],
 ) -> dict[str, dict[str, str]]:
     """Give the unit level its new parents, then let every deeper level follow; old → new codes.
 
@@ -522,7 +534,7 @@ def _follow_levels(
         new_parents = frame["parent"].astype(object).copy()
         hit = frame["code"].isin(parent_of.keys())
         new_parents[hit] = frame.loc[hit, "code"].map(parent_of)
-        codes = _follow(frame["code"], frame["parent"], new_parents)
+        codes = _follow(frame["code"], frame["parent"], new_parents, taken)
         frames[key] = frame.assign(code=codes, parent=new_parents.astype(object))
         renamed[key] = {old: new for old, new in zip(frame["code"], codes, strict=True)}
         below = hierarchy.levels.index(key) + 1
@@ -541,15 +553,19 @@ def _children_parents(
     return dict(zip(frame.loc[hit, "code"], frame.loc[hit, "parent"].map(moved), strict=True))
 
 
-def _follow(codes: pd.Series, old_parents: pd.Series, new_parents: pd.Series) -> list[str]:
+def _follow(
+    codes: pd.Series, old_parents: pd.Series, new_parents: pd.Series, taken: frozenset[str]
+) -> list[str]:
     """Each row's code once its parent changed: the old suffix if free there, else the next free.
 
     Only codes that extend their old parent's code are re-prefixed; others stay as they are.
+    Free means no row of the level had it (two moved units never trade codes: an old
+    report's code must not name another place) and it is not ``taken``.
     """
     nested = pd.Series([bool(p) and str(c).startswith(str(p)) for c, p in
                         zip(codes, old_parents, strict=True)], index=codes.index)  # fmt: skip
     moved = nested & (old_parents.fillna("") != new_parents.fillna(""))
-    used = set(codes[~moved])
+    used = set(codes) | taken
     result = codes.copy()
     for i in sorted(codes.index[moved], key=lambda i: (new_parents[i], codes[i])):
         suffix = codes[i][len(old_parents[i]) :]
@@ -606,7 +622,7 @@ def _changes(base: _Base, table: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("unit_code").reset_index(drop=True)
 
 
-def apply_draft(hierarchy: Hierarchy, draft: Any) -> Redraw:
+def apply_draft(hierarchy: Hierarchy, draft: Any, taken: Iterable[str] = ()) -> Redraw:
     """A stored draft applied to its base generation's hierarchy, ready to review or publish.
 
     ``draft`` is a :class:`geogrid.storage.drafts.DraftRecord` (or anything with its
@@ -629,6 +645,9 @@ def apply_draft(hierarchy: Hierarchy, draft: Any) -> Redraw:
     """
     survey = draft.survey_frame()
     if survey is not None:
+        # Only the draft's own units: a district-wide survey must not change figures
+        # outside the parent, which publishing promises to leave as they are.
+        survey = survey.loc[survey.index.intersection(list(draft.assignment))]
         below = hierarchy.levels[hierarchy.levels.index(draft.level) + 1]
         hierarchy = apply_survey(hierarchy, below, survey)
     parent, used = draft.parent_code or "", set(draft.assignment.values())
@@ -636,5 +655,5 @@ def apply_draft(hierarchy: Hierarchy, draft: Any) -> Redraw:
     return apply_plans(
         hierarchy, draft.level, {parent: dict(draft.assignment)}, numbering=draft.numbering,
         names={parent: {k: v for k, v in draft.names.items() if k in used}},
-        exclusive={parent: exclusive} if exclusive else None,
+        exclusive={parent: exclusive} if exclusive else None, taken=taken,
     )  # fmt: skip

@@ -131,6 +131,15 @@ class Tally:
         self._unit(unit, old, -1)
         self._unit(unit, grid, +1)
         self.labels[unit] = where[unit] = grid
+        if old >= 0 and not self.members[old]:
+            self._empty(old)
+
+    def _empty(self, grid: int) -> None:
+        """A grid that lost its last unit holds nothing: no float leftovers of the sums."""
+        self.weights[grid] = 0.0
+        for totals in (self.area, self.perimeters, self.inside_m, self.cut_m, self.cut_road_m,
+                       self.outline_m, self.outline_road_m):  # fmt: skip
+            totals[grid] = 0.0
 
     def _unit(self, unit: int, grid: int, sign: int) -> None:
         if grid < 0:

@@ -47,11 +47,15 @@ from shapely.geometry import LineString
 from geogrid.errors import InputError
 from geogrid.redraw import metrics as _metrics
 from geogrid.redraw.metrics import Tally
-from geogrid.redraw.units import Units
+from geogrid.redraw.units import Units, units_of
 
 _NEW_KEY = re.compile(r"^new-(\d+)$")
 #: Spanning trees tried per cut when splitting a grid automatically.
 SPLIT_TRIES = 40
+
+
+#: The longest grid name a planner may give (a draft's own name has the same limit).
+MAX_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -359,6 +363,8 @@ class Plan:
         self.grid_id(grid)
         if not isinstance(name, str) or not name.strip():
             raise InputError(f"name: a grid name must be non-empty text, got {name!r}")
+        if len(name.strip()) > MAX_NAME:
+            raise InputError(f"name: at most {MAX_NAME} characters, got {len(name.strip())}")
         self.names[grid] = name.strip()
 
     # --- undo and redo -------------------------------------------------------------------
@@ -865,7 +871,9 @@ def _subtree(unit: int, parent: dict[int, int], order: list[int]) -> set[int]:
 def _checked_line(line) -> np.ndarray:
     try:
         geometry = line if isinstance(line, LineString) else LineString(line)
-    except (TypeError, ValueError, shapely.errors.GEOSException):
+        if geometry.is_empty:
+            raise ValueError("empty")
+    except (TypeError, ValueError, IndexError, shapely.errors.GEOSException):
         raise InputError(f"line: expected a line of lon/lat points, got {line!r}") from None
     coords = np.asarray(geometry.coords, dtype=np.float64)[:, :2]
     if not np.isfinite(coords).all() or (np.abs(coords) > (180, 90)).any():
@@ -892,3 +900,25 @@ def _right_of(units: Units, members: np.ndarray, coords: np.ndarray) -> np.ndarr
     nearest = distance.argmin(axis=1)
     d, o = direction[nearest], offset[np.arange(len(points)), nearest]
     return d[:, 0] * o[:, 1] - d[:, 1] * o[:, 0] < 0
+
+
+def draft_gate(hierarchy: Any, draft: Any) -> list[str]:
+    """What forbids publishing a stored draft (empty: nothing), as :meth:`Plan.gate` says.
+
+    ``draft`` is a :class:`geogrid.storage.drafts.DraftRecord` (its ``level``,
+    ``parent_code``, ``survey_frame()`` and ``state()``) on its base ``hierarchy``.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from geogrid import Hierarchy
+    >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+    >>> state = Plan(units_of(h, "grid", "330399001001")).to_state()
+    >>> draft = SimpleNamespace(level="grid", parent_code="330399001001",
+    ...                         survey_frame=lambda: None, state=lambda: state)
+    >>> draft_gate(h, draft)
+    []
+    """
+    units = units_of(hierarchy, draft.level, draft.parent_code or None,
+                     survey=draft.survey_frame())  # fmt: skip
+    return Plan.from_state(units, draft.state()).gate()

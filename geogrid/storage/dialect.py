@@ -561,14 +561,28 @@ class Dialect:
         rows = _by_id(self.rows(tx, query, [*statuses, *params]))
         return self._with_generation_levels(tx, rows)
 
-    def move_open_to_generation(self, tx, statuses: Sequence[str], from_id: int, to_id: int) -> int:
-        """Open reports of generation ``from_id`` now belong to ``to_id``, codes unchanged."""
+    def move_open_to_generation(
+        self, tx, statuses: Sequence[str], from_id: int, to_id: int,
+        region: tuple[str, Sequence[str], Sequence[float]] | None = None,
+    ) -> int:  # fmt: skip
+        """Open reports of generation ``from_id`` now belong to ``to_id``, codes unchanged.
+
+        Reports of ``region`` (code column, codes, bbox: as :meth:`fetch_open_in_region`)
+        are left where they are: one that arrived there after the region was read must
+        be placed again, not moved with codes the redraw may have retired.
+        """
         marks = ", ".join("?" * len(statuses))
-        return self.execute_count(
-            tx,
-            f"UPDATE reports SET generation_id = ? WHERE status IN ({marks}) AND generation_id = ?",
-            [to_id, *statuses, from_id],
+        query = (
+            f"UPDATE reports SET generation_id = ? WHERE status IN ({marks}) AND generation_id = ?"
         )
+        params: list = [to_id, *statuses, from_id]
+        if region is not None:
+            column, codes, bbox = region
+            inside = f"{column} IN ({', '.join('?' * len(codes))})" if codes else "1 = 0"
+            # COALESCE: a report with no code there (unassigned) is not "inside" by NULL.
+            query += f" AND NOT (COALESCE({inside}, FALSE) OR ({self.bbox_filter()}))"
+            params += [*codes, *self.bbox_params(*bbox)]
+        return self.execute_count(tx, query, params)
 
     def count_open_by_code(
         self, tx, column: str, codes: Sequence[str], statuses: Sequence[str], now: Any

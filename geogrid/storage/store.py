@@ -55,6 +55,7 @@ from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hazards import Hazard, check_hazard
 from geogrid.hierarchy import Hierarchy
 from geogrid.patrol.records import PatrolRoute, Track, check_route, check_track
+from geogrid.redraw.plan import draft_gate
 from geogrid.reports import (
     HistoryEntry,
     NewReport,
@@ -290,6 +291,23 @@ class Store:
             ).prepare()
         return self._hierarchies[generation_id]
 
+    def codes_ever(self) -> frozenset[str]:
+        """Every grid code any stored generation has had, at any level.
+
+        A redraw hands none of them out again (``taken`` of
+        :func:`geogrid.redraw.apply.apply_plans`): an old report's code must keep
+        naming the place it named.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from geogrid.storage import open_store
+        >>> open_store(f"sqlite:///{tempfile.mkdtemp()}/g.db").codes_ever()
+        frozenset()
+        """
+        with self.db.transaction(write=False) as tx:
+            return frozenset(r["code"] for r in self.db.rows(tx, "SELECT DISTINCT code FROM grids"))
+
     def grids(self, level: str, generation_id: int | None = None) -> gpd.GeoDataFrame:
         """Grids of one level of a generation (default: the active one)."""
         return self.hierarchy(generation_id).grids(level)
@@ -390,9 +408,10 @@ class Store:
 
         ``redraw`` is ``geogrid.redraw.apply_plans`` of the draft on its base
         generation (``.hierarchy``, the ``.codes`` crosswalk, the unit ``.changes``).
-        Refused, changing nothing: a draft not approved, or whose base generation
-        is no longer the current one (someone published first:
-        :class:`DraftStateError`); a redraw with topology errors
+        Refused, changing nothing: a draft that fails the publish gate (a grid out
+        of the band or in pieces, an empty grid, a unit in no grid: :class:`InputError`),
+        not approved, or whose base generation is no longer the current one (someone
+        published first: :class:`DraftStateError`); a redraw with topology errors
         (:class:`TopologyRefusedError`), that is not this draft's grouping, or that
         changes grids outside the draft's parent (:class:`InputError`). Then: the
         new generation is stored, current from ``starts_on`` (default: today;
@@ -411,6 +430,9 @@ class Store:
         day = self._checked_start(starts_on, base)
         levels = checked_boundaries(redraw.hierarchy)
         old = self.hierarchy(base.id)
+        # The gate is hard for every caller (page, command line, library), not only the page.
+        if problems := draft_gate(old, draft):
+            raise InputError(f"draft: cannot be published: {'; '.join(problems)}")
         region = redrawn_region(old, redraw.hierarchy, draft.level, draft.parent_code)
         same_grouping(draft, redraw, old)
         hierarchy = redraw.hierarchy.prepare()
@@ -440,9 +462,13 @@ class Store:
             _check_still_publishable(draft, row, self.db.active_generation(tx))
             generation = Generation(generation_id, label, now, tuple(levels), 0, True)
             rows = self.db.fetch_open_in_region(tx, OPEN_STATUSES, *region)
+            # Every report of the region is updated here: the UPDATE below leaves the region
+            # out, so that one arriving there meanwhile stays under the base and is placed
+            # under the lock with the late ones.
             placed, changed, updated = self._replace(tx, rows, known, generation, hierarchy,
-                                                     who, draft.id, base)  # fmt: skip
-            moved = self.db.move_open_to_generation(tx, OPEN_STATUSES, base, generation_id)
+                                                     who, draft.id)  # fmt: skip
+            moved = self.db.move_open_to_generation(tx, OPEN_STATUSES, base, generation_id,
+                                                    region[:3])  # fmt: skip
             self.db.lock_generation(tx)  # intake waits from here to the commit
             _check_still_publishable(draft, row, self.db.active_generation(tx))
             late = self.db.fetch_open_for_reassignment(tx, OPEN_STATUSES, base)
@@ -459,7 +485,7 @@ class Store:
         return Publication(self.drafts.get(draft.id, actor=who), self.generation(generation_id),
                            base, reports["placed"], reports["changed"], moved, counts)  # fmt: skip
 
-    def _replace(self, tx, rows, known, generation, hierarchy, who, draft_id, base_id=None):
+    def _replace(self, tx, rows, known, generation, hierarchy, who, draft_id):
         """Place ``rows`` (open reports) under the new generation: how many, how many of them
         changed codes, how many were updated.
 
@@ -473,9 +499,9 @@ class Store:
         takes the points in its box widened by the nearest-grid distance (a tie on
         the outline is broken by code, and codes inside change) and any report not
         under the base generation. Placements in ``known`` (by id and point) were
-        made before the transaction; the rest are made now. A report whose codes
-        changed is updated with a history entry; of the others, only those not under
-        ``base_id`` (None: all) are updated, to move their generation.
+        made before the transaction; the rest are made now. Every one is updated (the
+        UPDATE of the others leaves the region out); those whose codes changed get a
+        history entry.
         """
         placed = [known.get((r["id"], r["lon"], r["lat"])) for r in rows]
         missing = [i for i, p in enumerate(placed) if p is None]
@@ -483,11 +509,9 @@ class Store:
             placed[i] = p
         updates, history, changed = self._assignments(rows, placed, generation, hierarchy,
                                                       who.name, {"draft": draft_id})  # fmt: skip
-        keep = [c or base_id is None or r["generation_id"] != base_id
-                for r, c in zip(rows, changed, strict=True)]  # fmt: skip
-        self.db.update_assignments(tx, [u for u, k in zip(updates, keep, strict=True) if k])
+        self.db.update_assignments(tx, updates)
         self.db.insert_history(tx, [h for h, c in zip(history, changed, strict=True) if c])
-        return len(rows), sum(changed), sum(keep)
+        return len(rows), sum(changed), len(updates)
 
     def _checked_start(self, starts_on: date | None, base: Generation) -> date:
         today = self._local_day(self.clock())

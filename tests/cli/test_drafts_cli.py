@@ -30,7 +30,7 @@ def run(argv, capsys):
 
 def test_a_draft_from_creation_to_publication_and_back(store_url, tmp_path, capsys):
     code, out, _ = run(["draft", "create", "--level", "zone", "--parent", "1", "--name", "v1",
-                        "--band", "150:250", "--numbering", "next"], capsys)  # fmt: skip
+                        "--band", "100:300", "--numbering", "next"], capsys)  # fmt: skip
     assert code == 0 and "draft 1 (v1): 4 units in 2 grids, on generation 1" in out
     csv = tmp_path / "moved.csv"
     csv.write_text("unit_code,grid,grid_name\n" + "".join(

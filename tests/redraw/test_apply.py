@@ -349,3 +349,20 @@ def test_a_draft_publishes_its_surveys_figures(sample):
     mine_grids = grids[grids["parent"] == grown]
     community = new.grids("community").set_index("code").loc[grown, "households"]
     assert mine_grids["households"].sum() == community == survey.loc[mine, "households"].sum()
+
+
+def test_two_units_that_swap_grids_never_trade_codes(sample):
+    plan = current_plan(sample)
+    first, second = units_of_grid(plan, grid(1))[0], units_of_grid(plan, grid(2))[0]
+    plan[first], plan[second] = grid(2), grid(1)
+    walk = apply_plans(sample, "grid", {COMMUNITY: plan}).codes.set_index("old_code")["new_code"]
+    old_codes = set(sample.grids("microgrid")["code"]) | set(sample.grids("building")["code"])
+    renumbered = walk[walk.index != walk]
+    assert len(renumbered) > 2 and not set(renumbered) & old_codes
+
+
+def test_codes_taken_by_earlier_generations_are_not_handed_out(sample):
+    plan = current_plan(sample)
+    plan.update(dict.fromkeys(units_of_grid(plan, grid(1))[:2], "new-1"))
+    redraw = apply_plans(sample, "grid", {COMMUNITY: plan}, taken=[grid(10), grid(11)])
+    assert redraw.code_of(COMMUNITY, "new-1") == grid(12)

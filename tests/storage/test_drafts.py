@@ -83,8 +83,12 @@ def studio(store_url):
     store.close()
 
 
-def approved(store, plan=MOVED, name="v1"):
-    draft = store.drafts.create(name, "zone", "1", actor=PLANNER)
+#: Wide enough for the plans of these tests: the band's own gate is tested on its own.
+ANY_SIZE = (0, 1_000_000)
+
+
+def approved(store, plan=MOVED, name="v1", band=ANY_SIZE):
+    draft = store.drafts.create(name, "zone", "1", band=band, actor=PLANNER)
     moves = [(unit, unit[:3], key, "move") for unit, key in plan.items()]
     store.drafts.save(draft.id, {"assignment": plan}, moves, expected_version=1, actor=PLANNER)
     store.drafts.submit(draft.id, actor=PLANNER)
@@ -515,3 +519,38 @@ def test_a_redraw_with_topology_errors_is_refused(studio, monkeypatch):
         studio.publish_redraw(draft.id, type(redraw)(broken, redraw.codes, redraw.changes),
                               actor=COMMANDER)  # fmt: skip
     assert len(studio.generations()) == 1
+
+
+# SQLite has one writer at a time: there, intake cannot slip between the reads and the UPDATE.
+@pytest.mark.parametrize("store_url", ["postgis"], indirect=True)
+def test_a_report_taken_in_inside_the_parent_while_publishing_is_placed(store_url, studio):
+    """A report stored in the parent after its reports were read, before the others are
+    moved, must be placed again, not moved with codes the redraw retired."""
+    draft = approved(studio)
+    intake = open_store(store_url, clock=fixed_clock(NOW))
+    move, stored = studio.db.move_open_to_generation, []
+
+    def intake_first(tx, *args):
+        worker = threading.Thread(target=lambda: stored.extend(
+            intake.add_reports([report_at("10101", external_id="race")])))  # fmt: skip
+        worker.start()
+        worker.join(timeout=30)
+        return move(tx, *args)
+
+    studio.db.move_open_to_generation = intake_first
+    try:
+        new = studio.publish_redraw(draft.id, redraw_of(studio), actor=COMMANDER)
+    finally:
+        intake.close()
+    assert len(stored) == 1
+    report = studio.get_report(stored[0].id)
+    cells = set(studio.hierarchy(new.generation.id).grids("cell")["code"])
+    assert report.generation_id == new.generation.id and report.codes["cell"] in cells
+
+
+def test_a_draft_out_of_its_band_is_never_published(studio):
+    draft = approved(studio, band=(300, 500))  # its grids hold 100–300 households
+    with pytest.raises(InputError, match=r"cannot be published: .*below 300–500"):
+        studio.publish_redraw(draft.id, redraw_of(studio), actor=COMMANDER)
+    assert studio.active_generation().id == draft.base_generation
+    assert studio.drafts.get(draft.id).status == "approved"
