@@ -702,6 +702,19 @@ def _applied(record: DraftRecord):
 # --- files -------------------------------------------------------------------------------------
 
 
+@blueprint.get(f"{API}/generations/<int:generation_id>/codes.csv")
+@requires("draft.read")
+def crosswalk(generation_id: int):
+    """The code crosswalk (新旧编码对照表) of the publication that made a generation, as CSV."""
+    store().generation(generation_id)
+    codes = store().drafts.crosswalk(generation_id)
+    if codes.empty:
+        raise NotFoundError(f"generation {generation_id} was not made by publishing a draft")
+    return send_file(io.BytesIO(codes.to_csv(index=False).encode("utf-8-sig")),
+                     mimetype="text/csv", as_attachment=True,
+                     download_name=f"codes-generation-{generation_id}.csv")  # fmt: skip
+
+
 @blueprint.get(f"{API}/drafts/<int:draft_id>/export.<fmt>")
 @requires("draft.read")
 def export_draft(draft_id: int, fmt: str):

@@ -141,4 +141,11 @@ OPENAPI_PATHS: dict[str, Any] = {
         "responses": {"200": {"description": "the file", "content": {
             mimetype: {"schema": {"type": "string", "format": "binary"}}
             for mimetype in EXPORTS.values()}}, **_ERRORS}}},
+    "/api/redraw/generations/{generation_id}/codes.csv": {"get": {
+        "summary": "The code crosswalk (新旧编码对照表) of the publication that made a generation",
+        "description": "Needs draft.read. Columns level, old_code, new_code, change.",
+        "parameters": [{"name": "generation_id", "in": "path", "required": True,
+                        "schema": {"type": "integer"}}],
+        "responses": {"200": {"description": "CSV", "content": {"text/csv": {
+            "schema": {"type": "string"}}}}, **_ERRORS}}},
 }  # fmt: skip

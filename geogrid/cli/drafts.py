@@ -66,6 +66,13 @@ def add_draft_commands(redraw) -> None:
     rollback.add_argument("--to", type=int, required=True, metavar="GENERATION")
     rollback.set_defaults(run=_rollback)
     store_option(rollback)
+    crosswalk = redraw.add_parser(
+        "crosswalk", help="the old → new code table (新旧编码对照表) a publication made"
+    )
+    crosswalk.add_argument("generation", type=int, metavar="GENERATION")
+    crosswalk.add_argument("--out", metavar="CSV", help="write it to a file (default: print)")
+    crosswalk.set_defaults(run=_crosswalk)
+    store_option(crosswalk)
 
 
 def _add_create(actions) -> None:
@@ -291,6 +298,22 @@ def _publish(args: argparse.Namespace) -> int:
         f"{done.changed:,} changed grid ({done.placed:,} placed again), {done.moved:,} "
         f"kept their codes under the new generation"
     )
+    return EXIT_OK
+
+
+def _crosswalk(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    store.generation(args.generation)  # NotFoundError names an unknown one
+    codes = store.drafts.crosswalk(args.generation)
+    if codes.empty:
+        raise InputError(f"generation {args.generation} was not made by publishing a draft")
+    text = codes.to_csv(index=False, lineterminator="\n")
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(f"{len(codes):,} codes → {args.out}")
+    else:
+        print(text, end="")
     return EXIT_OK
 
 

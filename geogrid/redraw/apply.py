@@ -398,8 +398,13 @@ def _split_code(parent: str, code: str) -> tuple[str, int] | None:
 
 
 def _free_code(stem: str, width: int, used: set[str]) -> str:
-    """``stem`` + the number after the highest one ``used`` has under it, padded to ``width``."""
-    pattern = re.compile(re.escape(stem) + r"(\d+)$")
+    """``stem`` + the number after the highest one ``used`` has under it, padded to ``width``.
+
+    Zero-padded numbers (``width`` > 1) count only at that width: a deeper level's
+    code (``10202`` under stem ``1``) is not a sibling numbered 202.
+    """
+    digits = rf"(\d{{{width}}})$" if width > 1 else r"(\d+)$"
+    pattern = re.compile(re.escape(stem) + digits)
     numbers = [int(match.group(1)) for code in used if (match := pattern.match(code))]
     number = max(numbers, default=0) + 1
     while f"{stem}{number:0{width}d}" in used:

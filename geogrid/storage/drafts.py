@@ -73,6 +73,7 @@ STATE_KEYS = ("assignment", "locked", "exclusive", "names", "history", "cursor",
               "weight", "grids", "next_new")  # fmt: skip
 BOOKKEEPING = ("history", "cursor", "grids", "next_new")
 MAX_NAME = 200
+CROSSWALK_COLUMNS = ("generation_id", "level", "old_code", "new_code", "change")
 DRAFT_COLUMNS = (
     "id, name, level, parent_code, base_generation, status, weight, band_min, band_max, "
     "numbering, survey, assignment, locked, exclusive, names, history, version, branched_from, "
@@ -473,6 +474,24 @@ class Drafts:
                  for (u, a, b), m in zip(rows, moved, strict=True)]  # fmt: skip
         self._insert_moves(tx, row["id"], version, who, now, moves)
         return version
+
+    def insert_crosswalk(self, tx, generation_id: int, codes: pd.DataFrame) -> None:
+        """In the publishing transaction: the publication's code crosswalk, kept with it."""
+        table = codes[list(CROSSWALK_COLUMNS[1:])].itertuples(index=False)
+        rows = [(generation_id, *(_text(value) for value in row)) for row in table]
+        self.db.insert_rows(tx, "generation_codes", CROSSWALK_COLUMNS, rows)
+
+    def crosswalk(self, generation_id: int) -> pd.DataFrame:
+        """The code crosswalk of the publication that made a generation (empty if none did).
+
+        Columns ``level, old_code, new_code, change`` (kept, reshaped, created,
+        retired, renumbered), in the order the redraw wrote them.
+        """
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.rows(tx, "SELECT level, old_code, new_code, change FROM "
+                                "generation_codes WHERE generation_id = ? ORDER BY level, "
+                                "old_code, new_code", [generation_id])  # fmt: skip
+        return pd.DataFrame(rows, columns=list(CROSSWALK_COLUMNS[1:]), dtype=object)
 
     def _same_version(self, row: dict, expected: int) -> None:
         if expected != row["version"]:

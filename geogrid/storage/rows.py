@@ -218,7 +218,16 @@ def grid_rows(generation_id: int, hierarchy: Hierarchy) -> list[dict]:
 
 
 def plain_values(values: dict) -> dict:
-    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()}
+    """Attribute values JSON can hold: numpy scalars as Python's, NaN (a figure nobody
+    gave, e.g. a surveyed column on units the survey did not list) as null.
+
+    Examples
+    --------
+    >>> plain_values({"households": np.int64(40), "buildings": float("nan")})
+    {'households': 40, 'buildings': None}
+    """
+    plain = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in values.items()}
+    return {k: None if isinstance(v, float) and v != v else v for k, v in plain.items()}
 
 
 def grid_frame(rows: list[dict], level: Level) -> gpd.GeoDataFrame:

@@ -476,6 +476,7 @@ class Store:
                                                draft.id)  # fmt: skip
             self._make_current(tx, generation_id, day)
             published = self.drafts._published(tx, row, generation_id, redraw.changes, who, now)
+            self.drafts.insert_crosswalk(tx, generation_id, redraw.codes)
             reports = {"placed": placed + len(late), "changed": changed + late_changed,
                        "moved": moved, "reassigned": updated + len(late) + moved}  # fmt: skip
             insert_events(self.db, tx, _publish_events(who, now, draft.id, base, generation_id,

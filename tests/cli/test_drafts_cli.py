@@ -49,6 +49,9 @@ def test_a_draft_from_creation_to_publication_and_back(store_url, tmp_path, caps
         assert f"is {status}" in run(["draft", step, "1"], capsys)[1]
     code, out, _ = run(["draft", "publish", "1"], capsys)
     assert code == 0 and "published as generation 2" in out
+    code, out, _ = run(["crosswalk", "2"], capsys)
+    assert code == 0 and out.splitlines()[0] == "level,old_code,new_code,change"
+    assert "zone,,103,created" in out.splitlines() and "zone,101,,retired" in out.splitlines()
     store = open_store(store_url)
     assert store.active_generation_id() == 2
     assert sorted(store.grids("zone")["code"]) == ["103", "104", "201", "202"]

@@ -12,6 +12,7 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 
 import geopandas as gpd
+import pandas as pd
 import psycopg
 import pytest
 from shapely.geometry import box
@@ -20,6 +21,7 @@ from geogrid import Hierarchy, Level
 from geogrid.access import Principal
 from geogrid.clock import fixed_clock
 from geogrid.errors import InputError, NotFoundError
+from geogrid.redraw.apply import apply_draft
 from geogrid.reports import NewReport
 from geogrid.storage import PermissionDeniedError, TopologyRefusedError, open_store
 from geogrid.storage.audit import AuditQuery
@@ -554,3 +556,23 @@ def test_a_draft_out_of_its_band_is_never_published(studio):
         studio.publish_redraw(draft.id, redraw_of(studio), actor=COMMANDER)
     assert studio.active_generation().id == draft.base_generation
     assert studio.drafts.get(draft.id).status == "approved"
+
+
+def test_a_draft_from_a_survey_with_a_new_column_is_published(studio):
+    """The survey counts buildings, which the district's files never had: units outside
+    the parent have no figure (null), which PostgreSQL's JSON must take too."""
+    survey = pd.DataFrame({"households": [90.0, 110.0, 100.0, 100.0], "buildings": 3.0},
+                          index=list(MOVED))  # fmt: skip
+    draft = studio.drafts.create("普查", "zone", "1", survey=survey, band=ANY_SIZE,
+                                 actor=PLANNER)  # fmt: skip
+    moves = [(unit, unit[:3], key, "move") for unit, key in MOVED.items()]
+    studio.drafts.save(draft.id, {"assignment": MOVED}, moves, expected_version=1, actor=PLANNER)
+    studio.drafts.submit(draft.id, actor=PLANNER)
+    record = studio.drafts.approve(draft.id, actor=COMMANDER)
+    redraw = apply_draft(studio.hierarchy(record.base_generation), record)
+    new = studio.publish_redraw(draft.id, redraw, actor=COMMANDER)
+    cells = studio.grids("cell", new.generation.id).set_index("code")
+    moved = [redraw.codes.set_index("old_code").loc[unit, "new_code"] for unit in MOVED]
+    assert cells.loc[moved, "buildings"].tolist() == [3.0] * 4
+    assert cells.loc[moved, "households"].tolist() == [90.0, 110.0, 100.0, 100.0]
+    assert cells.loc[~cells.index.isin(moved), "buildings"].isna().all()

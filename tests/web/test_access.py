@@ -29,6 +29,7 @@ PLACEHOLDERS = {
     "service_code": "city.rubbish",
     "filename": "geogrid.css",
     "draft_id": "999999",
+    "generation_id": "999999",
 }
 #: Endpoints the matrix leaves to their own tests (a refused sign-in answers 401 by design).
 OWN_TESTS = {"accounts.login"}
@@ -98,6 +99,7 @@ POLICY = {
     "redraw.approve_draft": "draft.approve", "redraw.branch_draft": "draft.edit",
     "redraw.compare_draft": "draft.read", "redraw.create_draft": "draft.edit",
     "redraw.edit_draft": "draft.edit", "redraw.export_draft": "draft.read",
+    "redraw.crosswalk": "draft.read",
     "redraw.get_draft": "draft.read", "redraw.impact_draft": "draft.read",
     "redraw.import_csv": "draft.edit", "redraw.list_drafts": "draft.read",
     "redraw.parents": "draft.read", "redraw.propose_draft": "draft.edit",

@@ -545,6 +545,13 @@ def test_submit_approve_publish_by_the_right_roles(fresh_studio):
     assert [g["id"] for g in active] == [generation]
     wards = planner.get("/api/grids?level=ward").json["features"]
     assert len([w for w in wards if w["properties"]["parent"] == "Z1"]) == 3
+    crosswalk = planner.get(f"/api/redraw/generations/{generation}/codes.csv")
+    lines = crosswalk.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0] == "level,old_code,new_code,change"
+    created = [line for line in lines if line.startswith("ward,,") and line.endswith(",created")]
+    assert len(created) == published["codes"]["ward"]["created"] > 0
+    assert planner.get(f"/api/redraw/generations/{published['previous']}/codes.csv"
+                       ).status_code == 404  # fmt: skip
 
 
 def test_a_draft_is_sent_back_and_edited_again(fresh_studio):

@@ -11,7 +11,9 @@ tables of the redraw studio:
   planners saving the same draft cannot overwrite each other;
 - ``redraw_moves``: every move of a unit from one grid to another, by whom and
   when, during editing and at publication; triggers make it append-only like
-  ``audit_events`` (an UPDATE, DELETE or, on PostgreSQL, TRUNCATE of it fails).
+  ``audit_events`` (an UPDATE, DELETE or, on PostgreSQL, TRUNCATE of it fails);
+- ``generation_codes``: the code crosswalk (新旧编码对照表) a publication made, one
+  row per level and old → new code, kept with the generation it made.
 
 Dates are stored as the dialect stores its other times: ISO text on SQLite
 (``2026-07-01``, which sorts in date order), ``DATE`` on PostgreSQL.
@@ -98,6 +100,10 @@ POSTGIS = [
 
 #: Both dialects: drafts are listed by level and parent, moves read per draft in order.
 COMMON = [
+    """CREATE TABLE generation_codes (
+    generation_id BIGINT NOT NULL REFERENCES generations (id), level TEXT NOT NULL,
+    old_code TEXT, new_code TEXT, change TEXT NOT NULL)""",
+    "CREATE INDEX generation_codes_generation ON generation_codes (generation_id, level)",
     "CREATE INDEX redraw_drafts_parent ON redraw_drafts (level, parent_code, status)",
     "CREATE INDEX redraw_drafts_base ON redraw_drafts (base_generation)",
     "CREATE INDEX redraw_moves_draft ON redraw_moves (draft_id, id)",
