@@ -315,3 +315,25 @@ def test_the_sample_community_plan(sample):
     assert plan.gate() == []
     keys = plan.split("330399001001006", 2)
     assert [plan.metrics(keys)["grids"][key]["pieces"] for key in keys] == [1, 1]
+
+
+@pytest.mark.parametrize("line", [[], [[120.0, 28.0]], "line", None, [[1, 2], [1, 2]]])
+def test_a_line_that_is_no_line_is_refused_naming_the_field(plan, line):
+    with pytest.raises(InputError, match=r"^line: "):
+        plan.split_by_line(plan.grids[0], line)
+
+
+def test_an_emptied_grid_holds_nothing_not_float_leftovers(plan):
+    emptied, other = plan.grids[0], plan.grids[1]
+    for _ in range(5):  # back and forth: running sums of many floats
+        units = plan.units_of_grid(emptied)
+        plan.move(units, other)
+        plan.undo()
+    plan.move(plan.units_of_grid(emptied), other)
+    metrics = plan.metrics([emptied])["grids"][emptied]
+    assert (metrics["area_m2"], metrics["perimeter_m"], metrics["weight"]) == (0.0, 0.0, 0.0)
+
+
+def test_a_grid_name_has_a_length_limit(plan):
+    with pytest.raises(InputError, match=r"^name: at most 200"):
+        plan.rename(plan.grids[0], "名" * 201)
