@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
+import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,10 +29,15 @@ from geogrid.categories import CategoryTree
 from geogrid.crs import normalize_crs, to_wgs84
 from geogrid.errors import CRSError, GeogridError, InputError
 from geogrid.moments import check_year
-from geogrid.workflow import check_source
+from geogrid.workflow import CLOSED, check_source
 
 MAX_DESCRIPTION = 4000
 MAX_EXTERNAL_ID = 200
+#: Ticket numbers: 12 symbols without look-alikes (no 0/O, 1/I/L), shown in groups of 4.
+TICKET_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+TICKET_PATTERN = re.compile(
+    r"^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}(-[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{4}){2}$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +124,36 @@ class Report:
     updated_at: datetime
     history: tuple[HistoryEntry, ...] = ()
     contact: Contact | None = None
+    ticket: str | None = None  # what the reporter follows it by
+    assignee: str | None = None  # the account it is dispatched to
+    assigned_at: datetime | None = None
+    warn_at: datetime | None = None  # 预警: nearly overdue from then on
+    closed_at: datetime | None = None
+    escalations: int = 0
+    returns: int = 0  # returned for rework (核查不通过)
+    rating: int | None = None  # residents' satisfaction, 1–5
+    rating_note: str = ""
+    rated_at: datetime | None = None
+
+    def warning(self, now: datetime) -> str | None:
+        """``"overdue"`` past the deadline, ``"nearly"`` past the warning time, else None.
+
+        Examples
+        --------
+        >>> at = datetime(2026, 12, 1, tzinfo=UTC)
+        >>> r = Report(1, None, "resident", "fire", "", at, at, 120.0, 28.0, "WGS-84", 120.0,
+        ...            28.0, 1, {}, "inside", 0.0, "received", None, None,
+        ...            at.replace(day=3), at, warn_at=at.replace(day=2))
+        >>> [r.warning(at.replace(day=d)) for d in (1, 2, 4)]
+        [None, 'nearly', 'overdue']
+        """
+        if self.status == CLOSED:
+            return None
+        if self.deadline is not None and now > self.deadline:
+            return "overdue"
+        if self.warn_at is not None and now >= self.warn_at:
+            return "nearly"
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: times in ISO 8601 UTC, history included, never the contact.
@@ -125,7 +162,8 @@ class Report:
         with it, whole or masked (see :mod:`geogrid.access.personal`).
         """
         out = {k: v for k, v in self.__dict__.items() if k not in ("history", "contact")}
-        for key in ("reported_at", "received_at", "deadline", "updated_at"):
+        for key in ("reported_at", "received_at", "deadline", "updated_at", "assigned_at",
+                    "warn_at", "closed_at", "rated_at"):  # fmt: skip
             out[key] = out[key].isoformat() if out[key] else None
         out["history"] = [{**entry.__dict__, "at": entry.at.isoformat()} for entry in self.history]
         return out
@@ -298,3 +336,37 @@ def _check_text(report: NewReport) -> None:
         if not isinstance(report.contact, Contact):
             raise InputError("contact: must be a Contact (name, phone, email, device, account)")
         check_contact(report.contact)
+
+
+def new_ticket() -> str:
+    """A new ticket number: 12 random symbols (31^12 ≈ 8 × 10^17, not guessable), by fours.
+
+    Examples
+    --------
+    >>> bool(TICKET_PATTERN.match(new_ticket()))
+    True
+    """
+    symbols = "".join(secrets.choice(TICKET_ALPHABET) for _ in range(12))
+    return "-".join(symbols[i : i + 4] for i in (0, 4, 8))
+
+
+def check_ticket(text: Any) -> str:
+    """A ticket number as typed, normalised (upper case, dashes), or an error naming the format.
+
+    Examples
+    --------
+    >>> check_ticket(" 7k3m q9xd 2pht ")
+    '7K3M-Q9XD-2PHT'
+    >>> check_ticket("12")
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: ticket: '12' is not a ticket number (12 letters and digits, e.g. 7K3M-Q9XD-2PHT)
+    """  # noqa: E501
+    if isinstance(text, str):
+        plain = re.sub(r"[\s-]", "", text.upper())
+        ticket = "-".join(plain[i : i + 4] for i in (0, 4, 8)) if len(plain) == 12 else plain
+        if TICKET_PATTERN.match(ticket):
+            return ticket
+    shown = text[:40] if isinstance(text, str) else text
+    raise InputError(f"ticket: {shown!r} is not a ticket number (12 letters and digits, "
+                     "e.g. 7K3M-Q9XD-2PHT)")  # fmt: skip

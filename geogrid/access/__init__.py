@@ -25,17 +25,21 @@ from geogrid.access.principals import (
 from geogrid.access.roles import (
     ACTIONS,
     ANONYMOUS_MAY,
+    HANDLER_ROLES,
     ROLE_LABELS,
     ROLES,
     action_of_transition,
     check_action,
     check_role,
+    statuses_to_act_on,
+    steps_allowed,
 )
 
 __all__ = [
     "ACTIONS",
     "ANONYMOUS",
     "ANONYMOUS_MAY",
+    "HANDLER_ROLES",
     "ROLES",
     "ROLE_LABELS",
     "SYSTEM",
@@ -47,4 +51,6 @@ __all__ = [
     "check_role",
     "cli_principal",
     "principal_of",
+    "statuses_to_act_on",
+    "steps_allowed",
 ]

@@ -49,6 +49,8 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
         "report.close": "结案: close a verified report",
         "report.reject": "不予受理: close a report early, with a note",
         "report.escalate": "hand overdue reports up a level",
+        "ticket": "residents' page: report a matter, follow it and rate it by its ticket number",
+        "stats.read": "assessment statistics (考核) of grids, workers and departments",
         "track.create": "store patrol tracks (a grid worker: only their own)",
         "track.read": "read one's own patrol tracks and compliance",
         "track.read_all": "read every worker's patrol tracks in scope",
@@ -66,7 +68,7 @@ ACTIONS: MappingProxyType[str, str] = MappingProxyType(
     }
 )
 
-_READ = {"public", "lookup", "grid.read", "service.list", "aggregate.read"}
+_READ = {"public", "lookup", "grid.read", "service.list", "aggregate.read", "ticket"}
 _HANDLE = {"report.read", "report.contact", "report.handle", "report.feedback"}
 
 #: Each role's actions. ``admin`` may do everything.
@@ -76,14 +78,15 @@ ROLES: MappingProxyType[str, frozenset[str]] = MappingProxyType({
         "report.create", "report.register", "report.dispatch", "report.verify",
         "report.close", "report.reject", "report.escalate", "track.create", "track.read",
         "track.read_all", "route.read", "route.write", "hazard.read", "draft.read",
-        "draft.approve", "draft.publish"}),
+        "draft.approve", "draft.publish", "stats.read"}),
     "department": frozenset(_READ | _HANDLE | {"route.read", "hazard.read"}),
     "grid_worker": frozenset(_READ | _HANDLE | {
         "report.create", "track.create", "track.read", "route.read", "hazard.read"}),
     "planner": frozenset(_READ | {"hazard.read", "route.read", "generation.import",
                                   "draft.read", "draft.edit"}),
-    "viewer": frozenset(_READ | {"report.read", "route.read", "hazard.read", "draft.read"}),
-    "intake": frozenset({"public", "lookup", "service.list", "report.create"}),
+    "viewer": frozenset(_READ | {"report.read", "route.read", "hazard.read", "draft.read",
+                                 "stats.read"}),
+    "intake": frozenset({"public", "lookup", "service.list", "report.create", "ticket"}),
 })  # fmt: skip
 
 #: What an operator may let anonymous visitors do: never contacts, tracks, accounts or the
@@ -98,6 +101,7 @@ ANONYMOUS_MAY = frozenset(
         "report.read",
         "route.read",
         "hazard.read",
+        "ticket",
     }
 )
 
@@ -122,9 +126,45 @@ _TRANSITION_ACTIONS = {
 }
 
 
+#: Roles that handle reports dispatched to them (分拨对象): departments and grid workers.
+HANDLER_ROLES = ("department", "grid_worker")
+
+
 def action_of_transition(from_status: str, to_status: str) -> str | None:
     """The action a step of the closed loop needs; None for a step the loop does not have."""
     return _TRANSITION_ACTIONS.get((from_status, to_status))
+
+
+def steps_allowed(role: str | None, status: str) -> tuple[str, ...]:
+    """The statuses a report at ``status`` may be moved to by ``role`` (the loop's order).
+
+    Examples
+    --------
+    >>> steps_allowed("commander", "feedback"), steps_allowed("grid_worker", "dispatched")
+    (('in_progress', 'verified'), ('in_progress',))
+    """
+    actions = ROLES.get(role or "", frozenset())
+    return tuple(to for (start, to), action in _TRANSITION_ACTIONS.items()
+                 if start == status and action in actions)  # fmt: skip
+
+
+def statuses_to_act_on(role: str | None) -> tuple[str, ...]:
+    """The statuses in which a report waits for ``role``: its work queue (待办).
+
+    Examples
+    --------
+    >>> statuses_to_act_on("commander")
+    ('received', 'registered', 'feedback', 'verified')
+    >>> statuses_to_act_on("department")
+    ('dispatched', 'in_progress')
+    """
+    actions, handling = ROLES.get(role or "", frozenset()), {"report.handle", "report.feedback"}
+    # Departments and grid workers handle; the command centre registers, dispatches,
+    # verifies and closes (it may handle too, but that is not what waits for it).
+    actions = actions & handling if role in HANDLER_ROLES else actions - handling
+    waiting = {start for (start, _), action in _TRANSITION_ACTIONS.items() if action in actions}
+    return tuple(s for s in (RECEIVED, REGISTERED, DISPATCHED, IN_PROGRESS, FEEDBACK, VERIFIED)
+                 if s in waiting)  # fmt: skip
 
 
 def check_role(role: str) -> str:

@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from geogrid.categories import CategoryTree
@@ -63,6 +64,7 @@ def open_store(
     clock: Clock = system_clock,
     *,
     upgrade: bool = True,
+    **options: Any,
 ) -> Store:
     """Open (and on first use, set up) the store a URL names.
 
@@ -75,15 +77,18 @@ def open_store(
     use, and refuse a store that needs others or was made by a newer geogrid
     (:class:`~geogrid.storage.migrations.SchemaVersionError`). False opens the
     store as it is, touching nothing: ``geogrid db`` does so, to upgrade it.
+    ``options`` go to :class:`Store` (``warning_share``, ``media_folder``).
     """
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
-        return Store(SqliteDialect(_sqlite_path(url)), categories, clock, upgrade=upgrade)
+        return Store(
+            SqliteDialect(_sqlite_path(url)), categories, clock, upgrade=upgrade, **options
+        )
     if scheme in ("postgresql", "postgres"):
         # Deferred: psycopg is loaded only by those who open a PostGIS store.
         from geogrid.storage.postgis import PostgisDialect
 
-        return Store(PostgisDialect(url), categories, clock, upgrade=upgrade)
+        return Store(PostgisDialect(url), categories, clock, upgrade=upgrade, **options)
     raise InputError(f"store URL {url!r}: use sqlite:///path/to/file.db or postgresql://…")
 
 

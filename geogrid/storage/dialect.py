@@ -30,16 +30,20 @@ CODES = ", ".join(f"code{d}" for d in range(MAX_LEVELS))
 
 #: A reporter's contact details: columns of their own, never in the history or description.
 CONTACT_COLUMNS = tuple(f"contact_{name}" for name in CONTACT_FIELDS)
+#: The closed loop's columns of a report (migration 0004): ticket, assignee, warning, outcome.
+LOOP_COLUMNS = ("ticket", "assignee", "assigned_at", "warn_at", "closed_at", "escalations",
+                "returns", "rating", "rating_note", "rated_at")  # fmt: skip
 REPORT_COLUMNS = (
     "id", "external_id", "content_key", "source", "category", "description", "reported_at",
     "received_at", "received_lon", "received_lat", "received_crs", "lon", "lat",
     "generation_id", "assignment", "distance_m", *(f"code{d}" for d in range(MAX_LEVELS)),
     "status", "handler_depth", "handler_code", "deadline", "updated_at",
-    *CONTACT_COLUMNS,
+    *CONTACT_COLUMNS, *LOOP_COLUMNS,
 )  # fmt: skip
 HISTORY_COLUMNS = ("report_id", "at", "actor", "action", "from_status", "to_status", "note",
                    "data")  # fmt: skip
-TIME_COLUMNS = {"reported_at", "received_at", "deadline", "updated_at", "at", "created_at"}
+TIME_COLUMNS = {"reported_at", "received_at", "deadline", "updated_at", "at", "created_at",
+                "assigned_at", "warn_at", "closed_at", "rated_at"}  # fmt: skip
 
 
 class StoreUnavailableError(GeogridError):
@@ -400,9 +404,13 @@ class Dialect:
         rows = self.rows(tx, self._select_reports() + " WHERE r.id = ?", (report_id,))
         return self._with_levels(rows[0]) if rows else None
 
-    def count_reports(self, tx, where: list[str], params: list) -> int:
+    def count_reports(self, tx, where: list[str], params: list, at_most: int | None = None) -> int:
+        """How many reports match; counting stops after ``at_most`` (work queues: "1000+")."""
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        return self.rows(tx, f"SELECT COUNT(*) AS n FROM reports{clause}", params)[0]["n"]
+        if at_most is None:
+            return self.rows(tx, f"SELECT COUNT(*) AS n FROM reports{clause}", params)[0]["n"]
+        query = f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM reports{clause} LIMIT ?) AS capped"
+        return self.rows(tx, query, [*params, at_most])[0]["n"]
 
     def report_extent(self, tx) -> dict:
         """west, south, east, north and the first received time of all reports (None: none)."""
@@ -444,12 +452,14 @@ class Dialect:
         """SQL for the cell number of a coordinate (numbers are ours, not the caller's)."""
         return f"CAST(FLOOR(({column} - {float(origin)!r}) / {float(cell)!r}) AS INTEGER)"
 
-    def select_reports(self, tx, where: list[str], params: list, limit: int, offset: int):
+    def select_reports(self, tx, where: list[str], params: list, limit: int, offset: int,
+                       order: str = "id DESC"):  # fmt: skip
         # Pick the page's ids from the indexes first, then read those rows: asked
         # in one query, planners may walk the whole table in id order instead.
         clause = f" WHERE {' AND '.join(where)}" if where else ""
-        page = f"SELECT id FROM reports{clause} ORDER BY id DESC LIMIT ? OFFSET ?"
-        query = f"{self._select_reports()} WHERE r.id IN ({page}) ORDER BY r.id DESC"
+        page = f"SELECT id FROM reports{clause} ORDER BY {order} LIMIT ? OFFSET ?"
+        outer = ", ".join(f"r.{term.strip()}" for term in order.split(","))
+        query = f"{self._select_reports()} WHERE r.id IN ({page}) ORDER BY {outer}"
         return [self._with_levels(r) for r in self.rows(tx, query, [*params, limit, offset])]
 
     def _with_levels(self, row: dict) -> dict:
@@ -486,11 +496,19 @@ class Dialect:
     def lock_overdue(self, tx, statuses: Sequence[str], now: Any) -> Iterator[dict]:
         marks = ", ".join("?" * len(statuses))
         query = (
-            f"SELECT id, category, status, handler_depth, handler_code, {CODES} "
+            f"SELECT id, category, status, handler_depth, handler_code, escalations, assignee, "
+            f"deadline, {CODES} "
             f"FROM reports WHERE status IN ({marks}) AND deadline < ? "
             f"ORDER BY id{self.lock_for_update}"
         )
         return iter(self.rows(tx, query, [*statuses, now]))
+
+    def update_report(self, tx, report_id: int, values: dict[str, Any]) -> None:
+        """Set some columns of one report (times encoded); the names are the caller's own."""
+        names = list(values)
+        assert set(names) <= set(REPORT_COLUMNS), names
+        self.execute(tx, f"UPDATE reports SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",
+                     [*(self._value(n, values[n]) for n in names), report_id])  # fmt: skip
 
     def update_handler(self, tx, report_id, depth, code, deadline, now) -> None:
         self.execute(

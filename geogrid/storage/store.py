@@ -35,7 +35,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -47,7 +47,7 @@ import shapely
 
 from geogrid.access.personal import CONTACT_FIELDS, Contact
 from geogrid.access.principals import Principal, principal_of
-from geogrid.access.roles import action_of_transition
+from geogrid.access.roles import HANDLER_ROLES, action_of_transition, statuses_to_act_on
 from geogrid.categories import CategoryTree
 from geogrid.clock import Clock, system_clock
 from geogrid.deadlines import WorkingCalendar
@@ -64,9 +64,12 @@ from geogrid.reports import (
     ReportExtent,
     ReportQuery,
     check_reports,
+    check_ticket,
+    new_ticket,
 )
 from geogrid.storage.accounts import Accounts
 from geogrid.storage.audit import AuditLog, audit_row, insert_events
+from geogrid.storage.checkins import Checkins
 from geogrid.storage.dialect import MAX_LEVELS, Dialect
 from geogrid.storage.drafts import (
     APPROVED,
@@ -79,6 +82,20 @@ from geogrid.storage.drafts import (
     redrawn_region,
     same_grouping,
 )
+from geogrid.storage.loop import (
+    DEFAULT_WARNING_SHARE,
+    LoopConflictError,
+    QueueQuery,
+    check_client_id,
+    check_deadline,
+    check_rating,
+    check_share,
+    check_warning,
+    insert_notices,
+    notice,
+    warn_time,
+)
+from geogrid.storage.media import Media
 from geogrid.storage.rows import (
     CODE_COLUMNS,
     Activation,
@@ -114,10 +131,24 @@ from geogrid.storage.rows import (
     track_row,
 )
 from geogrid.topology import TopologyReport
-from geogrid.workflow import OPEN_STATUSES, RECEIVED, check_status, check_transition
+from geogrid.workflow import (
+    CLOSED,
+    DISPATCHED,
+    FEEDBACK,
+    IN_PROGRESS,
+    OPEN_STATUSES,
+    RECEIVED,
+    check_source,
+    check_status,
+    check_transition,
+)
 
 SYSTEM = "system"
 Actor = Principal | str
+#: A work queue counts its reports up to this many ("10,000+"): counting a million costs.
+QUEUE_COUNT_LIMIT = 10_000
+#: How far back a warning sweep looks for reports that became nearly overdue or overdue.
+SWEEP_LOOKBACK = timedelta(days=2)
 
 
 class StaleStatusError(GeogridError):
@@ -153,9 +184,13 @@ class Store:
         clock: Clock = system_clock,
         *,
         upgrade: bool = True,
+        warning_share: float = DEFAULT_WARNING_SHARE,
+        media_folder: str | Path | None = None,
     ) -> None:
         self.db = dialect
         self.clock = clock
+        #: 预警: a report is nearly overdue this share of the way to its deadline.
+        self.warning_share = check_share(warning_share)
         self.categories = categories or CategoryTree.default()
         self.calendar: WorkingCalendar = self.categories.calendar
         self._hierarchies: dict[int, Hierarchy] = {}
@@ -164,6 +199,8 @@ class Store:
         self.accounts = Accounts(self.db, clock)
         self.audit = AuditLog(self.db)
         self.drafts = Drafts(self.db, clock, self.hierarchy, self.publish_redraw)
+        self.media = Media(self.db, clock, media_folder)
+        self.checkins = Checkins(self.db, clock, self.hierarchy)
 
     def close(self) -> None:
         """Close the connections of this process."""
@@ -588,7 +625,11 @@ class Store:
             "generation_id": generation_id, "status": RECEIVED,
             "handler_depth": [base if code else None for code in handlers],
             "handler_code": handlers, "deadline": [deadlines[r.category] for r in reports],
-            "updated_at": received_at,
+            "updated_at": received_at, "ticket": [new_ticket() for _ in reports],
+            "warn_at": [warn_time(received_at, deadlines[r.category], self.warning_share)
+                        for r in reports],
+            "assignee": None, "assigned_at": None, "closed_at": None, "escalations": 0,
+            "returns": 0, "rating": None, "rating_note": None, "rated_at": None,
         })  # fmt: skip
         for name in CONTACT_FIELDS:
             columns[f"contact_{name}"] = [getattr(r.contact, name) if r.contact else None
@@ -844,7 +885,20 @@ class Store:
             updated_at=self.db.decode_time(row["updated_at"]),
             history=tuple(self._history_entry(h) for h in history),
             contact=Contact(*(row[f"contact_{name}"] for name in CONTACT_FIELDS)) or None,
+            ticket=row["ticket"],
+            assignee=row["assignee"],
+            **{
+                name: self._time(row[name])
+                for name in ("assigned_at", "warn_at", "closed_at", "rated_at")
+            },
+            escalations=row["escalations"] or 0,
+            returns=row["returns"] or 0,
+            rating=row["rating"],
+            rating_note=row["rating_note"] or "",
         )
+
+    def _time(self, value: Any) -> datetime | None:
+        return self.db.decode_time(value) if value is not None else None
 
     def _history_entry(self, row: dict) -> HistoryEntry:
         return HistoryEntry(
@@ -861,7 +915,8 @@ class Store:
 
     def transition(
         self, report_id: int, target: str, *, actor: Actor, note: str = "",
-        expected: str | None = None,
+        expected: str | None = None, client_id: str | None = None,
+        assignee: str | None = None, deadline: datetime | None = None,
     ) -> Report:  # fmt: skip
         """Move a report along the closed loop; only allowed transitions, each recorded.
 
@@ -870,27 +925,287 @@ class Store:
         scope (else it "does not exist"). ``expected`` is the status the client saw:
         if the report has moved on meanwhile, :class:`StaleStatusError` and nothing
         changes, so two people acting on one report never overwrite each other.
+
+        分拨 (``target="dispatched"``) names the ``assignee``, an active department
+        or grid-worker account whose scope covers the report, and may set a new
+        ``deadline`` (after now); dispatching a dispatched report again hands it to
+        another assignee. A department or grid worker handles only what is
+        dispatched to them. ``client_id``, the id a phone gave an action made
+        offline, makes a replay of it answer with the report as it is, done once.
+        """
+        who, client_id = principal_of(actor), check_client_id(client_id)
+        now = self.clock()
+        with self.db.transaction() as tx:
+            if client_id is None or self._first_time(tx, client_id, who, report_id, target, now):
+                row = self._locked_report(tx, report_id, who)
+                if expected is not None and row["status"] != expected:
+                    raise StaleStatusError(
+                        f"status: report {report_id} is {row['status']} "
+                        f"now, not {expected}; reload it and try again"
+                    )
+                self._step(tx, row, target, who, note, assignee, deadline, now)
+        return self.get_report(report_id)
+
+    def _first_time(self, tx, client_id: str, who: Principal, report_id: int, target: str,
+                    now: datetime) -> bool:  # fmt: skip
+        """Record the phone's id of an action; False if it was done already (a replay)."""
+        claimed = self.db.execute_count(
+            tx, "INSERT INTO client_actions (id, principal, report_id, action, at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (client_id, who.name, report_id, target, self.db.encode_time(now)))  # fmt: skip
+        if claimed:
+            return True
+        (done,) = self.db.rows(tx, "SELECT principal, report_id, action FROM client_actions "
+                                   "WHERE id = ?", (client_id,))  # fmt: skip
+        if (done["principal"], done["report_id"], done["action"]) != (who.name, report_id, target):
+            raise LoopConflictError(f"client_id: {client_id!r} was used for another action "
+                                    "(make a new id for each action)")  # fmt: skip
+        return False
+
+    def _locked_report(self, tx, report_id: int, who: Principal) -> dict:
+        query = (
+            f"SELECT id, status, category, assignee, deadline, handler_code, returns, "
+            f"{', '.join(CODE_COLUMNS)} FROM reports WHERE id = ?{self.db.lock_for_update}"
+        )
+        rows = self.db.rows(tx, query, (checked_report_id(report_id),))
+        if not rows or not who.covers(rows[0][c] for c in CODE_COLUMNS):
+            raise NotFoundError(f"report {report_id} does not exist")
+        return rows[0]
+
+    def _step(self, tx, row, target, who, note, assignee, deadline, now) -> None:
+        """Check one step of the loop by ``who`` and write it: the row, history, audit, notices."""
+        current, report_id = row["status"], row["id"]
+        again = current == target == DISPATCHED  # 改派: hand it to another assignee
+        if not again:
+            check_transition(current, target, note)
+        action = "report.dispatch" if again else action_of_transition(current, target)
+        if not who.may(action):
+            raise PermissionDeniedError(f"{who.name} ({who.role}) may not {action}")
+        if (action in ("report.handle", "report.feedback") and who.role in HANDLER_ROLES
+                and row["assignee"] not in (None, who.name)):  # fmt: skip
+            raise PermissionDeniedError(f"report {report_id} is dispatched to "
+                                        f"{row['assignee']}, not to {who.name}")  # fmt: skip
+        values: dict[str, Any] = {"status": target, "updated_at": now}
+        data, notices = {}, []
+        if target == DISPATCHED:
+            data = self._dispatch(tx, row, assignee, deadline, now, values)
+            if data.get("assignee"):
+                notices.append(notice(now, "dispatched", _brief(row), data["assignee"],
+                                      f"dispatched:{report_id}:{self.db.encode_time(now)}",
+                                      by=who.name, deadline=data["deadline"]))  # fmt: skip
+        elif assignee is not None or deadline is not None:
+            raise InputError("assignee: only a dispatch (分拨) names an assignee and a deadline")
+        if target == CLOSED:
+            values["closed_at"] = now
+        if (current, target) == (FEEDBACK, IN_PROGRESS):
+            values["returns"] = row["returns"] + 1
+            notices.append(notice(now, "returned", _brief(row), row["assignee"],
+                                  f"returned:{report_id}:{self.db.encode_time(now)}",
+                                  by=who.name, note=note))  # fmt: skip
+        self.db.update_report(tx, report_id, values)
+        self.db.insert_history(tx, [history_row(report_id, now, who.name,
+                                                "redispatched" if again else "transition",
+                                                current, target, note, data or None)])  # fmt: skip
+        insert_events(self.db, tx, [audit_row(who, now, action, "report", report_id,
+            before={"status": current, **({"assignee": row["assignee"]} if data else {})},
+            after={"status": target, "note": note, **data})])  # fmt: skip
+        insert_notices(self.db, tx, notices)
+
+    def _dispatch(self, tx, row, assignee, deadline, now, values) -> dict:
+        """Check a dispatch's assignee and deadline; the values to store; the history's data."""
+        deadline = check_deadline(deadline, now)
+        data: dict[str, Any] = {}
+        if assignee is not None:
+            user = self._assignee(tx, assignee, row)
+            values.update(assignee=user.name, assigned_at=now)
+            data["assignee"] = user.name
+        elif row["status"] == DISPATCHED:
+            raise InputError("assignee: dispatching again (改派) names who takes the report")
+        if deadline is not None:
+            values.update(deadline=deadline, warn_at=warn_time(now, deadline, self.warning_share))
+        current = deadline or (self.db.decode_time(row["deadline"]) if row["deadline"] else None)
+        data["deadline"] = current.isoformat() if current else None
+        return data
+
+    def _assignee(self, tx, name: Any, row: dict):
+        """The account a report is dispatched to: active, handling, with the report in scope."""
+        if not isinstance(name, str) or not name.strip():
+            raise InputError("assignee: the name of a department or grid-worker account")
+        found = self.accounts._row(tx, name.strip())  # inside the step's own transaction
+        if found is None:
+            raise InputError(f"assignee: no account is named {name.strip()!r}")
+        user = self.accounts._user(found)
+        place = [row[c] for c in CODE_COLUMNS]
+        if not user.active or user.role not in HANDLER_ROLES:
+            raise InputError(f"assignee: {user.name} is not an active department or grid-worker "
+                             "account")  # fmt: skip
+        if not user.principal("system").covers(place):
+            raise InputError(f"assignee: report {row['id']} is outside {user.name}'s grids")
+        return user
+
+    def assignees(self, report_id: int, *, actor: Actor) -> list[dict]:
+        """Who a report can be dispatched to: active departments and grid workers covering it.
+
+        Grid workers of the report's own grids come first, then departments.
         """
         who = principal_of(actor)
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.rows(tx, f"SELECT id, {', '.join(CODE_COLUMNS)} FROM reports "
+                                    "WHERE id = ?", (checked_report_id(report_id),))  # fmt: skip
+        if not rows or not who.covers(rows[0][c] for c in CODE_COLUMNS):
+            raise NotFoundError(f"report {report_id} does not exist")
+        place = [rows[0][c] for c in CODE_COLUMNS]
+        users = [
+            u
+            for u in self.accounts.users()
+            if u.active and u.role in HANDLER_ROLES and u.principal("system").covers(place)
+        ]
+        users.sort(key=lambda u: (u.role != "grid_worker", u.scope is None, u.name))
+        return [{"name": u.name, "display_name": u.display_name, "role": u.role,
+                 "scope": list(u.scope) if u.scope else None} for u in users]  # fmt: skip
+
+    # --- reports: work queues, tickets, ratings, notices -----------------------------------
+
+    def queue(self, actor: Actor, query: QueueQuery | None = None) -> Page:
+        """A work queue (待办): open reports in scope, overdue and nearly overdue first.
+
+        See :class:`~geogrid.storage.loop.QueueQuery`. Ordered by the time each
+        report warns (预警), so every report past its warning time, overdue or nearly,
+        comes before those that are not; ``total`` stops counting at 10,000.
+        """
+        who, query = principal_of(actor), query or QueueQuery()
+        now = aware_utc(query.now or self.clock(), "now")
+        statuses = OPEN_STATUSES
+        if query.mine:
+            statuses = statuses_to_act_on(who.role) if who.role != "admin" else OPEN_STATUSES
+        wanted = [check_status(s) for s in query.status] or list(statuses)
+        base = ReportQuery(grid=query.grid, since=query.since, until=query.until,
+                           category=query.category, limit=query.limit, offset=query.offset,
+                           scope=who.scope)  # fmt: skip
+        where, params = self._where(base)
+        self._where_in(where, params, "status", [s for s in wanted if s in statuses] or ["-"])
+        self._where_in(where, params, "source", [check_source(s) for s in query.source])
+        if query.mine and who.role in HANDLER_ROLES:
+            where.append("(assignee = ? OR assignee IS NULL)")
+            params.append(who.name)
+        self._where_warning(where, params, check_warning(query.warning), now)
+        with self.db.transaction(write=False) as tx:
+            total = self.db.count_reports(tx, where, params, at_most=QUEUE_COUNT_LIMIT)
+            rows = self.db.select_reports(tx, where, params, query.limit, query.offset,
+                                          order="warn_at, id")  # fmt: skip
+            history = self.db.fetch_history(tx, [r["id"] for r in rows])
+        return Page([self._report(r, history.get(r["id"], [])) for r in rows], total,
+                    query.limit, query.offset)  # fmt: skip
+
+    def _where_warning(self, where: list[str], params: list, warning: str | None,
+                       now: datetime) -> None:  # fmt: skip
+        if warning == "overdue":
+            where.append("deadline < ?")
+            params.append(self.db.encode_time(now))
+        elif warning == "nearly":
+            where.append("warn_at <= ? AND deadline >= ?")
+            params += [self.db.encode_time(now)] * 2
+
+    def report_by_ticket(self, ticket: Any) -> Report:
+        """The report a resident's ticket number names (typed any way: see ``check_ticket``)."""
+        ticket = check_ticket(ticket)
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.rows(tx, "SELECT id FROM reports WHERE ticket = ?", (ticket,))
+        if not rows:
+            raise NotFoundError(f"ticket: no report has number {ticket}")
+        return self.get_report(rows[0]["id"])
+
+    def rate(self, ticket: Any, score: Any, note: Any = "", *, actor: Actor) -> Report:
+        """The resident's satisfaction (满意度) with a closed report: once, 1–5, with a note."""
+        who, (score, note) = principal_of(actor), check_rating(score, note)
+        report_id = self.report_by_ticket(ticket).id
+        now = self.clock()
         with self.db.transaction() as tx:
-            row = self.db.lock_report(tx, checked_report_id(report_id))
-            if row is None or not who.covers(row[c] for c in CODE_COLUMNS):
-                raise NotFoundError(f"report {report_id} does not exist")
-            if expected is not None and row["status"] != expected:
-                raise StaleStatusError(f"status: report {report_id} is {row['status']} now, "
-                                       f"not {expected}; reload it and try again")  # fmt: skip
-            check_transition(row["status"], target, note)
-            action = action_of_transition(row["status"], target)
-            if not who.may(action):
-                raise PermissionDeniedError(f"{who.name} ({who.role}) may not {action}")
-            now = self.clock()
-            self.db.update_status(tx, report_id, target, now)
-            self.db.insert_history(tx, [history_row(report_id, now, who.name, "transition",
-                                                    row["status"], target, note)])  # fmt: skip
-            insert_events(self.db, tx, [audit_row(who, now, action, "report", report_id,
-                before={"status": row["status"]},
-                after={"status": target, "note": note})])  # fmt: skip
+            query = f"SELECT status, rating FROM reports WHERE id = ?{self.db.lock_for_update}"
+            (row,) = self.db.rows(tx, query, (report_id,))
+            if row["status"] != CLOSED:
+                raise StaleStatusError(f"ticket: the report is {row['status']}; it can be rated "
+                                       "once it is closed (结案)")  # fmt: skip
+            if row["rating"] is not None:
+                raise LoopConflictError("ticket: the report has been rated already")
+            self.db.update_report(tx, report_id, {"rating": score, "rating_note": note,
+                                                  "rated_at": now})  # fmt: skip
+            self.db.insert_history(tx, [history_row(report_id, now, who.name, "rated", CLOSED,
+                                                    CLOSED, note, {"score": score})])  # fmt: skip
+            insert_events(self.db, tx, [audit_row(who, now, "ticket", "report", report_id,
+                                                  after={"rating": score})])  # fmt: skip
         return self.get_report(report_id)
+
+    def notifications(self, actor: Actor, *, unread_only: bool = False,
+                      limit: int = 50) -> list[dict]:  # fmt: skip
+        """The in-app list (提醒): what was dispatched or returned to me and what is about to
+        be late; the command centre's notices (no recipient) go to commanders in scope."""
+        who = principal_of(actor)
+        where, params = ["(n.recipient = ?"], [who.name]
+        if who.may("report.dispatch"):
+            shared: list[str] = []
+            if who.scope is not None:
+                self._where_scope(shared, params, who.scope)
+            where[0] += " OR (n.recipient IS NULL" + "".join(f" AND {t}" for t in shared) + ")"
+        where[0] += ")"
+        if unread_only:
+            where.append("n.read_at IS NULL")
+        query = ("SELECT n.id, n.at, n.kind, n.report_id, n.recipient, n.payload, n.read_at "
+                 "FROM notifications n JOIN reports r ON r.id = n.report_id "
+                 f"WHERE {' AND '.join(where)} ORDER BY n.id DESC LIMIT ?")  # fmt: skip
+        with self.db.transaction(write=False) as tx:
+            rows = self.db.rows(tx, query, [*params, _check_limit(limit)])
+        return [{**r, "at": self.db.decode_time(r["at"]).isoformat(),
+                 "read_at": self._time(r["read_at"]) and self._time(r["read_at"]).isoformat(),
+                 "payload": r["payload"] if isinstance(r["payload"], dict)
+                 else json.loads(r["payload"])} for r in rows]  # fmt: skip
+
+    def mark_read(self, actor: Actor, ids: Sequence[int]) -> int:
+        """Mark notices of mine (or, for commanders, the command centre's) read; how many."""
+        mine = {n["id"] for n in self.notifications(actor, unread_only=True, limit=1000)}
+        chosen = [i for i in ids if i in mine]
+        if not chosen:
+            return 0
+        with self.db.transaction() as tx:
+            marks = ", ".join("?" * len(chosen))
+            return self.db.execute_count(tx, f"UPDATE notifications SET read_at = ? WHERE id IN "
+                                             f"({marks}) AND read_at IS NULL",
+                                         [self.db.encode_time(self.clock()), *chosen])  # fmt: skip
+
+    def sweep_warnings(self, now: datetime | None = None, lookback: timedelta = SWEEP_LOOKBACK
+                       ) -> int:  # fmt: skip
+        """Write a notice for each report that became nearly overdue or overdue lately.
+
+        Returns how many reports were found (those noticed before are not noticed again).
+
+        Each is written once (its key names the report and its deadline), so every
+        worker of every server may sweep; ``lookback`` bounds how far back a sweep
+        looks, so a store of a million reports is not read whole each minute.
+        """
+        now = aware_utc(now or self.clock(), "now")
+        since = self.db.encode_time(now - lookback)
+        marks = ", ".join("?" * len(OPEN_STATUSES))
+        columns = (
+            f"id, category, status, assignee, deadline, handler_code, {', '.join(CODE_COLUMNS)}"
+        )
+        rows_of = {
+            "nearly_overdue": (f"SELECT {columns} FROM reports WHERE status IN ({marks}) AND "
+                               "warn_at > ? AND warn_at <= ? AND deadline >= ?"),
+            "overdue": (f"SELECT {columns} FROM reports WHERE status IN ({marks}) AND "
+                        "deadline > ? AND deadline < ?"),
+        }  # fmt: skip
+        encoded = self.db.encode_time(now)
+        written = 0
+        with self.db.transaction() as tx:
+            for kind, query in rows_of.items():
+                extra = [since, encoded, encoded] if kind == "nearly_overdue" else [since, encoded]
+                rows = self.db.rows(tx, query, [*OPEN_STATUSES, *extra])
+                notices = [notice(now, kind, _brief(r), r["assignee"],
+                                  f"{kind}:{r['id']}:{_key_time(r['deadline'])}",
+                                  deadline=_key_time(r["deadline"])) for r in rows]  # fmt: skip
+                insert_notices(self.db, tx, notices)
+                written += len(notices)
+        return written
 
     def overdue(self, now: datetime | None = None, limit: int = 1000) -> list[Report]:
         """Open reports past their deadline at ``now``."""
@@ -916,6 +1231,11 @@ class Store:
                 if target is None:
                     continue
                 self.db.update_handler(tx, row["id"], *target, now)
+                self.db.update_report(tx, row["id"], {
+                    "escalations": (row["escalations"] or 0) + 1,
+                    "warn_at": warn_time(now, target[2], self.warning_share)})  # fmt: skip
+                insert_notices(self.db, tx, [notice(now, "escalated", _brief(row), None,
+                    f"escalated:{row['id']}:{target[1]}", to=target[1])])  # fmt: skip
                 handed = {"from": row["handler_code"], "to": target[1]}
                 self.db.insert_history(tx, [history_row(
                     row["id"], now, who.name, "escalated", row["status"], row["status"],
@@ -1083,3 +1403,22 @@ def _intake_event(who: Principal, at: datetime, ids: list[int]) -> dict:
     single = ids[0] if len(ids) == 1 else None
     return audit_row(who, at, "report.create", "report", single,
                      after={"ids": ids} if single is None else None)  # fmt: skip
+
+
+def _brief(row: dict) -> dict:
+    """What a notice says of its report: id, category, status, assignee, grid, deadline."""
+    return {key: row.get(key) for key in ("id", "category", "status", "assignee", "handler_code",
+                                          "deadline")}  # fmt: skip
+
+
+def _key_time(value: Any) -> str:
+    """A stored time as text, the same for both dialects (notices' keys)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds")
+    return datetime.fromisoformat(value).isoformat(timespec="seconds") if value else ""
+
+
+def _check_limit(limit: Any) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise InputError(f"limit: must be between 1 and 1000, got {limit!r}")
+    return limit
