@@ -27,6 +27,7 @@ from geogrid.cli.db import add_db_commands
 from geogrid.cli.patrol import add_patrol_commands
 from geogrid.cli.people import add_people_commands
 from geogrid.cli.redraw import add_redraw_commands
+from geogrid.cli.stats import add_stats_commands
 from geogrid.cli.store import add_store_commands
 from geogrid.errors import GeogridError
 
@@ -84,4 +85,5 @@ def _parser() -> argparse.ArgumentParser:
     add_people_commands(commands)
     add_db_commands(commands)
     add_redraw_commands(commands)
+    add_stats_commands(commands)
     return parser
