@@ -17,6 +17,8 @@ BENCHMARKS = [
     "bench_redraw_propose.py",
     "bench_redraw_impact.py",
     "bench_redraw_page.py",
+    "bench_stats.py",
+    "bench_queue.py",
 ]
 
 

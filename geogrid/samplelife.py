@@ -291,6 +291,9 @@ def add_sample_accounts(
 ) -> tuple[dict[str, str], int]:
     """Store the :func:`sample_accounts` not there yet: (grid code → its worker, how many new).
 
+    The mapping also names, by a sample department's login name, the account that
+    stands in for it.
+
     A grid that has a grid worker already (an active ``grid_worker`` account whose
     scope is that one grid, such as the served app's ``demo.grid_worker``) keeps
     them as its worker: its reports and patrols are theirs, and no ``gw.`` account
@@ -301,14 +304,22 @@ def add_sample_accounts(
     # Reversed: of two workers of one grid, the first made (the lower id) keeps it.
     taken = {user.scope[0]: user.name for user in reversed(users) if user.active
              and user.role == "grid_worker" and len(user.scope or ()) == 1}  # fmt: skip
+    # A department account there already for the whole district (the served app's
+    # demo.department) takes the first sample department's work, so its queue is alive.
+    sample_names = {name for name, _, _ in DEPARTMENTS}
+    standing = [user.name for user in users if user.active and user.role == "department"
+                and user.scope is None and user.name not in sample_names]  # fmt: skip
+    if standing:
+        taken[DEPARTMENTS[0][0]] = standing[0]
     workers: dict[str, str] = {}
     made = 0
     for account in sample_accounts(hierarchy, seed):
+        key = account["scope"][0] if account["role"] == "grid_worker" else account["name"]
+        if key in taken:
+            workers[key] = taken[key]
+            continue  # the grid has its worker, or the department its account
         if account["role"] == "grid_worker":
-            code = account["scope"][0]
-            workers[code] = taken.get(code, account["name"])
-            if workers[code] != account["name"]:
-                continue  # the grid has its worker
+            workers[key] = account["name"]
         if account["name"] not in existing:
             store.accounts.add_user(account["name"], account["role"], account["scope"],
                                     display_name=account["display_name"], actor=SAMPLE)  # fmt: skip
@@ -416,8 +427,10 @@ class _World:
         # Local hours are counted with the offset at the end (a district with summer time
         # is an hour off for part of the year: the sample does not mind).
         self.offset = int(end.astimezone(zone).utcoffset().total_seconds())
-        self.departments = {c.code: department_of(c.code, self.categories)
-                            for c in self.categories}  # fmt: skip
+        # A sample department some account stands in for is dispatched to that account.
+        self.departments = {c.code: workers.get(name, name) if name else None
+                            for c in self.categories
+                            for name in [department_of(c.code, self.categories)]}  # fmt: skip
         self.rules = {c.code: self.categories.deadline_for(c.code) for c in self.categories}
         self.escalates = {c.code: self.categories.get(c.code).escalate for c in self.categories}
         self.descriptions = {c.code: _DESCRIPTIONS.get(c.code.split(".")[0], c.zh)

@@ -39,6 +39,8 @@ DATE_SENSITIVE = (
     "tests/web/test_ogc.py",
     "tests/web/test_browser.py",
     "tests/cli/test_drafts_cli.py",  # publishing starts the new generation today
+    "tests/web/test_work_browser.py",  # overdue and nearly overdue reports, deadlines
+    "tests/cli/test_stats_cli.py",  # the default period ends today
 )
 
 #: How a test reads the real clock.

@@ -20,12 +20,18 @@ from web import (
     api,
     errors,
     lanes,
+    media,
     ogc,
     open311,
     pages,
     params,
     patrol,
+    phone,
     redraw,
+    resident,
+    stats,
+    work,
+    workpages,
 )
 from web.settings import settings_from_environ
 
@@ -38,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    app.before_request(media.allow_photo_bodies)  # first: before any hook reads the body
     app.json.ensure_ascii = False
     errors.init_app(app)
     params.init_app(app)
@@ -51,4 +58,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ogc.blueprint, url_prefix="/ogc")
     app.register_blueprint(open311.blueprint, url_prefix="/open311/v2")
     app.register_blueprint(redraw.blueprint)
+    app.register_blueprint(work.blueprint, url_prefix="/api")
+    app.register_blueprint(media.blueprint, url_prefix="/api")
+    app.register_blueprint(workpages.blueprint)
+    app.register_blueprint(phone.blueprint)
+    app.register_blueprint(resident.blueprint)
+    app.register_blueprint(stats.blueprint)
     return app

@@ -1,7 +1,7 @@
 """Serve the app with Granian, a production server: ``python -m web``.
 
 The main process prepares the store (the manifest's boundaries on first start,
-the sample reports when asked) and closes it; then Granian starts
+the sample district's history when asked) and closes it; then Granian starts
 ``GEOGRID_WORKERS`` worker processes (default: one per CPU core), each loading
 :mod:`web.wsgi` with its own store connections and point index, and restarts a
 worker that dies. Several processes, not threads, because a lookup is Python
@@ -28,14 +28,12 @@ from geogrid.access.credentials import random_password
 from geogrid.clock import anchored
 from geogrid.hierarchy import Hierarchy
 from geogrid.reports import ReportQuery
-from geogrid.sample import sample_reports
+from geogrid.samplelife import load_sample_history
 from web import create_app
 from web.redraw import create_demo_draft
 from web.settings import PREFIX
 from web.state import hierarchy, now, store
 
-#: Reports generated into an empty store when GEOGRID_SAMPLE_REPORTS is on.
-SAMPLE_COUNT = 20_000
 #: Seconds a worker has to finish its requests and stop before it is killed.
 WORKER_STOP_S = 10
 
@@ -179,14 +177,17 @@ def main() -> None:
     app = create_app()
     with app.app_context():
         name = store().active_generation().label
-        if app.config["SAMPLE_REPORTS"] and store().find_reports(ReportQuery(limit=1)).total == 0:
-            print(f"geogrid: storing {SAMPLE_COUNT:,} sample reports …", flush=True)
-            reports = sample_reports(hierarchy(), SAMPLE_COUNT, end=now())
-            for start in range(0, SAMPLE_COUNT, 5000):
-                store().add_reports(reports[start : start + 5000], actor="sample")
-            store().optimize()
+        # Demo accounts first: the sample adds its own accounts, and demo.grid_worker
+        # becomes its grid's worker (that grid's reports and patrols are theirs).
         if not store().accounts.users():
             _first_accounts(app)
+        if app.config["SAMPLE_REPORTS"] and store().find_reports(ReportQuery(limit=1)).total == 0:
+            days = app.config["SAMPLE_HISTORY_DAYS"]
+            print(f"geogrid: storing {days} days of sample life (reports along the loop, grid "
+                  "workers, departments, patrol tracks) …", flush=True)  # fmt: skip
+            life = load_sample_history(store(), now(), days=days)
+            store().optimize()
+            print(f"geogrid: stored {life.to_text()}", flush=True)
         if draft := create_demo_draft(app):
             print(f"geogrid: a redraw draft to work on: {port_of(app)}/redraw?draft={draft.id} "
                   f"({draft.name})", flush=True)  # fmt: skip

@@ -287,7 +287,8 @@ def _authenticate_and_authorise() -> None:
     if who.via == "session" and request.method in UNSAFE_METHODS:
         csrf.protect()
     if not who.may(action):
-        if who.via == "anonymous" and request.blueprint == "pages":
+        if who.via == "anonymous" and (request.blueprint == "pages"
+                                       or request.endpoint == "phone.page"):  # fmt: skip
             abort(redirect(url_for("accounts.login_page", next=request.full_path.rstrip("?"),
                                    lang=request.args.get("lang") or None)))  # fmt: skip
         if who.via == "anonymous":

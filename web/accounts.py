@@ -112,8 +112,10 @@ def login():
         return _login_page(refused=True), 401
     login_user(SessionUser(signed_in, store().accounts.session_id(signed_in)))
     session.permanent = True  # ends SESSION_HOURS after signing in
-    # A role that may not see the map (a machine's account) lands on who it is.
-    home = "pages.commander" if signed_in.may("report.read") else "accounts.me"
+    # A grid worker lands on the phone page; a role that may not see the map (a
+    # machine's account) on who it is.
+    home = ("phone.page" if signed_in.role == "grid_worker"
+            else "pages.commander" if signed_in.may("report.read") else "accounts.me")  # fmt: skip
     return redirect(_local_path(request.form.get("next")) or url_for(home))
 
 

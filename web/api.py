@@ -18,6 +18,7 @@ import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from geogrid.errors import InputError
+from geogrid.moments import parse_moment
 from geogrid.reports import ReportQuery
 from geogrid.storage import NotFoundError
 from geogrid.workflow import STATUSES
@@ -25,7 +26,7 @@ from web import params
 from web.access import limited, only_visible, principal, requires, visible_grid
 from web.geojson import feature_collection, grid_features, report_feature, report_json
 from web.openapi import openapi_document
-from web.state import hierarchy, store
+from web.state import hierarchy, store, zone
 
 blueprint = Blueprint("api", __name__)
 GEOJSON = "application/geo+json"
@@ -231,6 +232,11 @@ def get_report(report_id: int):
 def transition(report_id: int):
     """Move a report along the closed loop: ``{"status", "note", "expected"}``.
 
+    分拨 (``"status": "dispatched"``) takes ``assignee`` (an account name) and may
+    take ``deadline`` (ISO 8601; without an offset, in the district's zone; after
+    now). ``client_id``, the id a phone gave an action made offline, makes a
+    replay answer with the report as it is, the step done once.
+
     The step is recorded as the authenticated principal's; ``actor`` in the body
     and the ``X-Actor`` header are ignored. The role must allow the step (else
     403) and the report be in scope (else 404). ``expected``, the status the
@@ -244,9 +250,13 @@ def transition(report_id: int):
         raise InputError("note: must be text")
     if expected is not None and not isinstance(expected, str):
         raise InputError("expected: must be a workflow status (text)")
+    deadline = body.get("deadline")
+    if deadline is not None:
+        deadline = parse_moment(deadline, "deadline", zone())
     who = principal()
     report = store().transition(report_id, body["status"], actor=who, note=note,
-                                expected=expected)  # fmt: skip
+                                expected=expected, client_id=body.get("client_id"),
+                                assignee=body.get("assignee"), deadline=deadline)  # fmt: skip
     return jsonify(report_json(report, who))
 
 

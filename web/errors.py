@@ -10,6 +10,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from geogrid.errors import CRSError, GeogridError, InputError
+from geogrid.media import PhotoTooLargeError
 from geogrid.patrol.network import NoRoadNetworkError
 from geogrid.storage import (
     AuthenticationError,
@@ -23,6 +24,7 @@ from geogrid.storage import (
     TopologyRefusedError,
 )
 from geogrid.storage.drafts import DraftConflictError, DraftStateError
+from geogrid.storage.loop import LoopConflictError
 from geogrid.workflow import IllegalTransitionError
 from web.lanes import BusyError
 from web.limits import TooCostlyError, TooLargeError
@@ -30,6 +32,7 @@ from web.limits import TooCostlyError, TooLargeError
 #: Most specific first: the first class an error is an instance of decides.
 STATUS_OF_ERROR: tuple[tuple[type[GeogridError], int], ...] = (
     (TooLargeError, 413),
+    (PhotoTooLargeError, 413),
     (TooCostlyError, 422),
     (BusyError, 503),
     (NotFoundError, 404),
@@ -39,6 +42,7 @@ STATUS_OF_ERROR: tuple[tuple[type[GeogridError], int], ...] = (
     (DraftConflictError, 409),  # someone else saved the draft first: reload it
     (DraftStateError, 409),  # not in a state for the step, or its base is no longer active
     (StaleStatusError, 409),
+    (LoopConflictError, 409),  # a second rating, or a phone's action id used for another
     (DuplicateReportError, 409),
     (IllegalTransitionError, 409),
     (TopologyRefusedError, 422),

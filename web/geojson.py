@@ -8,8 +8,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from geogrid.access import Principal
+from geogrid.access import HANDLER_ROLES, Principal, steps_allowed
 from geogrid.reports import Report
+from geogrid.workflow import DISPATCHED
 
 #: Six decimals of a degree are ~0.1 m: plenty for display, a third of the bytes.
 DISPLAY_DECIMALS = 6
@@ -59,18 +60,39 @@ def report_properties(report: Report, reader: Principal | None = None) -> dict:
     With a ``reader``, the reporter's contact details go with it as :func:`contact_of`
     says; without one (public channels), never.
     """
-    out = report_json(report, reader)
+    out = report_json(report, reader, photos=False)  # listings: one query, not one per report
     out.pop("history")
     return out
 
 
-def report_json(report: Report, reader: Principal | None = None) -> dict:
-    """A report with its history, and its contact details as ``reader`` may see them."""
+def report_json(report: Report, reader: Principal | None = None, photos: bool = True) -> dict:
+    """A report with its history, and its contact details as ``reader`` may see them.
+
+    For a reader, also what the closed loop's pages need: its ``warning`` now
+    (overdue, nearly, or None), the steps (``actions``) this reader may take now,
+    and its photos.
+    """
     out = report.to_dict()
     contact = contact_of(report, reader)
     if contact is not None:
         out["contact"] = contact
+    if reader is not None:
+        out.update(_loop_fields(report, reader, photos))
     return out
+
+
+def _loop_fields(report: Report, reader: Principal, photos: bool) -> dict:
+    # Deferred: web.state and web.media need the app; this module is imported without one.
+    from web.media import photos_json
+    from web.state import now  # deferred: as above
+
+    actions = list(steps_allowed(reader.role, report.status))
+    if report.status == DISPATCHED and reader.may("report.dispatch"):
+        actions.append(DISPATCHED)  # 改派: dispatch again to someone else
+    if reader.role in HANDLER_ROLES and report.assignee not in (None, reader.name):
+        actions = []  # dispatched to someone else: theirs to handle
+    fields = {"warning": report.warning(now()), "actions": actions}
+    return {**fields, "media": photos_json(report.id)} if photos else fields
 
 
 def contact_of(report: Report, reader: Principal | None) -> dict | None:

@@ -125,7 +125,7 @@ def init_app(app: Flask) -> None:
 def _enter() -> None:
     lanes: Lanes = current_app.extensions["geogrid.lanes"]
     size = _body_bytes()
-    if size is not None and size > current_app.config["MAX_CONTENT_LENGTH"]:
+    if size is not None and size > request.max_content_length:
         # Refused at once: a body over the limit must not wait for, or hold, a seat.
         raise RequestEntityTooLarge()
     costly = is_costly(request.endpoint, size)

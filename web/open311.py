@@ -25,10 +25,13 @@ How Open311 maps onto geogrid:
 - a **service request** is a report with source ``resident``. ``lat`` and ``long``
   are required: a report is placed in its grid by coordinates, so an
   ``address_string`` (or ``address_id``) alone is refused. ``address_string`` and
-  ``media_url`` are kept at the end of the description and given back as
-  ``address`` and ``media_url``; first and last name, phone, email, device and
-  account ids are the reporter's contact details (:class:`geogrid.access.Contact`),
-  kept apart from the description and the history and never shown by ``GET``;
+  a posted ``media_url`` are kept at the end of the description and given back as
+  ``address`` and ``media_url`` (geogrid never fetches that URL); ``media_url`` of a
+  request with photos (sent as files to ``/api/reports/<id>/media``) is the absolute
+  URL of its first photo (``/api/media/<id>``); first and last name, phone,
+  email, device and account ids are the reporter's contact details
+  (:class:`geogrid.access.Contact`), kept apart from the description and the
+  history and never shown by ``GET``;
 - ``status`` is ``closed`` for 结案 closed and ``open`` for the six steps before it;
   ``status_notes`` names the exact step (``处置 In progress``) and the latest note;
   ``agency_responsible`` is the handling grid (``网格 101``); ``expected_datetime``
@@ -104,6 +107,7 @@ from geogrid.storage import NotFoundError
 from geogrid.workflow import CLOSED, OPEN_STATUSES, STATUS_LABELS
 from web.access import limited, principal, requires
 from web.errors import http_status
+from web.media import first_photo_urls
 from web.open311_openapi import openapi_document
 from web.params import json_body
 from web.state import now, store
@@ -186,7 +190,7 @@ def list_requests(fmt: str):
         query = replace(query, scope=principal().scope)
         page = store().find_reports(query)
         reports, total = page.items, page.total
-    response = _reply(fmt, "service_requests", [request_entry(r, view) for r in reports])
+    response = _reply(fmt, "service_requests", _entries(reports, view))
     response.headers["X-Total-Count"] = str(total)
     return response
 
@@ -197,7 +201,7 @@ def one_request(request_id: str, fmt: str):
     """One service request, as a one-element list (as the specification has it)."""
     check_format(fmt)
     report = _report_in_scope(request_id)
-    return _reply(fmt, "service_requests", [request_entry(report, _view())])
+    return _reply(fmt, "service_requests", _entries([report], _view()))
 
 
 @blueprint.get("/openapi.json")
@@ -245,6 +249,12 @@ def _view() -> View:
     for generation in opened.generations():  # oldest first: the newest label wins
         labels.update({level.key: level.label for level in generation.levels})
     return View(opened.categories, labels, ZoneInfo(opened.calendar.timezone))
+
+
+def _entries(reports: Sequence[Report], view: View) -> list[dict[str, Any]]:
+    """The reports as Open311 requests, each with its first photo's absolute URL."""
+    photos = first_photo_urls([r.id for r in reports])
+    return [request_entry(r, view, photos.get(r.id)) for r in reports]
 
 
 def _posted_fields() -> Mapping[str, Any]:
@@ -413,6 +423,11 @@ def new_report_from_form(form: Mapping[str, Any], categories: CategoryTree) -> N
     crs = _lonlat_system(text_field(form, "crs") or WGS84)
     lat, lon = _location(form)
     description = text_field(form, "description", MAX_DESCRIPTION) or ""
+    # A posted media_url is kept as the link it is and given back when the request has
+    # no photo of its own; geogrid never fetches it (the server could be steered to
+    # addresses inside the office's network, and a remote picture may change or carry
+    # the resident's GPS). Photos come as files (POST /api/reports/<id>/media), checked
+    # and cleaned before they are stored; media_url then links to the first of them.
     extras = {"address": text_field(form, "address_string", MAX_FIELD),
               "media_url": _media_url(form)}  # fmt: skip
     return NewReport(
@@ -587,8 +602,8 @@ def split_extras(text: str) -> tuple[str, dict[str, str]]:
 # --- GET requests: Report → Open311 request ------------------------------------------------
 
 
-def request_entry(report: Report, view: View) -> dict[str, Any]:
-    """A stored report as an Open311 service request."""
+def request_entry(report: Report, view: View, media_url: str | None = None) -> dict[str, Any]:
+    """A stored report as an Open311 service request; ``media_url``: its first photo's URL."""
     description, extras = split_extras(report.description)
     agency = agency_responsible(report.handler_level, report.handler_code, view.level_labels)
     return {
@@ -610,7 +625,7 @@ def request_entry(report: Report, view: View) -> dict[str, Any]:
         "zipcode": None,
         "lat": round(report.lat, COORDINATE_DECIMALS),
         "long": round(report.lon, COORDINATE_DECIMALS),
-        "media_url": extras.get("media_url"),
+        "media_url": media_url or extras.get("media_url"),
     }
 
 

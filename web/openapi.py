@@ -255,7 +255,13 @@ def _schemas() -> dict[str, Any]:
                          "description": "the status the client saw; 409 if it moved on"},
             "actor": {"type": "string", "deprecated": True,
                       "description": "ignored: the step is the authenticated principal's"},
-            "note": text}},
+            "note": text,
+            "assignee": {"type": "string", "description": "分拨: the department or grid-worker "
+                         "account the report is dispatched to"},
+            "deadline": {"type": "string", "format": "date-time", "description": "分拨: a new "
+                         "deadline, after now (without an offset: the district's zone)"},
+            "client_id": {"type": "string", "maxLength": 100, "description": "the id a phone "
+                          "gave an action made offline: a replay is done once"}}},
         "Me": {"type": "object", "properties": {
             "name": text, "display_name": text, "role": {"type": "string", "nullable": True},
             "role_label": {"type": "object", "properties": {"zh": text, "en": text}},
@@ -267,8 +273,14 @@ def _schemas() -> dict[str, Any]:
 
 def _extension_paths() -> dict[str, Any]:
     """Paths of the blueprints mounted under /api (patrols, analysis, redraw), described there."""
+    # deferred: these modules import this one (for the error schema and openapi_document)
+    from web import media, phone_openapi, resident, stats, work_openapi
+
     return {**patrol_openapi.OPENAPI_PATHS, **analysis.OPENAPI_PATHS,
-            **redraw_openapi.OPENAPI_PATHS}  # fmt: skip
+            **redraw_openapi.OPENAPI_PATHS, **work_openapi.OPENAPI_PATHS,
+            **phone_openapi.OPENAPI_PATHS, **resident.OPENAPI_PATHS,
+            **getattr(media, "OPENAPI_PATHS", {}),
+            **getattr(stats, "OPENAPI_PATHS", {})}  # fmt: skip
 
 
 @cache

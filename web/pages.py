@@ -24,6 +24,7 @@ from web.access import principal, requires, visible_codes, visible_grid
 from web.geojson import grid_features
 from web.state import hierarchy, now, store, zone
 from web.texts import language, texts
+from web.work_texts import map_texts
 
 blueprint = Blueprint("pages", __name__)
 #: Markers of single reports are drawn from this zoom level on (a few streets).
@@ -35,7 +36,7 @@ MARKER_ZOOM = 16
 def commander():
     """The commander's map: levels, heat map, per-grid counts, reports, filters."""
     h = hierarchy()
-    words = texts()
+    words = {**texts(), **map_texts()}  # the 预警 layer's words come with the work pages'
     shown = h.levels.index(h.default_level)  # levels down to the default one show at first
     in_scope = _levels_in_scope(h)
     layers = [LayerSpec(key, h.level(key).label, url_for("api.level_grids", key=key),
@@ -102,6 +103,7 @@ def _config(h, words: dict) -> dict:
         "csrfToken": generate_csrf(),
         "choroplethLevel": h.default_level,
         "markerZoom": MARKER_ZOOM, "gridPage": url_for("pages.grid", code="") ,
+        "workPage": url_for("pages.work"),  # the 预警 marks and the queue link lead there
         "patrolMaxDays": current_app.config["PATROL_MAX_DAYS"],
         # The server's clock and the district's zone: the page's "now" and "today".
         "now": round(now().timestamp() * 1000), "zone": zone().key,

@@ -96,6 +96,17 @@ def _positive(text: str) -> int:
 
 _positive.__name__ = "whole number (1 or more)"
 
+
+def _share(text: str) -> float:
+    """Parse a share above 0 and at most 1."""
+    share = float(text)
+    if not 0 < share <= 1:
+        raise ValueError(text)
+    return share
+
+
+_share.__name__ = "number above 0 and at most 1, e.g. 0.8"
+
 #: Host names the app answers to by default: this machine only.
 LOCAL_HOSTS = ["localhost", "127.0.0.1", "::1"]
 
@@ -113,7 +124,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SAMPLE_REPORTS",
         False,
-        "load the sample district's generated reports into an empty store",
+        "load the sample district's history into an empty store: reports along the closed "
+        "loop, grid workers, departments, patrol tracks (SAMPLE_HISTORY_DAYS)",
         _flag,
     ),
     Setting("HOST", "127.0.0.1", "address the server listens on"),
@@ -201,7 +213,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ANONYMOUS_ACTIONS",
-        ["lookup", "grid.read", "service.list", "aggregate.read"],
+        ["lookup", "grid.read", "service.list", "aggregate.read", "ticket"],
         "what visitors who have not signed in may do; never single reports' contacts, tracks, "
         "accounts or the audit trail",
         _anonymous_actions,
@@ -264,6 +276,58 @@ SETTINGS: tuple[Setting, ...] = (
         "on a store it sets up itself, `python -m web` makes one redraw draft: "
         "PARENT:SURVEY_CSV[:NAME] (the grids inside PARENT regrouped, the units' figures "
         "from the survey); empty: none",
+    ),
+    Setting(
+        "WARNING_SHARE",
+        0.8,
+        "预警: a report is nearly overdue this share of the way from the time its deadline was "
+        "set to the deadline (applies to deadlines set from then on)",
+        _share,
+    ),
+    Setting(
+        "WEBHOOK_URL",
+        "",
+        "where each notice (dispatched, returned, nearly overdue, overdue, escalated) is POSTed "
+        "as JSON, for the office's messaging; empty: none",
+    ),
+    Setting("WEBHOOK_RETRIES", 5, "tries of a webhook post before it is given up", _positive),
+    Setting(
+        "NOTICE_SECONDS",
+        60,
+        "each server worker looks for reports become nearly overdue or overdue, and posts "
+        "undelivered notices to the webhook, this often",
+        _positive,
+    ),
+    Setting(
+        "MEDIA_FOLDER",
+        "",
+        "folder of the reports' photos; empty: `media` beside a SQLite store, else instance/media "
+        "(several servers on one PostGIS need one shared folder)",
+    ),
+    Setting("MEDIA_MAX_BYTES", 8_000_000, "largest photo accepted, in bytes (more: 413)", int),
+    Setting(
+        "MEDIA_MAX_PIXELS", 40_000_000, "largest photo accepted, in pixels (more: refused)", int
+    ),
+    Setting(
+        "SAMPLE_HISTORY_DAYS",
+        90,
+        "with SAMPLE_REPORTS, days of history the sample district's reports and patrols cover",
+        _days,
+    ),
+    Setting(
+        "RESIDENT_RATE_LIMIT",
+        "10 per minute; 50 per day",
+        "reports and ratings a client address may send from the residents' page without signing in",
+    ),
+    Setting(
+        "TICKET_LOOKUP_RATE_LIMIT",
+        "60 per minute",
+        "ticket look-ups a client address may make without signing in",
+    ),
+    Setting(
+        "RESIDENT_PHOTO_RATE_LIMIT",
+        "60 per minute; 300 per day",
+        "photos a client address may add by ticket without signing in",
     ),
     Setting(
         "MAX_ANALYSIS_GRIDS",

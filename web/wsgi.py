@@ -13,12 +13,17 @@ from __future__ import annotations
 
 import gc
 
+from geogrid.notify import Notifier
 from web import create_app
-from web.state import hierarchy
+from web.state import hierarchy, store
 
 app = create_app()
 with app.app_context():
     hierarchy().prepare()
+    # 预警 and the webhook: each worker sweeps and delivers; keys and claims keep it once.
+    notifier = Notifier(store(), app.config["WEBHOOK_URL"], retries=app.config["WEBHOOK_RETRIES"],
+                        interval=app.config["NOTICE_SECONDS"])  # fmt: skip
+    notifier.start()
 
 # The boundaries and the point index are ~150,000 long-lived objects. A full
 # collection walking them stalls the request that triggers it by tens of

@@ -116,6 +116,16 @@ JSON_ROUTES = {
     "/api/patrol/routes": ROUTE,
     "/open311/v2/requests.json": OPEN311,
     "/open311/v2/requests.xml": OPEN311,
+    "/api/inbox/read": {"ids": [1]},
+    "/api/patrol/checkins": {
+        "id": "c-1",
+        "lon": 120.005,
+        "lat": 28.005,
+        "at": "2026-12-06T09:00:00+08:00",
+    },
+    # The residents' page: the body is read and refused before any ticket is looked up.
+    "/api/public/reports": {"category": "city.rubbish", **IN_101, "description": "垃圾堆放"},
+    "/api/public/tickets/7K3M-Q9XD-2PHT/rating": {"score": 5},
     # The redraw studio's: draft 1 does not exist, so nothing could be stored; the body
     # is read (and refused) before the draft is looked up.
     "/api/redraw/drafts": {"name": "草稿", "level": "grid", "parent": "1"},
@@ -138,6 +148,11 @@ SURROGATES = [
     ("/api/patrol/routes", {**ROUTE, "name": "\ud800"}, "name"),
     ("/open311/v2/requests.json", {**OPEN311, "description": "\ud800"}, "description"),
     ("/open311/v2/requests.xml", {**OPEN311, "service_code": "\ud800"}, "service_code"),
+    ("/api/patrol/checkins", {"id": "c-2", "at": "2026-12-06T09:00:00+08:00", "note": "\ud800"},
+     "note"),
+    ("/api/public/reports", {"category": "city.rubbish", **IN_101, "description": "\ud800"},
+     "description"),
+    ("/api/reports/1/transitions", {"status": "dispatched", "assignee": "\ud800"}, "assignee"),
 ]  # fmt: skip
 #: A NUL character, which PostgreSQL cannot keep in text, and the field the error must name.
 NULS = [
@@ -147,6 +162,10 @@ NULS = [
      "note"),
     ("/api/patrol/routes", {**ROUTE, "grid": "10\x001"}, "grid"),
     ("/open311/v2/requests.json", {**OPEN311, "first_name": "\x00"}, "first_name"),
+    ("/api/patrol/checkins", {"id": "c-3", "at": "2026-12-06T09:00:00+08:00", "note": "a\x00b"},
+     "note"),
+    ("/api/public/tickets/7K3M-Q9XD-2PHT/rating", {"score": 5, "note": "a\x00b"}, "note"),
+    ("/api/reports/1/transitions", {"status": "dispatched", "client_id": "\x00"}, "client_id"),
 ]  # fmt: skip
 #: Integers too large for a float, and the field the error must name.
 HUGE_NUMBERS = [
@@ -159,6 +178,9 @@ HUGE_NUMBERS = [
      "geometry"),
     ("/open311/v2/requests.json", {**OPEN311, "lat": 10**400}, "lat"),
     ("/open311/v2/requests.json", {**OPEN311, "external_id": 10**400}, "external_id"),
+    ("/api/patrol/checkins", {"id": "c-4", "at": "2026-12-06T09:00:00+08:00", "lon": 10**400,
+                              "lat": 28.0}, "lon"),
+    ("/api/inbox/read", {"ids": [10**400]}, "ids"),
 ]  # fmt: skip
 
 
@@ -173,6 +195,7 @@ def test_every_route_that_reads_json_is_listed(each_store_app):
     from web.openapi import openapi_document
 
     documented = {path.replace("{report_id}", "1").replace("{draft_id}", "1")
+                  .replace("{ticket}", "7K3M-Q9XD-2PHT")
                   for path, item in openapi_document()["paths"].items()
                   for operation in item.values()
                   if "application/json" in operation.get("requestBody", {}).get("content", ())

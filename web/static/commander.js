@@ -273,6 +273,30 @@
   });
   map.on("overlayremove", function (e) { if (e.layer === frames) { player.remove(); } });
 
+  /* --- 预警: open reports in scope that are overdue (red) or nearly so (amber), on demand --- */
+  var WARNING_FILL = { overdue: "#d73027", nearly: "#f39c12" };
+  var warningLayer = L.featureGroup();
+  function refreshWarnings() {
+    if (!map.hasLayer(warningLayer) || warningLayer.getLayers().length) { return Promise.resolve(); }
+    return Promise.all(["nearly", "overdue"].map(function (kind) {
+      var q = new URLSearchParams({ mine: "0", warning: kind, limit: "500" });
+      return getJSON(cfg.api + "/queue?" + q.toString()).then(function (d) {
+        (d.items || []).forEach(function (r) { warningMark(r, kind); });  // overdue drawn on top
+      });
+    }));
+  }
+  function warningMark(r, kind) {
+    var link = cfg.workPage + "/reports/" + r.id + (cfg.lang === "en" ? "?lang=en" : "");
+    L.circleMarker([r.lat, r.lon], { radius: 7, color: "#fff", weight: 1.5,
+                                     fillColor: WARNING_FILL[kind], fillOpacity: 0.95 })
+      .bindPopup("<b>" + escapeHtml(t["warningsLegend_" + kind]) + "</b> " + categoryName(r.category) +
+        "<br>" + statusName(r.status) + " · " + escapeHtml((r.deadline || "").slice(0, 16).replace("T", " ")) +
+        "<br><a href='" + link + "'>" + escapeHtml(r.ticket || "#" + r.id) + " →</a>")
+      .addTo(warningLayer);
+  }
+  // Fresh each time it is switched on: the queue moves on as people work.
+  map.on("overlayremove", function (e) { if (e.layer === warningLayer) { warningLayer.clearLayers(); } });
+
   /* --- uploaded GPS tracks and patrol compliance (一日三巡) -------------------- */
   var trackLayer = L.layerGroup();
   var complianceLayer = L.geoJSON(null, {
@@ -490,11 +514,15 @@
         return swatch(cfg.complianceColours[key], t["compliance_" + key]);
       }).join("");
     }],
-    [trackLayer, "tracks", function () { return lineSwatch("border-top:3px solid #00441b", t.tracksLegend); }]
+    [trackLayer, "tracks", function () { return lineSwatch("border-top:3px solid #00441b", t.tracksLegend); }],
+    [warningLayer, "warnings", function () {
+      return swatch(WARNING_FILL.overdue, t.warningsLegend_overdue) + swatch(WARNING_FILL.nearly, t.warningsLegend_nearly);
+    }]
   ];
   var LEGEND_TITLES = { heat: t.heat, choropleth: t.reportsPerGrid, markers: t.markers, routes: t.routes,
                         risk: t.risk, density: t.density, spots: t.spots, frames: t.frames,
-                        compliance: fillIn(t.complianceTitle, { n: cfg.patrolRequired }), tracks: t.trackLines };
+                        compliance: fillIn(t.complianceTitle, { n: cfg.patrolRequired }), tracks: t.trackLines,
+                        warnings: t.warnings };
   /* Redrawn whenever a layer goes on or off or a refresh brings new numbers. */
   function drawLegends() {
     var box = document.querySelector(".geogrid-legend");
@@ -510,7 +538,8 @@
   function refreshAll() {
     document.body.setAttribute("data-loading", "true");
     return Promise.all([refreshHeat(), refreshChoropleth(), refreshMarkers(), refreshRoutes(),
-                        refreshRisk(), refreshDensity(), refreshSpots(), refreshFrames()])
+                        refreshRisk(), refreshDensity(), refreshSpots(), refreshFrames(),
+                        refreshWarnings()])
       .catch(function (err) { console.warn(err); })
       .then(function () { document.body.setAttribute("data-loading", "false"); });
   }
@@ -563,7 +592,17 @@
     });
   }
 
+  /* The way to the work queue (待办), where the 预警 marks lead too. */
+  var WorkLink = L.Control.extend({
+    onAdd: function () {
+      var div = L.DomUtil.create("div", "geogrid-box geogrid-work");
+      div.innerHTML = "<a id='geogrid-work' href='" + cfg.workPage + (cfg.lang === "en" ? "?lang=en" : "") +
+        "'>" + escapeHtml(t.workQueue) + " →</a>";
+      return div;
+    }
+  });
   new Filters({ position: "topleft" }).addTo(map);
+  new WorkLink({ position: "topleft" }).addTo(map);
   new Upload({ position: "topleft" }).addTo(map);
   document.getElementById("g-gpx").addEventListener("change", function (e) {
     var file = e.target.files[0];
@@ -587,6 +626,7 @@
     overlays[t.frames] = frames;
     overlays[t.compliance] = complianceLayer;
     overlays[t.trackLines] = trackLayer;
+    overlays[t.warnings] = warningLayer;
     return overlays;
   })(), { collapsed: false, position: "topright" }).addTo(map);
 
