@@ -467,8 +467,23 @@ def _is_wgs84_lonlat(crs: pyproj.CRS) -> bool:
     )
 
 
-@lru_cache(maxsize=64)
+#: Transformers by the identity of their two CRS objects (kept alive beside them): hashing a
+#: CRS writes out its WKT, ~40 µs, which for a day's patrol tracks cost more than the maths.
+_BY_IDENTITY: dict[tuple[int, int], tuple[pyproj.CRS, pyproj.CRS, pyproj.Transformer]] = {}
+
+
 def _transformer(source: pyproj.CRS, target: pyproj.CRS) -> pyproj.Transformer:
+    found = _BY_IDENTITY.get((id(source), id(target)))
+    if found is not None and found[0] is source and found[1] is target:
+        return found[2]
+    transformer = _transformer_between(source, target)
+    if len(_BY_IDENTITY) < 256:  # the zones' own objects (cached) come back; others may not
+        _BY_IDENTITY[(id(source), id(target))] = (source, target, transformer)
+    return transformer
+
+
+@lru_cache(maxsize=64)
+def _transformer_between(source: pyproj.CRS, target: pyproj.CRS) -> pyproj.Transformer:
     # Building a transformer costs milliseconds; pyproj makes them thread-safe since 3.1.
     try:
         return pyproj.Transformer.from_crs(source, target, always_xy=True)

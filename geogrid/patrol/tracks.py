@@ -42,7 +42,7 @@ from scipy.spatial import cKDTree
 from shapely.geometry import LineString
 
 from geogrid.assign import DEFAULT_MAX_DISTANCE_M
-from geogrid.crs import from_wgs84, geodesic_distance_m
+from geogrid.crs import from_wgs84, gauss_kruger_epsg, geodesic_distance_m, metric_crs
 from geogrid.errors import InputError
 from geogrid.patrol.records import Track
 
@@ -176,10 +176,13 @@ def _visits(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Runs of consecutive points in one grid, per track (``grid``: index into ``codes``)."""
     # The step leaving each point: a track's last point leaves by none (inf seconds).
-    leave_s = np.concatenate([np.r_[t.steps_s, np.inf] for t in tracks])
-    leave_m = np.concatenate([np.r_[t.steps_m, 0.0] for t in tracks])
+    sizes = np.array([len(t.lon) for t in tracks])
+    owner = np.repeat(np.arange(len(tracks)), sizes)
     times = np.concatenate([t.times for t in tracks])
-    owner = np.repeat(np.arange(len(tracks)), [len(t.lon) for t in tracks])
+    last = np.cumsum(sizes) - 1
+    leave_s = np.r_[np.diff(times) / np.timedelta64(1, "s"), np.inf]
+    leave_s[last] = np.inf
+    leave_m = _leaving_metres(tracks, owner, last)
     counted = leave_s <= gap_s
     new_run = np.r_[True, (grid[1:] != grid[:-1]) | (owner[1:] != owner[:-1]) | ~counted[:-1]]
     run_starts = np.flatnonzero(new_run)
@@ -203,6 +206,28 @@ def _visits(
         }
     )
     return frame, who
+
+
+def _leaving_metres(tracks: list[Track], owner: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Metres of the step leaving each point (0 after a track's last), as each track's
+    :attr:`~Track.steps_m` gives them, for all tracks at once.
+
+    The points of every track measured in one Gauss-Krüger zone (the zone of its
+    median longitude) are projected together: track by track, a month of a
+    district's patrols spent seconds setting up each little projection.
+    """
+    lon = np.concatenate([t.lon for t in tracks])
+    lat = np.concatenate([t.lat for t in tracks])
+    medians = pd.Series(lon).groupby(owner).median().to_numpy()
+    zone_of_track = np.array([gauss_kruger_epsg(float(m)) for m in medians])
+    zone = zone_of_track[owner]
+    leave = np.zeros(len(lon))
+    for epsg in np.unique(zone_of_track):
+        at = np.flatnonzero(zone == epsg)  # whole tracks, each in order
+        x, y = from_wgs84(lon[at], lat[at], metric_crs(float(medians[zone_of_track == epsg][0])))
+        leave[at[:-1]] = np.hypot(np.diff(x), np.diff(y))
+    leave[last] = 0.0  # the step "leaving" a track's last point runs into the next track
+    return leave
 
 
 def time_in_grids(visits: pd.DataFrame) -> pd.DataFrame:
