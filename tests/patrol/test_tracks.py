@@ -268,3 +268,21 @@ def test_planned_routes_go_out_and_back_in_as_gpx():
     assert np.asarray(route.coords) == pytest.approx(np.asarray(line.coords), abs=1e-7)
     with pytest.raises(InputError, match="no <trk> or <rte>"):
         parse_route_gpx("<gpx/>")
+
+
+def test_steps_of_many_tracks_in_several_zones_are_each_tracks_own():
+    from geogrid.patrol.records import Track
+    from geogrid.patrol.tracks import _leaving_metres
+
+    rng = np.random.default_rng(7)
+    tracks = []
+    for i, lon in enumerate((116.9, 117.2, 120.65, 116.95, 123.4)):  # zones 39, 40, 41, 39, 41
+        n = int(rng.integers(1, 30))
+        times = np.datetime64("2026-11-23T01:00") + np.arange(n) * np.timedelta64(20, "s")
+        tracks.append(Track(f"t{i}", "张三", times, lon + rng.normal(0, 0.002, n).cumsum(),
+                            28.0 + rng.normal(0, 0.002, n).cumsum()))  # fmt: skip
+    sizes = np.array([len(t.lon) for t in tracks])
+    owner = np.repeat(np.arange(len(tracks)), sizes)
+    together = _leaving_metres(tracks, owner, np.cumsum(sizes) - 1)
+    one_by_one = np.concatenate([np.r_[t.steps_m, 0.0] for t in tracks])
+    np.testing.assert_allclose(together, one_by_one, rtol=0, atol=1e-6)
