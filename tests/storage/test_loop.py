@@ -218,3 +218,39 @@ def test_assignees_are_the_grids_workers_first_then_departments(loop):
     assert names == ["gw.101", "fire.dept"]
     with pytest.raises(NotFoundError):
         store.assignees(first, actor=Principal("c2", "commander", scope=("2",)))
+
+
+def test_the_overdue_come_before_the_nearly_overdue_page_by_page(loop):
+    store, _, (first, second, third) = loop
+    deadlines = {first: 240, second: 1, third: 48}  # hours after START
+    for report_id, hours in deadlines.items():
+        _registered(store, report_id)
+        store.transition(report_id, "dispatched", actor=COMMANDER,
+                         assignee="gw.102" if report_id == second else "gw.101",
+                         deadline=START + timedelta(hours=hours))  # fmt: skip
+    soon = START + timedelta(hours=1, minutes=1)  # second overdue; the others warn later
+    ordered = [r.id for r in store.queue(COMMANDER, QueueQuery(mine=False, now=soon)).items]
+    assert ordered == [second, third, first]
+    # Day 9: second and third overdue (second the longer), first nearly overdue since day 8,
+    # though its warning time is earlier than third's deadline: the overdue come first.
+    later = START + timedelta(days=9)
+    pages = [store.queue(COMMANDER, QueueQuery(mine=False, now=later, limit=1, offset=i))
+             for i in range(3)]  # fmt: skip
+    assert [p.items[0].id for p in pages] == [second, third, first]
+    assert [p.items[0].warning(later) for p in pages] == ["overdue", "overdue", "nearly"]
+    assert {p.total for p in pages} == {3}
+
+
+def test_an_overdue_report_keeps_its_deadline_and_a_replay_out_of_scope_is_404(loop):
+    store, clock, (first, *_) = loop
+    _registered(store, first)
+    store.transition(first, "dispatched", actor=COMMANDER, assignee="gw.101",
+                     deadline=START + timedelta(hours=1))  # fmt: skip
+    clock.advance(hours=2)
+    with pytest.raises(InputError, match=r"deadline: report \d+ is overdue since"):
+        store.transition(first, "dispatched", actor=COMMANDER, assignee="fire.dept",
+                         deadline=clock.at + timedelta(days=1))  # fmt: skip
+    store.transition(first, "dispatched", actor=COMMANDER, assignee="fire.dept")  # no new one
+    store.transition(first, "in_progress", actor=FIRE, client_id="fire-1")
+    with pytest.raises(NotFoundError):
+        store.transition(first, "in_progress", actor=WORKER_102, client_id="fire-1")

@@ -329,9 +329,7 @@ def test_db_current_and_upgrade_from_the_command_line(previous_url, capsys, monk
     every = ", ".join(f"{n:04d}" for n in range(1, int(HEAD) + 1))
     assert "store revision: none" in out and f"pending:        {every}" in out
     assert main(["db", "upgrade", "--store", previous_url]) == 0
-    assert capsys.readouterr().out.strip() == (
-        f"revision none → {HEAD}: applied 0001, 0002, {HEAD}"
-    )
+    assert capsys.readouterr().out.strip() == f"revision none → {HEAD}: applied {every}"
     assert main(["db", "upgrade", "--store", previous_url]) == 0
     assert "already at head, nothing to do" in capsys.readouterr().out
     assert main(["db", "current", "--store", previous_url]) == 0

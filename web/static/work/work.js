@@ -517,7 +517,9 @@
         esc(fillIn(t.keepDeadline, { at: when(r.deadline) })) + "</small>");
     }
     if (kind !== "register" && kind !== "handle") {
-      parts.push(field(t.note, "wk-note-" + kind, "<textarea id='wk-note-" + kind + "' name='note' rows='2'" +
+      // The closing and 不予受理 notes are shown to the reporter on the residents' page.
+      var shown = kind === "close" || kind === "reject" ? t.notePublic || t.note : t.note;
+      parts.push(field(shown, "wk-note-" + kind, "<textarea id='wk-note-" + kind + "' name='note' rows='2'" +
         (NEEDS_NOTE[kind] ? " required" : "") + "></textarea>"));
     }
     if (kind === "feedback") {

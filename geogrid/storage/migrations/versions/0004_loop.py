@@ -84,6 +84,7 @@ def statements(dialect: str) -> list[str]:
         "CREATE UNIQUE INDEX reports_ticket ON reports (ticket)",
         # The work queue: open reports, most urgent first, for everyone or one assignee.
         "CREATE INDEX reports_open_warn ON reports (warn_at, id) WHERE status <> 'closed'",
+        "CREATE INDEX reports_open_deadline ON reports (deadline, id) WHERE status <> 'closed'",
         "CREATE INDEX reports_assignee ON reports (assignee, warn_at, id) "
         "WHERE assignee IS NOT NULL AND status <> 'closed'",
         "CREATE INDEX reports_closed_at ON reports (closed_at) WHERE closed_at IS NOT NULL",
