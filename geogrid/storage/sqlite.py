@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
 from datetime import UTC, datetime
@@ -74,7 +75,7 @@ class SqliteDialect(Dialect):
                 timeout=BUSY_TIMEOUT_MS / 1000,
                 check_same_thread=False,
             )
-            connection.execute("PRAGMA journal_mode=WAL")
+            _set_wal(connection)
         except (OSError, sqlite3.Error) as exc:
             raise GeogridError(f"sqlite:///{self.path}: cannot open the store: {exc}") from None
         connection.execute("PRAGMA synchronous=FULL")
@@ -203,3 +204,21 @@ class SqliteDialect(Dialect):
             return rows
         area = shapely.box(*bbox)
         return [r for r in rows if shapely.intersects(shapely.from_wkb(r["geometry"]), area)]
+
+
+def _set_wal(connection: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, waiting while another connection sets up a new store.
+
+    Changing the journal mode needs the file to itself, and SQLite does not always
+    wait for it as it waits for a write: another connection's first migrations
+    (rollback-journal mode until they commit) can make it answer "locked" at once.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

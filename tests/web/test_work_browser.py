@@ -165,7 +165,12 @@ def test_a_report_goes_round_the_loop_in_the_work_pages(browser, office, tmp_pat
         expect(commander.locator("#wk-message")).to_contain_text("deadline")
         expect(commander.locator("#wk-message")).to_have_class("bad")
         expect(commander.locator("#wk-report-status")).to_have_text("登记")
+        # It is overdue: a later deadline would make it on time again, so it keeps its own.
         commander.fill("#wk-deadline-dispatch", "2026-12-09T17:30")
+        commander.locator("#wk-do-dispatch").click()
+        expect(commander.locator("#wk-message")).to_contain_text("overdue")
+        expect(commander.locator("#wk-report-status")).to_have_text("登记")
+        commander.eval_on_selector("#wk-deadline-dispatch", "e => { e.value = e.dataset.initial; }")
         step(commander, "dispatch", "分拨")
         expect(commander.locator("#wk-facts")).to_contain_text("zhang.san")
 

@@ -3,7 +3,9 @@
 The schema is defined only here: ``versions/`` holds one module per revision
 (``0001_baseline``: the schema of the release before migrations; ``0002_people``:
 users, tokens, the audit log and reporters' contact details; ``0003_redraw``:
-generations' dates, redraw drafts and their moves log). A store records its
+generations' dates, redraw drafts and their moves log; ``0004_loop``: who a report
+is with, its ticket, warning time, outcome and rating, photos, offline actions,
+notices and patrol check-ins). A store records its
 revision in Alembic's ``alembic_version`` table.
 
 Opening a store (:func:`geogrid.storage.open_store`) brings it to the head
@@ -19,7 +21,7 @@ a newer geogrid) is refused and left untouched.
 Adding a revision (developers)::
 
     python -c "from alembic import command; from geogrid.storage.migrations import \\
-    alembic_config; command.revision(alembic_config(), 'what it changes', rev_id='0003')"
+    alembic_config; command.revision(alembic_config(), 'what it changes', rev_id='0005')"
 
 then write its ``upgrade()`` for both dialects (``op.get_bind().dialect.name`` is
 ``sqlite`` or ``postgresql``) and set ``online_safe``. No ``alembic.ini`` is
@@ -34,7 +36,7 @@ Examples
 >>> current_revision(dialect) is None
 True
 >>> upgrade(dialect, only_safe=True)
-['0001', '0002', '0003']
+['0001', '0002', '0003', '0004']
 >>> current_revision(dialect) == head_revision()
 True
 """
@@ -86,7 +88,7 @@ def current_revision(dialect: Migratable) -> str | None:
     None
     >>> dialect.create_schema()
     >>> current_revision(dialect)
-    '0003'
+    '0004'
     """
     return dialect.schema_revision()
 
@@ -98,7 +100,7 @@ def head_revision() -> str:
     Examples
     --------
     >>> head_revision()
-    '0003'
+    '0004'
     """
     found = [m[1] for p in (FOLDER / "versions").iterdir() if (m := REVISION_FILE.match(p.name))]
     return max(found)
@@ -121,7 +123,7 @@ def upgrade(dialect: Migratable, *, only_safe: bool) -> list[str]:
     >>> from geogrid.storage.sqlite import SqliteDialect
     >>> dialect = SqliteDialect(Path(tempfile.mkdtemp()) / "g.db")
     >>> upgrade(dialect, only_safe=False)
-    ['0001', '0002', '0003']
+    ['0001', '0002', '0003', '0004']
     >>> upgrade(dialect, only_safe=False)
     []
     """
@@ -152,8 +154,8 @@ def pending_revisions(current: str | None, only_safe: bool = False) -> list[str]
 
     Examples
     --------
-    >>> pending_revisions(None), pending_revisions("0002"), pending_revisions("0003")
-    (['0001', '0002', '0003'], ['0003'], [])
+    >>> pending_revisions(None), pending_revisions("0003"), pending_revisions("0004")
+    (['0001', '0002', '0003', '0004'], ['0004'], [])
     >>> pending_revisions("9999")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     geogrid.storage.migrations.SchemaVersionError: the store's schema is at revision 9999, ...
