@@ -1110,6 +1110,10 @@ class Store:
                            scope=who.scope)  # fmt: skip
         where, params = self._where(base)
         self._where_in(where, params, "status", [s for s in wanted if s in statuses] or ["-"])
+        # Implied by the statuses; written out so the planners see that the partial
+        # indexes (WHERE status <> 'closed') apply: SQLite proves it only from this very
+        # term, PostgreSQL not in a generic plan, where the statuses are parameters.
+        where.append(f"status <> '{CLOSED}'")
         self._where_in(where, params, "source", [check_source(s) for s in query.source])
         if query.mine and who.role in HANDLER_ROLES:
             where.append("(assignee = ? OR assignee IS NULL)")

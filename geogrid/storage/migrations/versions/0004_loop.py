@@ -83,9 +83,12 @@ def statements(dialect: str) -> list[str]:
     lat {real}, crs TEXT, grid_code TEXT, note TEXT, received_at {time} NOT NULL)""",
         "CREATE UNIQUE INDEX reports_ticket ON reports (ticket)",
         # The work queue: open reports, most urgent first, for everyone or one assignee.
-        "CREATE INDEX reports_open_warn ON reports (warn_at, id) WHERE status <> 'closed'",
-        "CREATE INDEX reports_open_deadline ON reports (deadline, id) WHERE status <> 'closed'",
-        "CREATE INDEX reports_assignee ON reports (assignee, warn_at, id) "
+        # Each carries what the queue's filters read, so a page is read from the index alone.
+        "CREATE INDEX reports_open_warn ON reports (warn_at, id, status, deadline, assignee) "
+        "WHERE status <> 'closed'",
+        "CREATE INDEX reports_open_deadline ON reports (deadline, id, status, warn_at, assignee) "
+        "WHERE status <> 'closed'",
+        "CREATE INDEX reports_assignee ON reports (assignee, status, deadline, warn_at, id) "
         "WHERE assignee IS NOT NULL AND status <> 'closed'",
         "CREATE INDEX reports_closed_at ON reports (closed_at) WHERE closed_at IS NOT NULL",
         "CREATE INDEX media_report ON media (report_id, id)",
