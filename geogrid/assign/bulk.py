@@ -53,3 +53,44 @@ def assign_in_chunks(
         if progress is not None:
             progress(len(parts[-1]))
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def assign_frame(
+    hierarchy: Hierarchy,
+    frame: pd.DataFrame,
+    lon: str = "lon",
+    lat: str = "lat",
+    crs: str = "WGS-84",
+    max_distance_m: float = DEFAULT_MAX_DISTANCE_M,
+) -> pd.DataFrame:
+    """Assign the rows of a frame by its ``lon`` and ``lat`` columns, in chunks.
+
+    The one function every bulk path calls per batch or partition (the command
+    line's Dask engine, re-assigning stored reports). Coordinates may be numbers
+    or text; text that is not a number becomes NaN, so that row is "unassigned",
+    as in :func:`geogrid.points.read_points`. The answer carries ``frame``'s
+    index, so ``frame.join(answer)`` puts each row beside its grids.
+
+    Examples
+    --------
+    >>> from geogrid import Hierarchy
+    >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+    >>> reports = pd.DataFrame({"lon": ["120.655", "x"], "lat": [28.01, 28.01]}, index=[7, 9])
+    >>> answer = assign_frame(h, reports)
+    >>> answer["status"].to_dict(), answer["street_code"][7]
+    ({7: 'assigned', 9: 'unassigned'}, '330399003')
+    """
+    x, y = (_numbers(frame, column, role) for column, role in ((lon, "lon"), (lat, "lat")))
+    answer = assign_in_chunks(hierarchy, x, y, crs, max_distance_m)
+    answer.index = frame.index
+    return answer
+
+
+def _numbers(frame: pd.DataFrame, column: str, role: str) -> np.ndarray:
+    if column not in frame.columns:
+        names = ", ".join(map(str, frame.columns))
+        raise InputError(f"no column '{column}' for {role}; columns are: {names}")
+    values = frame[column]
+    if not pd.api.types.is_numeric_dtype(values):
+        values = pd.to_numeric(values.astype(str).str.strip(), errors="coerce")
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)

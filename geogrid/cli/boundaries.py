@@ -17,11 +17,13 @@ from tqdm import tqdm
 from geogrid.assign import DEFAULT_MAX_DISTANCE_M
 from geogrid.assign.bulk import CHUNK, assign_in_chunks
 from geogrid.crs import to_wgs84
+from geogrid.errors import InputError
 from geogrid.hierarchy import Hierarchy
 from geogrid.models import ASSIGNMENT_OUTCOMES
 from geogrid.points import read_points, write_assigned
 
 EXIT_OK, EXIT_TOPOLOGY_ERRORS = 0, 1
+ENGINES = ("in-process", "dask")
 
 
 def add_boundary_commands(commands) -> None:
@@ -59,8 +61,18 @@ def _add_validate(commands) -> None:
 def _add_assign(commands) -> None:
     assign = commands.add_parser("assign", help="assign points to their grid at every level")
     assign.add_argument("manifest", type=Path)
-    assign.add_argument("points", type=Path, help="CSV with lon/lat columns, or a point layer")
-    assign.add_argument("--out", type=Path, required=True, help="CSV, GeoJSON or GeoPackage")
+    assign.add_argument(
+        "points",
+        type=Path,
+        help="CSV with lon/lat columns, or a point layer; with --engine dask: "
+        "CSV, Parquet/GeoParquet file or a folder of them",
+    )
+    assign.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="CSV, GeoJSON or GeoPackage; with --engine dask: a folder of GeoParquet parts",
+    )
     assign.add_argument("--lon", default="lon", help="longitude column of a CSV (default lon)")
     assign.add_argument("--lat", default="lat", help="latitude column of a CSV (default lat)")
     assign.add_argument("--crs", default=None, help="WGS-84 (CSV default), GCJ-02, BD-09 or EPSG:n")
@@ -70,7 +82,38 @@ def _add_assign(commands) -> None:
         default=DEFAULT_MAX_DISTANCE_M,
         help="metres within which a point outside every grid gets the nearest",
     )
+    _add_engine_options(assign)
     assign.set_defaults(run=_assign)
+
+
+def _add_engine_options(assign) -> None:
+    engine = assign.add_argument_group("engine")
+    engine.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=ENGINES[0],
+        help="in-process (default): this process; dask: partitions on a Dask cluster",
+    )
+    engine.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786 (default: start a local cluster)",
+    )
+    engine.add_argument(
+        "--workers", type=int, help="worker processes of the local cluster (default: one per core)"
+    )
+    engine.add_argument(
+        "--partition-rows",
+        type=int,
+        default=None,
+        help="rows per partition (default 2,000,000); Parquet partitions are whole row groups",
+    )
+    engine.add_argument(
+        "--scheduler-timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for the scheduler to answer (default 10)",
+    )
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -95,6 +138,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _assign(args: argparse.Namespace) -> int:
+    if args.engine == "dask":
+        return _assign_on_dask(args)
+    for option in ("scheduler", "workers", "partition_rows"):
+        if getattr(args, option) is not None:
+            raise InputError(f"--{option.replace('_', '-')} needs --engine dask")
     started = time.perf_counter()
     hierarchy = Hierarchy.from_manifest(args.manifest).prepare()
     table = read_points(args.points, args.lon, args.lat, args.crs)
@@ -111,8 +159,64 @@ def _assign_with_progress(hierarchy, x, y, crs, max_distance) -> pd.DataFrame:
         return assign_in_chunks(hierarchy, x, y, crs, max_distance, progress=bar.update)
 
 
+def _assign_on_dask(args: argparse.Namespace) -> int:
+    # deferred: distributed takes a second to import, and only this engine needs it
+    from geogrid.assign.dask import (
+        PARTITION_ROWS,
+        PointColumns,
+        assign_on_dask,
+        dask_client,
+        plan_partitions,
+    )
+
+    started = time.perf_counter()
+    _check_dask_options(args)
+    hierarchy = Hierarchy.from_manifest(args.manifest)
+    columns = PointColumns(args.lon, args.lat, args.crs)
+    rows = PARTITION_ROWS if args.partition_rows is None else args.partition_rows
+    partitions = plan_partitions(args.points, columns, rows)
+    with (
+        dask_client(args.scheduler, args.workers, args.scheduler_timeout) as client,
+        tqdm(unit="pt", unit_scale=True, desc="assigning", file=sys.stderr, disable=None) as bar,
+    ):  # disable=None: a bar on a terminal only, not in a log
+        summary = assign_on_dask(
+            client, hierarchy, partitions, args.out, args.max_distance, progress=bar.update
+        )
+    _print_counts(pd.Series(summary.counts), args.out, time.perf_counter() - started)
+    print(f"  {summary.partitions:,} parts in {args.out}")
+    return EXIT_OK
+
+
+def _check_dask_options(args: argparse.Namespace) -> None:
+    """Refuse options the Dask engine cannot use, before any boundaries are loaded.
+
+    Examples
+    --------
+    >>> options = dict(scheduler=None, workers=0, partition_rows=None, out=Path("o"))
+    >>> _check_dask_options(argparse.Namespace(**options))
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: --workers: must be at least 1, got 0
+    """
+    # A local cluster of no workers would wait for one forever.
+    for option in ("workers", "partition_rows"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise InputError(f"--{option.replace('_', '-')}: must be at least 1, got {value}")
+    if args.scheduler and args.workers:
+        raise InputError("--workers sizes the local cluster; a --scheduler has its own workers")
+    if args.out.suffix.lower() in (".csv", ".geojson", ".json", ".gpkg"):
+        raise InputError(
+            f"{args.out}: --engine dask writes a folder of GeoParquet parts; give a folder name"
+        )
+
+
 def _print_summary(status: pd.Series, out: Path, seconds: float) -> None:
-    counts = status.value_counts().reindex(ASSIGNMENT_OUTCOMES, fill_value=0)
+    _print_counts(status.value_counts(), out, seconds)
+
+
+def _print_counts(counts: pd.Series, out: Path, seconds: float) -> None:
+    counts = counts.reindex(ASSIGNMENT_OUTCOMES, fill_value=0)
     total = int(counts.sum())
     print(f"{total:,} points assigned in {seconds:.1f} s → {out}")
     for name, count in counts.items():
