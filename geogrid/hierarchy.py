@@ -22,6 +22,7 @@ import pandas as pd
 import shapely
 
 from geogrid.assign import DEFAULT_MAX_DISTANCE_M, Assigner, base_level
+from geogrid.assign.shared import shared_assigner
 from geogrid.errors import InputError, LayerError, NotFoundError
 from geogrid.layers import read_boundary_layer, read_layer, to_wgs84_geometry
 from geogrid.manifest import Manifest, load_manifest
@@ -70,6 +71,7 @@ class Hierarchy:
         # Scopes repeat (every request of one account asks for the same): the grids do not
         # change once loaded, so what a scope covers is worked out once.
         self._covered: dict[frozenset[str], frozenset[str]] = {}
+        self._shared_folder: Path | None = None
 
     @classmethod
     def from_manifest(cls, path: str | Path) -> Hierarchy:
@@ -253,16 +255,31 @@ class Hierarchy:
         """
         return self._assigner.lookup(lon, lat, crs=crs, max_distance_m=max_distance_m)
 
-    def prepare(self) -> Hierarchy:
+    def prepare(self, shared_folder: str | Path | None = None) -> Hierarchy:
         """Build the assignment index now instead of on the first :meth:`assign`.
 
-        Servers call it at start so that the first report does not wait.
+        Servers call it at start so that the first report does not wait. With
+        ``shared_folder``, the index is mapped from that folder, where every
+        process using these boundaries finds one copy (the first one to need it
+        builds and saves it there): see :mod:`geogrid.assign.shared`. If that
+        folder cannot be used (a full disk), the index is built in this process,
+        with a logged warning. The answers are the same either way.
 
         Examples
         --------
         >>> Hierarchy.from_manifest("data/boundaries/sample.toml").prepare().levels[-1]
         'building'
+        >>> import tempfile
+        >>> from shapely.geometry import box
+        >>> street = gpd.GeoDataFrame({"code": ["1"], "name": ["东街"]},
+        ...                           geometry=[box(120.0, 28.0, 120.01, 28.01)], crs=4326)
+        >>> h = Hierarchy([Level("street", "街道", "", "code")], {"street": street})
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     h.prepare(folder).lookup(120.005, 28.005)["codes"]
+        {'street': '1'}
         """
+        if shared_folder is not None and "_assigner" not in self.__dict__:
+            self._shared_folder = Path(shared_folder)
         self._assigner  # noqa: B018 - building the cached index is the point
         return self
 
@@ -270,6 +287,8 @@ class Hierarchy:
     def _assigner(self) -> Assigner:
         for level in self._levels:
             _refuse_duplicate_codes(level, self._grids[level.key])
+        if self._shared_folder is not None:
+            return shared_assigner(self._levels, self._grids, self._shared_folder)
         return Assigner(self._levels, self._grids)
 
     def __repr__(self) -> str:

@@ -1,11 +1,13 @@
 """Serve the app with Granian, a production server: ``python -m web``.
 
 The main process prepares the store (the manifest's boundaries on first start,
-the sample district's history when asked) and closes it; then Granian starts
-``GEOGRID_WORKERS`` worker processes (default: one per CPU core), each loading
-:mod:`web.wsgi` with its own store connections and point index, and restarts a
-worker that dies. Several processes, not threads, because a lookup is Python
-work that holds the interpreter lock.
+the sample district's history when asked) and closes it, and has the active
+generation's point index built once and saved in ``GEOGRID_INDEX_FOLDER``
+(:mod:`geogrid.assign.shared`); then Granian starts ``GEOGRID_WORKERS`` worker
+processes (default: one per CPU core), each loading :mod:`web.wsgi` with its own
+store connections and mapping that one index, and restarts a worker that dies.
+Several processes, not threads, because a lookup is Python work that holds the
+interpreter lock.
 
 A worker that keeps dying young (killed for memory, a crash in native code) is
 replaced after pauses that double, up to half a minute, while the other
@@ -16,7 +18,9 @@ server itself if it ever stops.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -25,6 +29,7 @@ from granian.constants import Interfaces
 
 from geogrid.access import ROLE_LABELS, ROLES
 from geogrid.access.credentials import random_password
+from geogrid.assign.shared import published
 from geogrid.clock import anchored
 from geogrid.hierarchy import Hierarchy
 from geogrid.reports import ReportQuery
@@ -168,12 +173,59 @@ def port_of(app) -> str:
     return f"http://{app.config['HOST']}:{app.config['PORT']}"
 
 
+def default_index_folder() -> str:
+    """Where the server's workers share the point index unless ``GEOGRID_INDEX_FOLDER`` says.
+
+    Examples
+    --------
+    >>> default_index_folder().startswith(tempfile.gettempdir())
+    True
+    """
+    return os.path.join(tempfile.gettempdir(), f"geogrid-index-{os.getuid()}")
+
+
+def publish_index(app) -> None:
+    """Build the active generation's point index once, into the shared folder, before the
+    workers start: they map it instead of building one each.
+
+    It is built in a short-lived child process, so that this process (which lives
+    as long as the server, beside the workers) does not keep a copy. If that fails,
+    each worker builds its own, as without a shared folder.
+    """
+    started = time.perf_counter()
+    child = multiprocessing.get_context("fork").Process(target=_build_index, args=(app,))
+    child.start()
+    child.join()
+    if child.exitcode:
+        print("geogrid: the shared point index could not be built; each worker builds its own",
+              flush=True)  # fmt: skip
+        return
+    print(f"geogrid: point index ready in {time.perf_counter() - started:.1f} s, shared by "
+          f"the workers from {app.config['INDEX_FOLDER']}", flush=True)  # fmt: skip
+
+
+def _build_index(app) -> None:
+    with app.app_context():
+        built = hierarchy()  # prepared with the store's index folder: built and saved there
+        store().close()
+    # Where the folder cannot be written (a full disk) the index was built in memory,
+    # with a warning: say so, rather than that it is ready to share.
+    levels = [built.level(key) for key in built.levels]
+    if not published(levels, {key: built.grids(key) for key in built.levels},
+                     app.config["INDEX_FOLDER"]):  # fmt: skip
+        raise SystemExit(1)
+
+
 def main() -> None:
     """Set up the store (boundaries, sample reports if asked), then serve."""
     # Every worker builds its own app: a clock set to start at a chosen time must
     # start once, here, so that the workers (and a replaced one) read the same time.
     clock_variable = PREFIX + "CLOCK"
     os.environ[clock_variable] = anchored(os.environ.get(clock_variable, ""))
+    # The workers read the same folder from the environment, as they read the clock;
+    # "off": each builds its own index (to compare, or where /tmp is too small).
+    folder = os.environ.get(PREFIX + "INDEX_FOLDER") or default_index_folder()
+    os.environ[PREFIX + "INDEX_FOLDER"] = "" if folder == "off" else folder
     app = create_app()
     with app.app_context():
         name = store().active_generation().label
@@ -192,6 +244,8 @@ def main() -> None:
             print(f"geogrid: a redraw draft to work on: {port_of(app)}/redraw?draft={draft.id} "
                   f"({draft.name})", flush=True)  # fmt: skip
         store().close()  # the workers open their own; a connection must not cross a fork
+    if app.config["INDEX_FOLDER"]:
+        publish_index(app)
     host, port = app.config["HOST"], app.config["PORT"]
     workers = app.config["WORKERS"] or os.cpu_count() or 1
     print(f"geogrid: serving {name} on http://{host}:{port}/ "

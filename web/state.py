@@ -56,7 +56,8 @@ def zone() -> ZoneInfo:
 def _open(app: Flask) -> Store:
     opened = open_store(app.config["STORE"], clock=clock(),
                         warning_share=app.config["WARNING_SHARE"],
-                        media_folder=app.config["MEDIA_FOLDER"] or None)  # fmt: skip
+                        media_folder=app.config["MEDIA_FOLDER"] or None,
+                        index_folder=app.config["INDEX_FOLDER"] or None)  # fmt: skip
     opened.accounts.token_cache_s = app.config["TOKEN_CACHE_SECONDS"]
     if opened.active_generation() is None:
         app.extensions["geogrid.new_store"] = True  # set up now: nothing was stored before

@@ -2,8 +2,11 @@
 
 ``python -m web`` starts one worker process per CPU core (``GEOGRID_WORKERS``);
 each imports this module, which builds the app from the ``GEOGRID_*`` settings,
-opens the store and builds the point index before the first request, then
-freezes what it built so the garbage collector never walks it again.
+opens the store and gets the point index before the first request, then
+freezes what it built so the garbage collector never walks it again. The index
+is mapped from ``GEOGRID_INDEX_FOLDER``, where the main process saved it; a
+generation with no saved index there (one activated later, maybe through another
+server) is built by the first worker that needs it and saved for the others.
 
 Any WSGI server can load it the same way, e.g.
 ``granian --interface wsgi --workers 4 web.wsgi:app``.

@@ -91,11 +91,7 @@ class Assigner:
         self._levels = list(levels)
         self._index = _chain(self._levels, grids)
         self._base = base_level(self._levels)
-        polygons = {
-            depth: _sorted_polygons(grids[self._levels[depth].key], index.codes)
-            for depth, index in enumerate(self._index)
-            if depth >= self._base
-        }
+        polygons = self._polygons(grids)
         self._partial = {
             depth: PointLocator(polygons[depth])
             for depth in sorted(polygons, reverse=True)
@@ -104,6 +100,61 @@ class Assigner:
         self._locator = PointLocator(polygons[self._base], margin_m=RASTER_MARGIN_M)
         self._locator.build_distance_field()
         self._nearest = NearestFinder(polygons[self._base])
+
+    @classmethod
+    def from_arrays(
+        cls, levels: Sequence[Level], grids: Mapping, arrays: Mapping[str, np.ndarray]
+    ) -> Assigner:
+        """The assigner that :meth:`to_arrays` described, for the same grids, without building.
+
+        Examples
+        --------
+        >>> from geogrid import Hierarchy
+        >>> h = Hierarchy.from_manifest("data/boundaries/sample.toml")
+        >>> levels, grids = [h.level(k) for k in h.levels], {k: h.grids(k) for k in h.levels}
+        >>> built = Assigner(levels, grids)
+        >>> loaded = Assigner.from_arrays(levels, grids, built.to_arrays())
+        >>> loaded.lookup(120.655, 28.01) == built.lookup(120.655, 28.01)
+        True
+        """
+        if not {"base.near_owner", "base.near_distance"} <= arrays.keys():
+            raise KeyError("the arrays lack the base level's distance field")
+        assigner = cls.__new__(cls)
+        assigner._levels, assigner._base = list(levels), base_level(levels)
+        assigner._index = [
+            _LevelIndex(level, arrays[f"level{depth}.codes"], arrays[f"level{depth}.ancestors"])
+            for depth, level in enumerate(assigner._levels)
+        ]
+        polygons = assigner._polygons(grids)
+        assigner._partial = {
+            depth: PointLocator.from_arrays(polygons[depth], _prefixed(arrays, f"partial{depth}."))
+            for depth in sorted(polygons, reverse=True)
+            if depth > assigner._base
+        }
+        base = polygons[assigner._base]
+        assigner._locator = PointLocator.from_arrays(base, _prefixed(arrays, "base."))
+        assigner._nearest = NearestFinder.from_arrays(base, _prefixed(arrays, "nearest."))
+        return assigner
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything built, as named plain arrays (saved by :mod:`geogrid.assign.shared`)."""
+        arrays = {}
+        for depth, index in enumerate(self._index):
+            arrays[f"level{depth}.codes"] = index.codes
+            arrays[f"level{depth}.ancestors"] = index.ancestors
+        parts = {f"partial{depth}.": locator for depth, locator in self._partial.items()}
+        parts.update({"base.": self._locator, "nearest.": self._nearest})
+        for prefix, part in parts.items():
+            arrays.update({prefix + name: value for name, value in part.to_arrays().items()})
+        return arrays
+
+    def _polygons(self, grids: Mapping) -> dict[int, np.ndarray]:
+        """Polygons of the base level and the levels below it, in code order."""
+        return {
+            depth: _sorted_polygons(grids[self._levels[depth].key], index.codes)
+            for depth, index in enumerate(self._index)
+            if depth >= self._base
+        }
 
     def assign(
         self, lon, lat, crs: str = "WGS-84", max_distance_m: float = DEFAULT_MAX_DISTANCE_M
@@ -211,6 +262,10 @@ class Assigner:
                 from_finer = self._index[finer].ancestors[found, depth]
                 positions = np.where(positions >= 0, positions, from_finer)
         return positions
+
+
+def _prefixed(arrays: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {name[len(prefix) :]: value for name, value in arrays.items() if name.startswith(prefix)}
 
 
 def _coordinates(lon, lat, crs: str) -> tuple[np.ndarray, np.ndarray]:

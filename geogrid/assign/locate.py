@@ -19,7 +19,11 @@ every edge, far more than the rounding in the cell arithmetic.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cached_property
+
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import Geod
 from scipy import ndimage
@@ -30,6 +34,12 @@ _EDGE = -2
 EDGE_EPS_DEG = 1e-9
 _FOUR_NEIGHBOURS_WITHIN_A_BLOCK = np.zeros((3, 3, 3), dtype=bool)
 _FOUR_NEIGHBOURS_WITHIN_A_BLOCK[1] = ndimage.generate_binary_structure(2, 1)
+_LOCATOR_ARRAYS = (
+    "origin", "coarse", "block_cell", "fine", "candidates", "candidate_start", "repaired"
+)  # fmt: skip
+_DISTANCE_ARRAYS = ("near_owner", "near_distance")
+#: Edge pieces cut and burnt in at once: bounds the temporaries (~50 bytes a piece).
+_PIECES_PER_CHUNK = 1 << 21
 
 
 class PointLocator:
@@ -58,9 +68,9 @@ class PointLocator:
         subcells: int = 4,
         margin_m: float = 0.0,
     ) -> None:
-        self._polygons = _valid(polygons)
+        self._repaired = np.flatnonzero(~shapely.is_valid(polygons))
+        self._polygons = _repair(polygons, self._repaired)
         shapely.prepare(self._polygons)
-        self._tree = shapely.STRtree(self._polygons)
         self._k = subcells
         self._layout(shapely.total_bounds(polygons), max_cells, margin_m)
         start, end = _ring_segments(polygons)
@@ -69,6 +79,47 @@ class PointLocator:
         self._make_blocks()
         self._burn_fine(start, end)
         self._label_fine()
+
+    @classmethod
+    def from_arrays(cls, polygons: np.ndarray, arrays: Mapping[str, np.ndarray]) -> PointLocator:
+        """The locator that :meth:`to_arrays` described, over the same polygons, unbuilt.
+
+        The arrays may be read-only memory maps: a loaded locator never writes to them.
+
+        Examples
+        --------
+        >>> from shapely.geometry import box
+        >>> polygons = np.array([box(0, 0, 1, 1), box(1, 0, 2, 1)])
+        >>> copy = PointLocator.from_arrays(polygons, PointLocator(polygons).to_arrays())
+        >>> copy.locate(np.array([0.5, 1.0, 1.5]), np.array([0.5, 0.5, 0.5]))
+        array([0, 0, 1])
+        """
+        locator = cls.__new__(cls)
+        # The build found which polygons need repair: no need to check them all again.
+        locator._repaired = arrays["repaired"]
+        locator._polygons = _repair(polygons, locator._repaired)
+        shapely.prepare(locator._polygons)
+        cell, metres_x, metres_y, subcells = (float(v) for v in arrays["scale"])
+        locator._cell, locator._cell_m, locator._k = cell, (metres_x, metres_y), int(subcells)
+        for name in _LOCATOR_ARRAYS:
+            setattr(locator, f"_{name}", arrays[name])  # KeyError: an index incomplete
+        for name in _DISTANCE_ARRAYS:
+            if name in arrays:  # only the base level's locator has them
+                setattr(locator, f"_{name}", arrays[name])
+        return locator
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything the locator built, as plain arrays (for :mod:`geogrid.assign.shared`)."""
+        arrays = {name: getattr(self, f"_{name}") for name in _LOCATOR_ARRAYS}
+        arrays["scale"] = np.array([self._cell, *self._cell_m, self._k], dtype=np.float64)
+        if hasattr(self, "_near_owner"):
+            arrays.update({name: getattr(self, f"_{name}") for name in _DISTANCE_ARRAYS})
+        return arrays
+
+    @cached_property
+    def _tree(self) -> shapely.STRtree:
+        # Needed while building and for checks only: a loaded locator never makes one.
+        return shapely.STRtree(self._polygons)
 
     # --- queries -----------------------------------------------------------------------
 
@@ -166,35 +217,53 @@ class PointLocator:
 
     def _make_blocks(self) -> None:
         crossed = np.flatnonzero(self._coarse.ravel() == _EDGE)
-        self._block_cell = crossed
-        self._block_of_cell = np.full(self._coarse.size, -1, dtype=np.int64)
-        self._block_of_cell[crossed] = np.arange(len(crossed))
+        self._block_cell = crossed  # sorted: a block's number is its place in this list
         self._coarse.ravel()[crossed] = _EDGE - np.arange(len(crossed), dtype=np.int32)
         self._fine = np.zeros((len(crossed), self._k, self._k), dtype=np.int32)
         self._find_candidates()
 
     def _find_candidates(self) -> None:
         # Every polygon whose envelope meets the (widened) cell: complete, since a
-        # polygon covering a point of the cell has an envelope that meets it.
-        rows, cols = np.divmod(self._block_cell, self._coarse.shape[1])
-        west = self._origin[0] + cols * self._cell - EDGE_EPS_DEG
-        south = self._origin[1] + rows * self._cell - EDGE_EPS_DEG
-        size = self._cell + 2 * EDGE_EPS_DEG
-        boxes = shapely.box(west, south, west + size, south + size)
-        block_i, polygon_i = self._tree.query(boxes)
-        order = np.lexsort((polygon_i, block_i))
+        # polygon covering a point of the cell has an envelope that meets it. Found
+        # per envelope row by binary search in the sorted crossed cells, rather than
+        # by asking a tree once per crossed cell.
+        first, last = self._envelope_cells(shapely.bounds(self._polygons))
+        rows = last[:, 1] - first[:, 1] + 1
+        polygon = np.repeat(np.arange(len(first)), rows)
+        row = first[polygon, 1] + np.arange(len(polygon)) - np.repeat(np.cumsum(rows) - rows, rows)
+        nx = self._coarse.shape[1]
+        low = np.searchsorted(self._block_cell, row * nx + first[polygon, 0])
+        high = np.searchsorted(self._block_cell, row * nx + last[polygon, 0], side="right")
+        counts = np.maximum(high - low, 0)
+        polygon_i = np.repeat(polygon, counts)
+        block_i = np.arange(len(polygon_i)) - np.repeat(np.cumsum(counts) - counts - low, counts)
+        # Polygons come in order, so a stable sort by block keeps them ascending in each.
+        order = np.argsort(block_i, kind="stable")
         self._candidates = polygon_i[order]
-        counts = np.bincount(block_i, minlength=len(self._block_cell))
-        self._candidate_start = np.concatenate([[0], np.cumsum(counts)])
+        per_block = np.bincount(block_i, minlength=len(self._block_cell))
+        self._candidate_start = np.concatenate([[0], np.cumsum(per_block)])
+
+    def _envelope_cells(self, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First and last (col, row) of the cells each envelope may meet, clipped to the raster."""
+        # Twice the widening of the cells makes up for rounding in the division.
+        low = np.floor((bounds[:, :2] - 2 * EDGE_EPS_DEG - self._origin) / self._cell)
+        high = np.floor((bounds[:, 2:] + 2 * EDGE_EPS_DEG - self._origin) / self._cell)
+        limit = np.array(self._coarse.shape[::-1]) - 1
+        first = np.clip(np.nan_to_num(low), 0, limit).astype(np.int64)
+        last = np.clip(np.nan_to_num(high, nan=-1.0), -1, limit).astype(np.int64)
+        return first, np.maximum(last, first - 1)  # an empty polygon spans no cell
 
     def _burn_fine(self, start: np.ndarray, end: np.ndarray) -> None:
         k = self._k
         for fy, fx in _touched_cells(start, end, self._origin, self._cell / k):
-            block = self._block_of_cell[(fy // k) * self._coarse.shape[1] + fx // k]
-            # Every fine piece lies in coarse cells already marked, so block ≥ 0;
+            # A crossed coarse cell holds _EDGE - its block's number (see _make_blocks).
+            cell = (fy // k) * self._coarse.shape[1] + fx // k
+            held = self._coarse.ravel().take(cell, mode="clip").astype(np.int64)
+            # Every fine piece lies in coarse cells already marked, so each is crossed;
             # the mask only keeps a bug from writing into the wrong block.
-            inside = block >= 0
-            self._fine[block[inside], fy[inside] % k, fx[inside] % k] = _EDGE
+            inside = held <= _EDGE
+            sub_cell = (fy[inside] % k) * k + fx[inside] % k
+            self._fine.ravel()[(_EDGE - held[inside]) * (k * k) + sub_cell] = _EDGE
 
     def _label_fine(self) -> None:
         free = self._fine != _EDGE
@@ -254,44 +323,64 @@ class PointLocator:
         return per_cell
 
 
-def _valid(polygons: np.ndarray) -> np.ndarray:
+def _repair(polygons: np.ndarray, invalid: np.ndarray) -> np.ndarray:
     # Predicates on invalid polygons are undefined in GEOS; validation reports
     # them, assignment uses their repaired form.
     polygons = np.asarray(polygons, dtype=object).copy()
-    invalid = ~shapely.is_valid(polygons)
-    if invalid.any():
+    if len(invalid):
         polygons[invalid] = shapely.make_valid(polygons[invalid])
     return polygons
 
 
 def _ring_segments(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ring edge once: an edge two neighbours share is burnt in once, not twice."""
     rings = shapely.get_rings(shapely.get_parts(polygons))
     coords, ring = shapely.get_coordinates(rings, return_index=True)
     same_ring = ring[1:] == ring[:-1]
-    return coords[:-1][same_ring], coords[1:][same_ring]
+    start, end = coords[:-1][same_ring], coords[1:][same_ring]
+    # Either direction marks the same cells, as the pieces are widened: keep one of each.
+    backwards = (start[:, 0] > end[:, 0]) | ((start[:, 0] == end[:, 0]) & (start[:, 1] > end[:, 1]))
+    start[backwards], end[backwards] = end[backwards], start[backwards].copy()
+    # Hashing finds the repeats in one pass, where sorting the rows would cost more than
+    # burning them twice.
+    first_time = ~pd.DataFrame(np.hstack([start, end])).duplicated().to_numpy()
+    return start[first_time], end[first_time]
 
 
 def _touched_cells(start, end, origin, cell):
-    """Yield (rows, cols) of every cell the widened pieces of these segments touch."""
-    low, high = _pieces(start, end, cell)
-    first = np.floor((low - EDGE_EPS_DEG - origin) / cell).astype(np.int64)
-    last = np.floor((high + EDGE_EPS_DEG - origin) / cell).astype(np.int64)
-    # A piece is at most one cell long, so with the widening it spans ≤ 3 cells an axis.
-    for dx in range(3):
-        for dy in range(3):
-            hit = (first[:, 0] + dx <= last[:, 0]) & (first[:, 1] + dy <= last[:, 1])
-            yield first[hit, 1] + dy, first[hit, 0] + dx
+    """Yield (rows, cols) of the cells the widened pieces of these segments touch, in chunks."""
+    for chunk in _segment_chunks(start, end, cell):
+        low, high = _pieces(start[chunk], end[chunk], cell)
+        first = np.floor((low - EDGE_EPS_DEG - origin) / cell).astype(np.int64)
+        last = np.floor((high + EDGE_EPS_DEG - origin) / cell).astype(np.int64)
+        # A piece is at most one cell long, so with the widening it spans ≤ 3 cells an axis.
+        span = last - first + 1
+        count = span[:, 0] * span[:, 1]
+        piece = np.repeat(np.arange(len(first)), count)
+        step = np.arange(len(piece)) - np.repeat(np.cumsum(count) - count, count)
+        dy, dx = np.divmod(step, span[piece, 0])
+        yield first[piece, 1] + dy, first[piece, 0] + dx
+
+
+def _segment_chunks(start: np.ndarray, end: np.ndarray, cell: float) -> list[np.ndarray]:
+    """Runs of segments cut into about :data:`_PIECES_PER_CHUNK` pieces each (bounded memory)."""
+    pieces = np.maximum(np.ceil(np.abs(end - start).max(axis=1) / cell), 1)
+    run = (np.cumsum(pieces) - pieces) // _PIECES_PER_CHUNK
+    cuts = np.flatnonzero(np.diff(run)) + 1
+    return np.split(np.arange(len(start)), cuts) if len(start) else []
 
 
 def _pieces(start: np.ndarray, end: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
     delta = end - start
     pieces = np.maximum(np.ceil(np.abs(delta).max(axis=1) / cell), 1).astype(np.int64)
-    segment = np.repeat(np.arange(len(start)), pieces)
-    step = np.arange(len(segment)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-    t0 = (step / pieces[segment])[:, None]
-    t1 = ((step + 1) / pieces[segment])[:, None]
-    p0 = start[segment] + delta[segment] * t0
-    p1 = start[segment] + delta[segment] * t1
+    # The pieces' ends, each computed once: a piece's end is the next one's start.
+    ends = pieces + 1
+    segment = np.repeat(np.arange(len(start)), ends)
+    step = np.arange(len(segment)) - np.repeat(np.cumsum(ends) - ends, ends)
+    t = (step / pieces[segment])[:, None]
+    points = start[segment] + delta[segment] * t
+    starts_a_piece = step[:-1] < pieces[segment[:-1]]
+    p0, p1 = points[:-1][starts_a_piece], points[1:][starts_a_piece]
     return np.minimum(p0, p1), np.maximum(p0, p1)
 
 

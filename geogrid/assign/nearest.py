@@ -12,6 +12,9 @@ Ties (a point nearest to a vertex two grids share) go to the lowest position.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cached_property
+
 import numpy as np
 import pyproj
 import shapely
@@ -22,6 +25,10 @@ from geogrid.crs import gauss_kruger_epsg
 #: Default side of the edge buckets; up to this radius :meth:`NearestFinder.nearest`
 #: measures in numpy, beyond it GEOS searches. Smaller buckets mean fewer edges a point.
 BUCKET_M = 50.0
+#: At most this many buckets: a province 450 km across would need 80 million of
+#: 50 m, so wider boundaries get wider buckets (more edges each, same answers).
+MAX_BUCKETS = 1 << 22
+_FINDER_ARRAYS = ("start", "end", "owner", "origin", "bucket_edge", "bucket_start")
 
 
 class NearestFinder:
@@ -41,14 +48,52 @@ class NearestFinder:
 
     def __init__(self, polygons: np.ndarray, bucket_m: float = BUCKET_M) -> None:
         self._bucket_m = bucket_m
-        centre_lon = float(np.mean(shapely.total_bounds(polygons)[[0, 2]]))
-        self._to_metric = pyproj.Transformer.from_crs(
-            4326, gauss_kruger_epsg(centre_lon), always_xy=True
-        )
-        projected = shapely.transform(polygons, self._project)
-        self._tree = shapely.STRtree(projected)
-        self._start, self._end, self._owner = _outline_edges(projected)
+        self._polygons = polygons
+        self._epsg = gauss_kruger_epsg(float(np.mean(shapely.total_bounds(polygons)[[0, 2]])))
+        # Only the outline is projected now: shared edges are found in lon/lat, where
+        # neighbours' vertices are just as identical, and the projection keeps orientation.
+        start, end, self._owner = _outline_edges(polygons)
+        self._start, self._end = self._project(start), self._project(end)
+        self._bucket_m = _bucket_size(self._start, self._end, bucket_m)
         self._bucket_edges()
+
+    @classmethod
+    def from_arrays(cls, polygons: np.ndarray, arrays: Mapping[str, np.ndarray]) -> NearestFinder:
+        """The finder that :meth:`to_arrays` described, over the same polygons, unbuilt.
+
+        Examples
+        --------
+        >>> from shapely.geometry import box
+        >>> polygons = np.array([box(120.0, 28.0, 120.01, 28.01)])
+        >>> copy = NearestFinder.from_arrays(polygons, NearestFinder(polygons).to_arrays())
+        >>> round(float(copy.nearest(np.array([120.0105]), np.array([28.005]), 50)[1][0]))
+        49
+        """
+        finder = cls.__new__(cls)
+        finder._polygons = polygons
+        bucket_m, columns, rows, epsg = (float(v) for v in arrays["shape"])
+        finder._bucket_m, finder._columns, finder._rows = bucket_m, int(columns), int(rows)
+        finder._epsg = int(epsg)
+        for name in _FINDER_ARRAYS:
+            setattr(finder, f"_{name}", arrays[name])
+        return finder
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Everything the finder built, as plain arrays (for :mod:`geogrid.assign.shared`)."""
+        arrays = {name: getattr(self, f"_{name}") for name in _FINDER_ARRAYS}
+        shape = [self._bucket_m, self._columns, self._rows, self._epsg]
+        arrays["shape"] = np.array(shape, dtype=np.float64)
+        return arrays
+
+    @cached_property
+    def _to_metric(self) -> pyproj.Transformer:
+        return pyproj.Transformer.from_crs(4326, self._epsg, always_xy=True)
+
+    @cached_property
+    def _tree(self) -> shapely.STRtree:
+        # Built on the first search beyond a bucket: rare, and every polygon projected
+        # would otherwise stay in memory in every process.
+        return shapely.STRtree(shapely.transform(self._polygons, self._project))
 
     def _project(self, coords: np.ndarray) -> np.ndarray:
         return np.column_stack(self._to_metric.transform(coords[:, 0], coords[:, 1]))
@@ -106,6 +151,11 @@ class NearestFinder:
         self._bucket_start = np.concatenate([[0], np.cumsum(per_bucket)])
         self._rows = rows
 
+    @property
+    def bucket_m(self) -> float:
+        """The side of a bucket in metres: ``BUCKET_M`` unless the boundaries are very wide."""
+        return self._bucket_m
+
     def _candidate_edges(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(point, edge) pairs: every edge in the 3 × 3 buckets around each point."""
         cell = np.floor((xy - self._origin) / self._bucket_m).astype(np.int64)
@@ -158,3 +208,20 @@ def _closest(count, point, polygon, distance) -> tuple[np.ndarray, np.ndarray]:
     tied = distance == shortest[point]
     index = lowest_per_point(count, point[tied], polygon[tied])
     return index, np.where(np.isfinite(shortest), shortest, np.nan)
+
+
+def _bucket_size(start: np.ndarray, end: np.ndarray, wanted_m: float) -> float:
+    """``wanted_m``, or wider so that the edges' extent needs at most :data:`MAX_BUCKETS`.
+
+    Examples
+    --------
+    >>> _bucket_size(np.array([[0.0, 0.0]]), np.array([[1000.0, 500.0]]), 50.0)
+    50.0
+    >>> _bucket_size(np.array([[0.0, 0.0]]), np.array([[450e3, 450e3]]), 50.0) > 200
+    True
+    """
+    if not len(start):
+        return wanted_m
+    extent = np.maximum(start, end).max(axis=0) - np.minimum(start, end).min(axis=0)
+    needed = float(np.sqrt(np.prod(extent + wanted_m) / MAX_BUCKETS))
+    return max(wanted_m, needed)

@@ -78,7 +78,9 @@ def _start(folder: Path, manifest: Path, port: int, **more: str) -> subprocess.P
     ``more`` settings (names without the prefix) are added or override those.
     """
     settings = {"STORE": f"sqlite:///{folder / 'served.db'}", "MANIFEST": str(manifest),
-                "PORT": str(port), "WORKERS": "2", "TILES": "none", **more}  # fmt: skip
+                "PORT": str(port), "WORKERS": "2", "TILES": "none",
+                # the shared point index beside the store, not in the machine's temp folder
+                "INDEX_FOLDER": str(folder / "index"), **more}  # fmt: skip
     env = os.environ | {f"GEOGRID_{name}": value for name, value in settings.items()}
     log = (folder / "server.log").open("w")
     process = subprocess.Popen([sys.executable, "-m", "web"], cwd=ROOT, env=env,
