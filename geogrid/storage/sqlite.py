@@ -125,6 +125,9 @@ class SqliteDialect(Dialect):
     def is_missing_table(self, error: Exception) -> bool:
         return isinstance(error, sqlite3.OperationalError) and "no such table" in str(error)
 
+    def is_unique_violation(self, error: Exception) -> bool:
+        return isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error)
+
     @contextmanager
     def transaction(
         self, write: bool = True, lock_generation: bool = False, share_generation: bool = False

@@ -34,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ import shapely
 from geogrid.access.personal import CONTACT_FIELDS, Contact
 from geogrid.access.principals import Principal, principal_of
 from geogrid.access.roles import HANDLER_ROLES, action_of_transition, statuses_to_act_on
+from geogrid.assign.bulk import assign_frame
 from geogrid.categories import CategoryTree
 from geogrid.clock import Clock, system_clock
 from geogrid.deadlines import WorkingCalendar
@@ -108,7 +109,6 @@ from geogrid.storage.rows import (
     check_page,
     checked_bbox,
     checked_report_id,
-    codes_by_level,
     counts_frame,
     crs_name,
     dedupe_batch,
@@ -121,7 +121,6 @@ from geogrid.storage.rows import (
     levels_json,
     not_stored_yet,
     placement_columns,
-    placements,
     points_frame,
     received_history,
     road_rows,
@@ -130,6 +129,8 @@ from geogrid.storage.rows import (
     track_of_row,
     track_row,
 )
+from geogrid.storage.tiles import grid_tile
+from geogrid.tiles import Tile
 from geogrid.topology import TopologyReport
 from geogrid.workflow import (
     CLOSED,
@@ -149,6 +150,11 @@ Actor = Principal | str
 #: Store._index_for_assessment).
 ASSESSMENT_COLUMNS = ("assignee", "received_at", "assigned_at", "closed_at", "deadline",
                       "status", "escalations", "returns", "rating", "rated_at")  # fmt: skip
+#: Open reports read, placed and written at a time when a generation becomes current
+#: (activation, publishing a redraw): memory holds one batch (tens of MB) at any size.
+REASSIGN_BATCH = 20_000
+#: Where a report is placed: what re-assigning writes when it changes.
+PLACEMENT_COLUMNS = (*CODE_COLUMNS, "assignment", "distance_m", "handler_depth", "handler_code")
 #: A work queue counts its reports up to this many ("10,000+"): counting a million costs.
 QUEUE_COUNT_LIMIT = 10_000
 #: How far back a warning sweep looks for reports that became nearly overdue or overdue.
@@ -181,6 +187,9 @@ class Store:
     []
     """
 
+    #: Open reports re-assigned per batch; see :data:`REASSIGN_BATCH`.
+    reassign_batch: int = REASSIGN_BATCH
+
     def __init__(
         self,
         dialect: Dialect,
@@ -190,8 +199,12 @@ class Store:
         upgrade: bool = True,
         warning_share: float = DEFAULT_WARNING_SHARE,
         media_folder: str | Path | None = None,
+        index_folder: str | Path | None = None,
     ) -> None:
         self.db = dialect
+        #: Where the generations' point indexes are shared between processes (see
+        #: :mod:`geogrid.assign.shared`); None: each process builds its own.
+        self.index_folder = index_folder
         self.clock = clock
         #: 预警: a report is nearly overdue this share of the way to its deadline.
         self.warning_share = check_share(warning_share)
@@ -329,7 +342,7 @@ class Store:
             frames = self._grid_frames(generation)
             self._hierarchies[generation_id] = Hierarchy(
                 generation.levels, frames, name=generation.label
-            ).prepare()
+            ).prepare(self.index_folder)
         return self._hierarchies[generation_id]
 
     def codes_ever(self) -> frozenset[str]:
@@ -380,14 +393,29 @@ class Store:
             self.db.lock_generation_changes(tx)  # first: see Store.publish_redraw
             self.db.lock_generation(tx)
             before = self._make_current(tx, generation_id, self._local_day(now))
-            rows = self.db.fetch_open_for_reassignment(tx, OPEN_STATUSES)
-            changed = self._reassign(tx, rows, generation, hierarchy, who.name)
+            reassigned = changed = 0
+            for rows in self._open_batches(tx):
+                reassigned += len(rows)
+                changed += self._reassign(tx, rows, generation, hierarchy, who.name)
             insert_events(self.db, tx, [audit_row(who, now, "generation.activate",
                 "generation", generation_id, before={"active": before},
-                after={"active": generation_id, "reassigned": len(rows),
+                after={"active": generation_id, "reassigned": reassigned,
                        "changed": changed})])  # fmt: skip
         self._index_for_assessment(hierarchy)
-        return Activation(self.generation(generation_id), len(rows), changed)
+        return Activation(self.generation(generation_id), reassigned, changed)
+
+    def _open_batches(self, tx, generation_id: int | None = None) -> Iterator[list[dict]]:
+        """The open reports (of one generation, if given), ``reassign_batch`` at a time.
+
+        Keyset paging by id, inside ``tx``: each batch is read, placed and written
+        before the next is read, so memory holds one batch whatever the store's
+        size, and re-assigning changes neither a report's id nor its status.
+        """
+        after_id = 0  # ids start at 1 on both backends
+        while rows := self.db.fetch_open_batch(tx, OPEN_STATUSES, after_id, self.reassign_batch,
+                                               generation_id):  # fmt: skip
+            yield rows
+            after_id = rows[-1]["id"]
 
     def _index_for_assessment(self, hierarchy: Hierarchy) -> None:
         """Make sure an index covers the assessment statistics on the default level's codes.
@@ -422,35 +450,44 @@ class Store:
             return 0
         placed = _placed(hierarchy, rows)
         updates, history, changed = self._assignments(rows, placed, generation, hierarchy, actor)
-        self.db.update_assignments(tx, updates)
+        self._write_placements(tx, rows, updates)
         self.db.insert_history(tx, history)
         return sum(changed)
+
+    def _write_placements(self, tx, rows: list[dict], updates: list[dict]) -> None:
+        """Write ``updates`` of ``rows`` (one generation and time for all), each with only
+        the columns that change: those placed as they were (most reports, when few grids
+        change) only change generation; the others, grouped by the columns they change,
+        rewrite only those columns' index entries (a redraw changes one level's codes)."""
+        groups: dict[tuple, list[dict]] = {}
+        for row, update in zip(rows, updates, strict=True):
+            changed = tuple(c for c in PLACEMENT_COLUMNS if row[c] != update[c])
+            groups.setdefault(changed, []).append(update)
+        for changed, group in groups.items():
+            if changed:
+                self.db.update_assignments(tx, group, changed)
+            else:
+                self.db.move_reports(tx, [u["id"] for u in group], group[0]["generation_id"],
+                                     group[0]["updated_at"])  # fmt: skip
 
     def _assignments(self, rows, placed, generation, hierarchy, actor, note=None) -> tuple:
         """Per row: its update to ``placed`` under ``generation``, its "reassigned" history
         entry, and whether any of its codes changed."""
         depth_count, base = len(generation.levels), base_depth(hierarchy)
         now, updates, history, changed = self.clock(), [], [], []
+        columns = _LevelColumns()  # per generation, not per row: a million rows pass here
         for row, new in zip(rows, placed, strict=True):
-            old_codes = {c: row[c] for c in CODE_COLUMNS}
             depth = row["handler_depth"]
             depth = depth if depth is not None and depth < depth_count else base
-            handler = new[f"code{depth}"]
-            updates.append(
-                {
-                    **new,
-                    "id": row["id"],
-                    "generation_id": generation.id,
-                    "handler_depth": depth if handler else None,
-                    "handler_code": handler,
-                    "updated_at": now,
-                }
-            )
-            changed.append(old_codes != {c: new[c] for c in CODE_COLUMNS})
+            handler = new[CODE_COLUMNS[depth]]
+            updates.append({**new, "id": row["id"], "generation_id": generation.id,
+                            "handler_depth": depth if handler else None,
+                            "handler_code": handler, "updated_at": now})  # fmt: skip
+            changed.append(any(row[c] != new[c] for c in CODE_COLUMNS))
             history.append(history_row(row["id"], now, actor, "reassigned", data={
                 "from_generation": row["generation_id"], "to_generation": generation.id,
-                "old": codes_by_level(old_codes, row["levels"]),
-                "new": codes_by_level(new, generation.levels), **(note or {}),
+                "old": columns.codes(row, row["levels"]),
+                "new": columns.codes(new, generation.levels), **(note or {}),
             }))  # fmt: skip
         return updates, history, changed
 
@@ -517,24 +554,24 @@ class Store:
             row = self.drafts._locked(tx, draft.id, who, "draft.publish")
             _check_still_publishable(draft, row, self.db.active_generation(tx))
             generation = Generation(generation_id, label, now, tuple(levels), 0, True)
-            rows = self.db.fetch_open_in_region(tx, OPEN_STATUSES, *region)
+            ids = self.db.open_ids_in_region(tx, OPEN_STATUSES, *region)
             # Every report of the region is updated here: the UPDATE below leaves the region
             # out, so that one arriving there meanwhile stays under the base and is placed
             # under the lock with the late ones.
-            placed, changed, updated = self._replace(tx, rows, known, generation, hierarchy,
-                                                     who, draft.id)  # fmt: skip
+            placed, changed = self._replace_all(tx, self._batches_of(tx, ids), known,
+                                                generation, hierarchy, who, draft.id)  # fmt: skip
             moved = self.db.move_open_to_generation(tx, OPEN_STATUSES, base, generation_id,
                                                     region[:3])  # fmt: skip
             self.db.lock_generation(tx)  # intake waits from here to the commit
             _check_still_publishable(draft, row, self.db.active_generation(tx))
-            late = self.db.fetch_open_for_reassignment(tx, OPEN_STATUSES, base)
-            _, late_changed, _ = self._replace(tx, late, {}, generation, hierarchy, who,
-                                               draft.id)  # fmt: skip
+            late, late_changed = self._replace_all(tx, self._open_batches(tx, base), {},
+                                                   generation, hierarchy, who,
+                                                   draft.id)  # fmt: skip
             self._make_current(tx, generation_id, day)
             published = self.drafts._published(tx, row, generation_id, redraw.changes, who, now)
             self.drafts.insert_crosswalk(tx, generation_id, redraw.codes)
-            reports = {"placed": placed + len(late), "changed": changed + late_changed,
-                       "moved": moved, "reassigned": updated + len(late) + moved}  # fmt: skip
+            reports = {"placed": placed + late, "changed": changed + late_changed,
+                       "moved": moved, "reassigned": placed + late + moved}  # fmt: skip
             insert_events(self.db, tx, _publish_events(who, now, draft.id, base, generation_id,
                                                        day, published, counts, reports,
                                                        len(redraw.changes)))  # fmt: skip
@@ -542,9 +579,21 @@ class Store:
         return Publication(self.drafts.get(draft.id, actor=who), self.generation(generation_id),
                            base, reports["placed"], reports["changed"], moved, counts)  # fmt: skip
 
-    def _replace(self, tx, rows, known, generation, hierarchy, who, draft_id):
-        """Place ``rows`` (open reports) under the new generation: how many, how many of them
-        changed codes, how many were updated.
+    def _batches_of(self, tx, ids: list[int]) -> Iterator[list[dict]]:
+        """The reports ``ids`` (in order), ``reassign_batch`` at a time, read in ``tx``."""
+        for start in range(0, len(ids), self.reassign_batch):
+            yield self.db.fetch_open_by_ids(tx, ids[start : start + self.reassign_batch])
+
+    def _replace_all(self, tx, batches, known, generation, hierarchy, who, draft_id) -> tuple:
+        """:meth:`_replace` each batch of reports: how many were placed, how many changed."""
+        placed = changed = 0
+        for rows in batches:
+            placed += len(rows)
+            changed += self._replace(tx, rows, known, generation, hierarchy, who, draft_id)
+        return placed, changed
+
+    def _replace(self, tx, rows, known, generation, hierarchy, who, draft_id) -> int:
+        """Place ``rows`` (open reports) under the new generation; how many changed codes.
 
         Why only the redrawn parent's reports are placed again: outside the parent
         every grid keeps its code and its shape (:func:`redrawn_region` checked it),
@@ -566,9 +615,9 @@ class Store:
             placed[i] = p
         updates, history, changed = self._assignments(rows, placed, generation, hierarchy,
                                                       who.name, {"draft": draft_id})  # fmt: skip
-        self.db.update_assignments(tx, updates)
+        self._write_placements(tx, rows, updates)
         self.db.insert_history(tx, [h for h, c in zip(history, changed, strict=True) if c])
-        return len(rows), sum(changed), len(updates)
+        return sum(changed)
 
     def _checked_start(self, starts_on: date | None, base: Generation) -> date:
         today = self._local_day(self.clock())
@@ -602,25 +651,49 @@ class Store:
         lon, lat = check_reports(reports, self.categories)
         unique, stands_for = dedupe_batch(reports)
         received_at = self.clock()
-        for _ in range(3):  # a generation activated meanwhile means: assign again
+        for _ in range(3):  # another generation or server meanwhile (see _store_new): again
             generation_id = self.active_generation_id()
             hierarchy = self.hierarchy(generation_id) if generation_id is not None else None
             batch = self._intake_columns(unique, lon, lat, hierarchy, generation_id, received_at)
+            done = self._store_new(batch, generation_id, who, received_at)
+            if done is None:
+                continue
+            new, ids, existing = done
+            stored = {i: (report_id, True) for i, report_id in zip(new["index"], ids, strict=True)}
+            for i, key in zip(batch["index"], batch["external_id"], strict=True):
+                stored.setdefault(i, (existing[key][0], False) if key in existing else None)
+            return [intake_result(report, stored[stands_for[i]], stands_for[i] == i)
+                    for i, report in enumerate(reports)]  # fmt: skip
+        raise GeogridError(
+            "the store kept changing during intake (boundaries activated, or "
+            "these reports stored by another server meanwhile); try again"
+        )
+
+    def _store_new(self, batch: dict, generation_id, who, received_at) -> tuple | None:
+        """Store the reports of ``batch`` not stored yet, in one transaction: (those new,
+        their ids, those stored before by external id).
+
+        None when it must be tried again: another generation became current since
+        ``batch`` was assigned, or another server (or worker) stored one of its
+        external ids after this transaction looked for them (PostgreSQL runs intakes
+        side by side; the unique index refuses the second copy, and the next try
+        finds the first).
+        """
+        try:
             with self.db.transaction(share_generation=True) as tx:
                 if self.db.active_generation(tx) != generation_id:
-                    continue
+                    return None
                 existing = self.db.find_external_ids(tx, batch["external_id"])
                 new = subset_of(batch, not_stored_yet(batch, existing))
                 ids = self.db.insert_report_columns(tx, new)
                 self.db.insert_history_columns(tx, received_history(new, ids, who.name))
                 if ids:
                     insert_events(self.db, tx, [_intake_event(who, received_at, ids)])
-            stored = {i: (report_id, True) for i, report_id in zip(new["index"], ids, strict=True)}
-            for i, key in zip(batch["index"], batch["external_id"], strict=True):
-                stored.setdefault(i, (existing[key][0], False) if key in existing else None)
-            return [intake_result(report, stored[stands_for[i]], stands_for[i] == i)
-                    for i, report in enumerate(reports)]  # fmt: skip
-        raise GeogridError("boundaries kept changing during intake; try again")
+        except Exception as error:
+            if self.db.is_unique_violation(error):
+                return None
+            raise
+        return new, ids, existing
 
     def _intake_columns(self, unique, lon, lat, hierarchy, generation_id, received_at) -> dict:
         """The batch as columns (lists, or one value for all): it is stored column-wise."""
@@ -1321,6 +1394,12 @@ class Store:
             rows = self.db.fetch_hazards(tx, checked_bbox(bbox) if bbox else None)
         return frame_of_rows(rows)
 
+    def grid_tile(self, level: str, tile: Tile, codes: Collection[str] | None = None) -> bytes:
+        """A level's grids under ``tile`` (only ``codes``, if given) as a Mapbox Vector Tile."""
+        generation_id = self.active_generation_id()
+        hierarchy = self.hierarchy(generation_id)  # NotFoundError when none is active
+        return grid_tile(self.db, hierarchy, generation_id, level, tile, codes)
+
     def add_patrol_route(self, route: PatrolRoute, *, actor: Actor = SYSTEM) -> int:
         """Store a planned patrol route of a grid; returns its id."""
         check_route(route)
@@ -1430,12 +1509,45 @@ def _publish_events(who, now, draft_id, base, generation_id, day, version, codes
 
 
 def _placed(hierarchy: Hierarchy, rows: list[dict]) -> list[dict]:
-    """Where each row's point lies in ``hierarchy``: code columns, assignment, distance."""
+    """Where each row's point lies in ``hierarchy``: code columns, assignment, distance.
+
+    Found by the bulk path (:func:`geogrid.assign.bulk.assign_frame`), the one the
+    command line and the Dask engine call per chunk, with intake's defaults (WGS-84
+    points, the default nearest-grid distance): a report is placed as intake placed it.
+    """
     if not rows:
         return []
-    lon = np.array([r["lon"] for r in rows], dtype=float)
-    lat = np.array([r["lat"] for r in rows], dtype=float)
-    return placements(hierarchy, lon, lat)
+    lon = np.fromiter((r["lon"] for r in rows), float, len(rows))
+    lat = np.fromiter((r["lat"] for r in rows), float, len(rows))
+    points = pd.DataFrame({"lon": lon, "lat": lat})
+    assigned = assign_frame(hierarchy, points)
+    columns = {c: [None] * len(rows) for c in CODE_COLUMNS}
+    for depth, key in enumerate(hierarchy.levels):
+        columns[f"code{depth}"] = _nullable(assigned[f"{key}_code"])
+    columns["assignment"] = assigned["status"].astype(str).tolist()
+    columns["distance_m"] = _nullable(assigned["distance_m"])
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+class _LevelColumns:
+    """A report's codes by level key, as :func:`~geogrid.storage.rows.codes_by_level` gives
+    them, with each generation's (key, column) pairs worked out once."""
+
+    def __init__(self) -> None:
+        self._pairs: dict[int, list[tuple[str, str]]] = {}
+
+    def codes(self, row: dict, levels) -> dict:
+        pairs = self._pairs.get(id(levels))
+        if pairs is None:
+            pairs = [(level.key, f"code{d}") for d, level in enumerate(levels or ())]
+            self._pairs[id(levels)] = pairs
+        return {key: row.get(column) for key, column in pairs}
+
+
+def _nullable(values: pd.Series) -> list:
+    """A column as a list, with None where it has no value (NaN, NA)."""
+    return values.astype(object).where(values.notna(), None).tolist()
 
 
 def _placements_by_point(hierarchy: Hierarchy, rows: list[dict]) -> dict[tuple, dict]:
