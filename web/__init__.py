@@ -30,6 +30,7 @@ from web import (
     redraw,
     resident,
     stats,
+    tiles,
     work,
     workpages,
 )
@@ -64,4 +65,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(phone.blueprint)
     app.register_blueprint(resident.blueprint)
     app.register_blueprint(stats.blueprint)
+    app.register_blueprint(tiles.blueprint)
     return app

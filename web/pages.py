@@ -24,6 +24,7 @@ from web.access import principal, requires, visible_codes, visible_grid
 from web.geojson import grid_features
 from web.state import hierarchy, now, store, zone
 from web.texts import language, texts
+from web.tiles import level_zooms
 from web.work_texts import map_texts
 
 blueprint = Blueprint("pages", __name__)
@@ -39,13 +40,23 @@ def commander():
     words = {**texts(), **map_texts()}  # the 预警 layer's words come with the work pages'
     shown = h.levels.index(h.default_level)  # levels down to the default one show at first
     in_scope = _levels_in_scope(h)
+    zooms = level_zooms(h)  # the big levels come as vector tiles, each from its legible zoom
     layers = [LayerSpec(key, h.level(key).label, url_for("api.level_grids", key=key),
                         show=depth <= shown and h.level(key).coverage == "full"
-                        and key in in_scope)
+                        and key in in_scope,
+                        tiles=_tile_url(key) if zooms[key]["tiled"] else None,
+                        min_zoom=zooms[key]["minZoom"])
               for depth, key in enumerate(h.levels)]  # fmt: skip
     fmap = commander_map(layers, _first_view(h), _title(words), _config(h, words),
                          scripts=_scripts(), styles=_styles(), assets=map_assets())  # fmt: skip
     return _html(fmap, f"{store().active_generation().label} · {words['title']}")
+
+
+def _tile_url(key: str) -> str:
+    """The level's tile URL template; Flask would quote the braces of ``{z}``."""
+    return url_for("tiles.level_tile", level=key, z=0, x=0, y=0).replace(
+        "/0/0/0.mvt", "/{z}/{x}/{y}.mvt"
+    )
 
 
 def _levels_in_scope(h) -> set[str]:
@@ -102,6 +113,11 @@ def _config(h, words: dict) -> dict:
         # Sent as X-CSRFToken with every change the page makes (a session's changes need it).
         "csrfToken": generate_csrf(),
         "choroplethLevel": h.default_level,
+        # The levels drawn from vector tiles: the choropleth, risk and hot spots of the
+        # default level colour its tiles by code when it is one of them.
+        "tiledLevels": {key: {"url": _tile_url(key), "minZoom": z["minZoom"],
+                              "depth": h.levels.index(key)}
+                        for key, z in level_zooms(h).items() if z["tiled"]},
         "markerZoom": MARKER_ZOOM, "gridPage": url_for("pages.grid", code="") ,
         "workPage": url_for("pages.work"),  # the 预警 marks and the queue link lead there
         "patrolMaxDays": current_app.config["PATROL_MAX_DAYS"],
@@ -144,6 +160,7 @@ def map_assets() -> MapAssets:
     return MapAssets(
         leaflet_js=url_for("static", filename="vendor/leaflet/leaflet.js"),
         leaflet_css=url_for("static", filename="vendor/leaflet/leaflet.css"),
+        vector_tiles_js=url_for("static", filename="vendor/protomaps-leaflet/protomaps-leaflet.js"),
         tiles=None if tiles.lower() == "none" else tiles,
         attribution=current_app.config["TILES_ATTRIBUTION"] or None,
     )

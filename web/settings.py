@@ -107,6 +107,20 @@ def _share(text: str) -> float:
 
 _share.__name__ = "number above 0 and at most 1, e.g. 0.8"
 
+
+def _level_zooms(text: str) -> dict[str, int]:
+    """Parse level=zoom pairs separated by commas, e.g. ``grid=14,building=16``."""
+    zooms = {}
+    for pair in _names(text):
+        key, _, zoom = pair.partition("=")
+        if not key or not 0 <= int(zoom) <= 24:
+            raise ValueError(text)
+        zooms[key] = int(zoom)
+    return zooms
+
+
+_level_zooms.__name__ = "list of level=zoom pairs separated by commas (zoom 0 to 24)"
+
 #: Host names the app answers to by default: this machine only.
 LOCAL_HOSTS = ["localhost", "127.0.0.1", "::1"]
 
@@ -131,6 +145,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HOST", "127.0.0.1", "address the server listens on"),
     Setting("PORT", 8000, "port the server listens on", int),
     Setting("WORKERS", 0, "server worker processes; 0: one per CPU core", int),
+    Setting(
+        "INDEX_FOLDER",
+        "",
+        "folder where processes share the point index of each generation (numpy files that "
+        "every worker maps; built once); empty: each process builds its own, and `python -m web` "
+        "uses geogrid-index-UID in the system temp folder ('off': not even there)",
+    ),
     Setting(
         "THREADS",
         8,
@@ -334,6 +355,20 @@ SETTINGS: tuple[Setting, ...] = (
         2_500,
         "most grids the level of a hot-spot or PAI analysis may have (more: 422)",
         int,
+    ),
+    Setting(
+        "TILED_LEVEL_GRIDS",
+        1000,
+        "a level with more grids than this is drawn from vector tiles (/tiles/LEVEL/z/x/y.mvt), "
+        "not loaded as one GeoJSON document",
+        int,
+    ),
+    Setting(
+        "LEVEL_MIN_ZOOM",
+        {},
+        "map zoom from which each level is drawn, e.g. grid=14,building=16; a level not named: "
+        "the zoom at which its average grid is 20 px across",
+        _level_zooms,
     ),
 )
 

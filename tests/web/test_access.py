@@ -32,6 +32,10 @@ PLACEHOLDERS = {
     "filename": "geogrid.css",
     "draft_id": "999999",
     "generation_id": "999999",
+    "level": "grid",
+    "z": "0",
+    "x": "0",
+    "y": "0",
 }
 #: Endpoints the matrix leaves to their own tests (a refused sign-in answers 401 by design).
 OWN_TESTS = {"accounts.login"}
@@ -119,6 +123,7 @@ POLICY = {
     "stats.assessment_json": "stats.read", "stats.assessment_xlsx": "stats.read",
     "work.queue": "report.read", "work.assignees": "report.dispatch",
     "work.inbox": "report.read", "work.inbox_read": "report.read",
+    "tiles.level_tile": "grid.read",
 }  # fmt: skip
 
 

@@ -79,17 +79,53 @@
     });
   }
 
+  /* --- the default level drawn from vector tiles, when it is too big for one GeoJSON --- */
+  // Its choropleth, risk and hot spots colour the level's tiles by grid code: the counts
+  // and colours come from the API as today, the outlines from the tiles.
+  var tiledDefault = (cfg.tiledLevels || {})[cfg.choroplethLevel];
+  function tiledFill(fillOf) {
+    return window.geogridTiles.layer(map, { url: tiledDefault.url, level: cfg.choroplethLevel,
+      minZoom: tiledDefault.minZoom, depth: tiledDefault.depth, pane: "overlayPane",
+      color: "#555", weight: 0.5, fill: fillOf, pickable: false });
+  }
+  /* Whether the default level's tiles are drawn at this zoom (always, for GeoJSON). */
+  function defaultLevelDrawn() { return !tiledDefault || map.getZoom() >= tiledDefault.minZoom; }
+
   /* --- per-grid choropleth --------------------------------------------------- */
-  var choropleth = L.geoJSON(null, { style: { weight: 0.5, color: "#555", fillOpacity: 0 } });
-  var choroplethShapes = null;
   var RAMP = ["#fff5eb", "#fdd0a2", "#fd8d3c", "#e6550d", "#a63603"];
   function colour(count, max) {
     if (!count) { return null; }
     return RAMP[Math.min(RAMP.length - 1, Math.floor(RAMP.length * count / (max + 1)))];
   }
+  var tiledCounts = { query: null, counts: {}, max: 0 };
+  var choropleth = tiledDefault ? tiledFill(function (p) {
+    var fill = colour(tiledCounts.counts[p.code] || 0, tiledCounts.max);
+    return fill ? [fill, 0.65] : null;
+  }) : L.geoJSON(null, { style: { weight: 0.5, color: "#555", fillOpacity: 0 } });
+  var choroplethShapes = null;
+  /* The default level's GeoJSON: the one its level layer fetched, if it did (one download). */
+  function levelShapes() {
+    var url = cfg.api + "/levels/" + cfg.choroplethLevel + "/grids";
+    var fetched = (window.geogridLevelData || {})[url];
+    return fetched || getJSON(url);
+  }
+  /* The tiled choropleth: counts asked for again only when the filters change. */
+  function refreshTiledChoropleth() {
+    var q = query({ level: cfg.choroplethLevel });
+    if (!defaultLevelDrawn() || q === tiledCounts.query) { return Promise.resolve(); }
+    return getJSON(cfg.api + "/stats?" + q).then(function (d) {
+      var counts = {}, max = 0;
+      d.grids.forEach(function (g) { counts[g.code] = g.total; max = Math.max(max, g.total); });
+      tiledCounts = { query: q, counts: counts, max: max };
+      choropleth.repaint();
+      legendValues.choropleth = max;
+      drawLegends();
+    });
+  }
   function refreshChoropleth() {
     if (!map.hasLayer(choropleth)) { return Promise.resolve(); }
-    var shapes = choroplethShapes || getJSON(cfg.api + "/levels/" + cfg.choroplethLevel + "/grids");
+    if (tiledDefault) { return refreshTiledChoropleth(); }
+    var shapes = choroplethShapes || levelShapes();
     return Promise.all([shapes, getJSON(cfg.api + "/stats?" + query({ level: cfg.choroplethLevel }))])
       .then(function (both) {
         choroplethShapes = both[0];
@@ -137,7 +173,11 @@
 
   /* --- four-colour risk zones (四色安全图谱) and kernel density, on demand ---- */
   var RISK_FILL = { red: "#d7191c", orange: "#fdae61", yellow: "#ffff66", blue: "#2c7bb6" };
-  var riskLayer = L.geoJSON(null, {
+  var riskColours = {};
+  var riskLayer = tiledDefault ? tiledFill(function (p) {
+    var c = riskColours[p.code];
+    return c ? [RISK_FILL[c] || "#ccc", 0.55] : null;
+  }) : L.geoJSON(null, {
     style: function (f) {
       return { color: "#333", weight: 0.6, fillColor: RISK_FILL[f.properties.colour] || "#ccc",
                fillOpacity: 0.55 };
@@ -152,7 +192,12 @@
   function refreshRisk() {
     if (riskLoaded || !map.hasLayer(riskLayer)) { return Promise.resolve(); }
     return getJSON(cfg.api + "/analysis/risk?level=" + cfg.choroplethLevel).then(function (d) {
-      riskLayer.addData(d);
+      if (tiledDefault) {  // the colours by code; the tiles draw the outlines
+        d.features.forEach(function (f) { riskColours[f.properties.code] = f.properties.colour; });
+        riskLayer.repaint();
+      } else {
+        riskLayer.addData(d);
+      }
       riskLoaded = true;
     });
   }
@@ -185,10 +230,26 @@
 
   /* --- Gi* hot and cold spots per grid --------------------------------------- */
   var SPOT_FILL = { hot: ["#fcae91", "#fb6a4a", "#cb181d"], cold: ["#bdd7e7", "#6baed6", "#2171b5"] };
-  var spotLayer = L.geoJSON(null, { style: { weight: 0.5, color: "#555", fillOpacity: 0 } });
+  var spotFills = {};
+  var spotLayer = tiledDefault ? tiledFill(function (p) {
+    return spotFills[p.code] ? [spotFills[p.code], 0.6] : null;
+  }) : L.geoJSON(null, { style: { weight: 0.5, color: "#555", fillOpacity: 0 } });
+  function spotFill(g) {
+    var level = g ? { 90: 0, 95: 1, 99: 2 }[g.confidence] : undefined;
+    return g && g.spot !== "none" && level !== undefined ? SPOT_FILL[g.spot][level] : null;
+  }
+  function refreshTiledSpots() {
+    return getJSON(cfg.api + "/analysis/hotspots?" + query({ level: cfg.choroplethLevel })
+      .replace(/&?status=[^&]*/, "")).then(function (d) {
+      spotFills = {};
+      d.grids.forEach(function (g) { spotFills[g.code] = spotFill(g); });
+      spotLayer.repaint();
+    });
+  }
   function refreshSpots() {
     if (!map.hasLayer(spotLayer)) { return Promise.resolve(); }
-    var shapes = choroplethShapes || getJSON(cfg.api + "/levels/" + cfg.choroplethLevel + "/grids");
+    if (tiledDefault) { return refreshTiledSpots(); }
+    var shapes = choroplethShapes || levelShapes();
     return Promise.all([shapes, getJSON(cfg.api + "/analysis/hotspots?" + query({ level: cfg.choroplethLevel })
       .replace(/&?status=[^&]*/, ""))]).then(function (both) {
       choroplethShapes = both[0];
@@ -198,8 +259,7 @@
       spotLayer.addData(choroplethShapes);
       spotLayer.eachLayer(function (layer) {
         var g = spots[layer.feature.properties.code];
-        var level = g ? { 90: 0, 95: 1, 99: 2 }[g.confidence] : undefined;
-        var fill = g && g.spot !== "none" && level !== undefined ? SPOT_FILL[g.spot][level] : null;
+        var fill = spotFill(g);
         layer.setStyle({ fillColor: fill || "#fff", fillOpacity: fill ? 0.6 : 0 });
         if (g) { layer.bindTooltip(escapeHtml(cfg.lang === "en" ? g.label_en : g.label_zh), { sticky: true }); }
       });
