@@ -531,25 +531,13 @@ class Dialect:
             ),
         )
 
-    def fetch_open_for_reassignment(
-        self, tx, statuses: Sequence[str], generation_id: int | None = None
-    ) -> list[dict]:
-        """Open reports (of one generation, if given) with their point, codes and levels."""
-        marks = ", ".join("?" * len(statuses))
-        query = f"SELECT {OPEN_COLUMNS} FROM reports WHERE status IN ({marks})"
-        params = list(statuses)
-        if generation_id is not None:
-            query += " AND generation_id = ?"
-            params.append(generation_id)
-        return self._with_generation_levels(tx, _by_id(self.rows(tx, query, params)))
-
     def fetch_open_batch(
         self, tx, statuses: Sequence[str], after_id: int, limit: int,
         generation_id: int | None = None,
     ) -> list[dict]:  # fmt: skip
         """One batch of a walk over the open reports by id (keyset paging): up to ``limit``
         of those (of one generation, if given) whose id is above ``after_id``, in id order,
-        in the form of :meth:`fetch_open_for_reassignment`.
+        each with its point, generation, handler depth, codes and its generation's levels.
 
         Each batch starts at the primary key where the last one stopped, so walking a
         million reports reads the table once, with no OFFSET to skip again.
@@ -564,7 +552,7 @@ class Dialect:
         return self._with_generation_levels(tx, rows)
 
     def fetch_open_by_ids(self, tx, ids: Sequence[int]) -> list[dict]:
-        """Reports ``ids`` in the form of :meth:`fetch_open_for_reassignment`, in id order."""
+        """Reports ``ids`` in the form of :meth:`fetch_open_batch`, in id order."""
         rows: list[dict] = []
         for start in range(0, len(ids), 500):
             chunk = list(ids[start : start + 500])
@@ -588,7 +576,7 @@ class Dialect:
         bbox: Sequence[float], generation_id: int | None = None, ids: Sequence[int] = (),
     ) -> list[dict]:  # fmt: skip
         """Open reports a redraw of the grids ``codes`` may move, in the form of
-        :meth:`fetch_open_for_reassignment`: those with one of ``codes`` in ``column``,
+        :meth:`fetch_open_batch`: those with one of ``codes`` in ``column``,
         those with their point in ``bbox`` (west, south, east, north), those of ``ids``,
         and, when ``generation_id`` is given, any not assigned under it.
 
