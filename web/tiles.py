@@ -24,7 +24,6 @@ from functools import lru_cache, partial
 from flask import Blueprint, Response, current_app, request
 
 from geogrid.errors import NotFoundError
-from geogrid.storage.tiles import grid_tile
 from geogrid.tiles import Tile, min_zooms, tiled_levels
 from web.access import principal, requires
 from web.state import store
@@ -70,9 +69,8 @@ def _tile_cache() -> Callable[..., bytes]:
 
 def _encode(s, generation: int, level: str, tile: Tile, scope: tuple[str, ...] | None) -> bytes:
     # The generation asked for, not the active one: an activation meanwhile changes nothing.
-    h = s.hierarchy(generation)
-    codes = None if scope is None else h.covered(scope)
-    return grid_tile(s.db, h, generation, level, tile, codes)
+    codes = None if scope is None else s.hierarchy(generation).covered(scope)
+    return s.grid_tile(level, tile, codes, generation_id=generation)
 
 
 def _tile_response(data: bytes, etag: str, status: int) -> Response:
@@ -114,7 +112,8 @@ def _level_zooms(h, over: int, chosen: tuple) -> dict[str, dict]:
     if unknown:
         current_app.logger.warning("LEVEL_MIN_ZOOM: ignored %s, no such level; levels are %s",
                                    ", ".join(unknown), ", ".join(h.levels))  # fmt: skip
-    sizes = {key: (len(h.grids(key)), tuple(h.grids(key).total_bounds)) for key in h.levels}
+    grids = {key: h.grids(key) for key in h.levels}  # each call copies the level
+    sizes = {key: (len(frame), tuple(frame.total_bounds)) for key, frame in grids.items()}
     tiled = tiled_levels({key: count for key, (count, _) in sizes.items()}, over)
     zooms = min_zooms(sizes, dict(chosen))
     return {key: {"tiled": key in tiled, "minZoom": zooms[key]} for key in h.levels}

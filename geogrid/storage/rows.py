@@ -21,6 +21,7 @@ import pandas as pd
 import shapely
 
 from geogrid.assign import base_level
+from geogrid.assign.bulk import assign_in_chunks
 from geogrid.crs import normalize_crs
 from geogrid.errors import GeogridError, InputError, NotFoundError
 from geogrid.hierarchy import Hierarchy
@@ -257,7 +258,7 @@ def placement_columns(hierarchy: Hierarchy | None, lon: np.ndarray, lat: np.ndar
     columns: dict[str, list] = {c: [None] * count for c in CODE_COLUMNS}
     if hierarchy is None:
         return {**columns, "assignment": ["unassigned"] * count, "distance_m": [None] * count}
-    assigned = hierarchy.assign(lon, lat)
+    assigned = assign_in_chunks(hierarchy, lon, lat)  # the bulk path: memory bounded by a chunk
     for depth, key in enumerate(hierarchy.levels):
         codes = assigned[f"{key}_code"]
         columns[f"code{depth}"] = codes.astype(object).where(codes.notna(), None).tolist()
@@ -283,7 +284,7 @@ def base_depth(hierarchy: Hierarchy | None) -> int | None:
 
 
 def codes_by_level(codes: dict, levels: Sequence[Level]) -> dict:
-    return {level.key: codes.get(f"code{d}") for d, level in enumerate(levels or ())}
+    return {level.key: codes.get(CODE_COLUMNS[d]) for d, level in enumerate(levels or ())}
 
 
 def history_row(

@@ -48,7 +48,6 @@ import shapely
 from geogrid.access.personal import CONTACT_FIELDS, Contact
 from geogrid.access.principals import Principal, principal_of
 from geogrid.access.roles import HANDLER_ROLES, action_of_transition, statuses_to_act_on
-from geogrid.assign.bulk import assign_frame
 from geogrid.categories import CategoryTree
 from geogrid.clock import Clock, system_clock
 from geogrid.deadlines import WorkingCalendar
@@ -109,6 +108,7 @@ from geogrid.storage.rows import (
     check_page,
     checked_bbox,
     checked_report_id,
+    codes_by_level,
     counts_frame,
     crs_name,
     dedupe_batch,
@@ -121,6 +121,7 @@ from geogrid.storage.rows import (
     levels_json,
     not_stored_yet,
     placement_columns,
+    placements,
     points_frame,
     received_history,
     road_rows,
@@ -475,7 +476,6 @@ class Store:
         entry, and whether any of its codes changed."""
         depth_count, base = len(generation.levels), base_depth(hierarchy)
         now, updates, history, changed = self.clock(), [], [], []
-        columns = _LevelColumns()  # per generation, not per row: a million rows pass here
         for row, new in zip(rows, placed, strict=True):
             depth = row["handler_depth"]
             depth = depth if depth is not None and depth < depth_count else base
@@ -486,8 +486,8 @@ class Store:
             changed.append(any(row[c] != new[c] for c in CODE_COLUMNS))
             history.append(history_row(row["id"], now, actor, "reassigned", data={
                 "from_generation": row["generation_id"], "to_generation": generation.id,
-                "old": columns.codes(row, row["levels"]),
-                "new": columns.codes(new, generation.levels), **(note or {}),
+                "old": codes_by_level(row, row["levels"]),
+                "new": codes_by_level(new, generation.levels), **(note or {}),
             }))  # fmt: skip
         return updates, history, changed
 
@@ -1394,9 +1394,14 @@ class Store:
             rows = self.db.fetch_hazards(tx, checked_bbox(bbox) if bbox else None)
         return frame_of_rows(rows)
 
-    def grid_tile(self, level: str, tile: Tile, codes: Collection[str] | None = None) -> bytes:
-        """A level's grids under ``tile`` (only ``codes``, if given) as a Mapbox Vector Tile."""
-        generation_id = self.active_generation_id()
+    def grid_tile(
+        self, level: str, tile: Tile, codes: Collection[str] | None = None,
+        generation_id: int | None = None,
+    ) -> bytes:  # fmt: skip
+        """A level's grids under ``tile`` (only ``codes``, if given) as a Mapbox Vector Tile,
+        of one generation (default: the active one)."""
+        if generation_id is None:
+            generation_id = self.active_generation_id()
         hierarchy = self.hierarchy(generation_id)  # NotFoundError when none is active
         return grid_tile(self.db, hierarchy, generation_id, level, tile, codes)
 
@@ -1511,43 +1516,15 @@ def _publish_events(who, now, draft_id, base, generation_id, day, version, codes
 def _placed(hierarchy: Hierarchy, rows: list[dict]) -> list[dict]:
     """Where each row's point lies in ``hierarchy``: code columns, assignment, distance.
 
-    Found by the bulk path (:func:`geogrid.assign.bulk.assign_frame`), the one the
-    command line and the Dask engine call per chunk, with intake's defaults (WGS-84
-    points, the default nearest-grid distance): a report is placed as intake placed it.
+    Found as intake places a report (:func:`~geogrid.storage.rows.placements`, by the
+    bulk path the command line and the Dask engine call per chunk, WGS-84 points, the
+    default nearest-grid distance): a report is placed again as intake placed it.
     """
     if not rows:
         return []
     lon = np.fromiter((r["lon"] for r in rows), float, len(rows))
     lat = np.fromiter((r["lat"] for r in rows), float, len(rows))
-    points = pd.DataFrame({"lon": lon, "lat": lat})
-    assigned = assign_frame(hierarchy, points)
-    columns = {c: [None] * len(rows) for c in CODE_COLUMNS}
-    for depth, key in enumerate(hierarchy.levels):
-        columns[f"code{depth}"] = _nullable(assigned[f"{key}_code"])
-    columns["assignment"] = assigned["status"].astype(str).tolist()
-    columns["distance_m"] = _nullable(assigned["distance_m"])
-    names = list(columns)
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-class _LevelColumns:
-    """A report's codes by level key, as :func:`~geogrid.storage.rows.codes_by_level` gives
-    them, with each generation's (key, column) pairs worked out once."""
-
-    def __init__(self) -> None:
-        self._pairs: dict[int, list[tuple[str, str]]] = {}
-
-    def codes(self, row: dict, levels) -> dict:
-        pairs = self._pairs.get(id(levels))
-        if pairs is None:
-            pairs = [(level.key, f"code{d}") for d, level in enumerate(levels or ())]
-            self._pairs[id(levels)] = pairs
-        return {key: row.get(column) for key, column in pairs}
-
-
-def _nullable(values: pd.Series) -> list:
-    """A column as a list, with None where it has no value (NaN, NA)."""
-    return values.astype(object).where(values.notna(), None).tolist()
+    return placements(hierarchy, lon, lat)
 
 
 def _placements_by_point(hierarchy: Hierarchy, rows: list[dict]) -> dict[tuple, dict]:
